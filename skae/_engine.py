@@ -1,0 +1,339 @@
+"""The training engine shared by every estimator: it knows nothing of sklearn.
+
+A model supplies a network and a per-sample loss; :func:`train` does the rest: the data
+moved to the device once and batched by slicing a ``randperm`` index (no DataLoader), a
+fused optimiser, a validation split, early stopping that restores the best weights, a
+progress bar, a clean stop on Ctrl-C, and an error rather than a NaN model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import signal
+import threading
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+SOLVERS = ("adam", "adamw", "sgd")
+
+
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """What the engine needs to know about one call to :func:`train`."""
+
+    solver: str = "adam"
+    learning_rate: float = 1e-3
+    alpha: float = 0.0
+    batch_size: int = 256
+    max_epochs: int = 200
+    shuffle: bool = True
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+    # BatchNorm cannot train on a batch of one row: such a trailing batch is skipped.
+    skip_singleton_batches: bool = False
+
+
+@dataclass
+class EpochState:
+    """What callbacks see at the end of each epoch."""
+
+    epoch: int  # counted across warm starts, from 0
+    train_loss: float
+    validation_loss: float | None
+    module: torch.nn.Module
+
+
+@dataclass
+class TrainResult:
+    """What one call to :func:`train` produced (curves cover this call's epochs only)."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_loss_curve: list | None = None
+    best_epoch: int = 0
+    n_epochs: int = 0
+    optimizer_state: dict | None = None
+    interrupted: bool = False
+    stopped_early: bool = False
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; anything else is checked and parsed."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda' or "
+            "'cuda:N'."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this machine; "
+            "use device='auto' (CUDA when present, else CPU) or device='cpu'."
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}: only CPU and CUDA devices are supported.")
+    return dev
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Seed torch inside ``fork_rng``: the caller's global RNG state is left untouched."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        if devices:
+            with torch.cuda.device(devices[0]):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def defer_keyboard_interrupt():
+    """Turn Ctrl-C into a flag checked between optimiser steps (main thread only)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["set"]:  # a second Ctrl-C interrupts at once
+            raise KeyboardInterrupt
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def make_optimizer(module, config: TrainConfig, device: torch.device):
+    """Adam/AdamW (fused where supported) or Nesterov SGD; L2 on weights, not biases."""
+    decay = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": config.alpha},
+              {"params": no_decay, "weight_decay": 0.0}]
+    lr = config.learning_rate
+    if config.solver == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    cls = torch.optim.AdamW if config.solver == "adamw" else torch.optim.Adam
+    try:
+        return cls(groups, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # fused not supported on this device/dtype
+        return cls(groups, lr=lr)
+
+
+class EarlyStopping:
+    """Patience on a monitored loss, keeping a copy of the best weights.
+
+    Monitors the validation loss when there is one, else the training loss. With
+    ``restore_best`` the module ends with the weights of its best epoch.
+    """
+
+    def __init__(self, patience, tol, restore_best):
+        self.patience = patience
+        self.tol = tol
+        self.restore_best = restore_best
+        self.best_loss = math.inf
+        self.best_epoch = None
+        self.best_state = None
+        self._bad_epochs = 0
+
+    def __call__(self, state: EpochState) -> bool:
+        loss = state.validation_loss if state.validation_loss is not None else state.train_loss
+        if loss < self.best_loss:
+            if loss < self.best_loss - self.tol:
+                self._bad_epochs = 0
+            else:
+                self._bad_epochs += 1
+            self.best_loss, self.best_epoch = loss, state.epoch
+            if self.restore_best:
+                self.best_state = {k: v.detach().clone()
+                                   for k, v in state.module.state_dict().items()}
+        else:
+            self._bad_epochs += 1
+        return self._bad_epochs >= self.patience
+
+    def restore(self, module) -> None:
+        if self.restore_best and self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+
+class ProgressBar:
+    """A tqdm bar over epochs showing the current losses (tqdm imported only when used)."""
+
+    def __init__(self, total, initial):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=0, desc="skae", unit="epoch", leave=True)
+        self._initial = initial
+
+    def __call__(self, state: EpochState) -> bool:
+        postfix = {"loss": f"{state.train_loss:.4g}"}
+        if state.validation_loss is not None:
+            postfix["val_loss"] = f"{state.validation_loss:.4g}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+        return False
+
+    def close(self):
+        self.bar.close()
+
+
+def _split(n, validation_fraction, device):
+    """Random train/validation row indices (None for validation when it would be empty)."""
+    n_val = int(round(n * validation_fraction))
+    if n_val < 1 or n - n_val < 1:
+        return torch.arange(n, device=device), None
+    perm = torch.randperm(n, device=device)
+    return perm[n_val:], perm[:n_val]
+
+
+@torch.no_grad()
+def _mean_loss(loss_fn, module, X, idx, chunk=16384):
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
+    for start in range(0, len(idx), chunk):
+        total += loss_fn(module, X[idx[start:start + chunk]]).sum(dtype=torch.float64)
+    return (total / len(idx)).item()
+
+
+def _divergence_error(epoch, lr):
+    return TrainingDivergedError(
+        f"The training loss became non-finite (NaN or inf) at epoch {epoch}. Likely causes: "
+        "unscaled input with very large values (put a StandardScaler or MinMaxScaler before "
+        f"this estimator in a Pipeline), or a learning rate too high (learning_rate_init={lr}; "
+        "try 10x smaller). No model was kept from this run."
+    )
+
+
+def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
+          eval_loss_fn=None, optimizer_state=None, epoch_offset=0, validate=True):
+    """Train ``module`` in place on ``X``; return a :class:`TrainResult`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network. It is moved to ``device`` for training and ends on CPU in eval mode.
+    loss_fn : callable
+        ``loss_fn(module, x_batch, epoch) -> (batch,)`` per-sample training losses.
+    X : ndarray of shape (n_samples, n_features), float32
+        Training data; converted to a tensor on ``device`` once.
+    config : TrainConfig
+    device : torch.device
+    eval_loss_fn : callable, default=None
+        ``eval_loss_fn(module, x) -> (n,)`` per-sample validation losses (eval mode, no
+        noise). Defaults to ``loss_fn`` at the current epoch.
+    optimizer_state : dict, default=None
+        An optimiser ``state_dict`` to resume from (warm start, ``partial_fit``).
+    epoch_offset : int, default=0
+        Epochs already run, so epoch-dependent losses (KL warm-up) continue.
+    validate : bool, default=True
+        Hold out ``config.validation_fraction`` of the rows for early stopping
+        (ignored unless ``config.early_stopping``).
+    """
+    module.to(device)
+    X_t = torch.from_numpy(X).to(device)
+    n = X_t.shape[0]
+    use_val = validate and config.early_stopping
+    train_idx, val_idx = (_split(n, config.validation_fraction, device) if use_val
+                          else (torch.arange(n, device=device), None))
+    n_train = train_idx.shape[0]
+    batch_size = max(1, min(config.batch_size, n_train))
+
+    optimizer = make_optimizer(module, config, device)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    if eval_loss_fn is None:
+        def eval_loss_fn(m, x):
+            return loss_fn(m, x, epoch_offset)
+
+    stopper = EarlyStopping(config.n_iter_no_change, config.tol,
+                            restore_best=config.early_stopping)
+    bar = ProgressBar(config.max_epochs, epoch_offset) if config.verbose else None
+    result = TrainResult(validation_loss_curve=[] if val_idx is not None else None)
+    try:
+        with defer_keyboard_interrupt() as interrupt:
+            for local_epoch in range(config.max_epochs):
+                epoch = epoch_offset + local_epoch
+                module.train()
+                order = (train_idx[torch.randperm(n_train, device=device)] if config.shuffle
+                         else train_idx)
+                total = torch.zeros((), device=device)
+                for start in range(0, n_train, batch_size):
+                    idx = order[start:start + batch_size]
+                    if config.skip_singleton_batches and idx.shape[0] == 1 and n_train > 1:
+                        continue
+                    loss = loss_fn(module, X_t[idx], epoch).mean()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.detach() * idx.shape[0]
+                    if interrupt["set"]:
+                        break
+                train_loss = (total / n_train).item()  # one host sync per epoch
+                if not math.isfinite(train_loss):
+                    raise _divergence_error(epoch, config.learning_rate)
+                result.loss_curve.append(train_loss)
+                result.n_epochs += 1
+                val_loss = None
+                if val_idx is not None:
+                    module.eval()
+                    val_loss = _mean_loss(eval_loss_fn, module, X_t, val_idx)
+                    if not math.isfinite(val_loss):
+                        raise _divergence_error(epoch, config.learning_rate)
+                    result.validation_loss_curve.append(val_loss)
+                state = EpochState(epoch, train_loss, val_loss, module)
+                stop = stopper(state)
+                if bar is not None:
+                    bar(state)
+                if interrupt["set"]:
+                    warnings.warn(
+                        f"Training interrupted by the user at epoch {epoch}; the estimator "
+                        "keeps the best weights found so far.", RuntimeWarning, stacklevel=3)
+                    result.interrupted = True
+                    break
+                if stop:
+                    result.stopped_early = True
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    stopper.restore(module)
+    result.best_epoch = (stopper.best_epoch if config.early_stopping and stopper.best_epoch
+                         is not None else epoch_offset + result.n_epochs - 1)
+    result.optimizer_state = _to_cpu(optimizer.state_dict())
+    module.to("cpu").eval()
+    return result
+
+
+def _to_cpu(obj):
+    """Recursively move the tensors of an optimiser state to CPU (for pickling anywhere)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu")
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.copy(obj)
+
+
+@torch.no_grad()
+def map_batches(fn, X: np.ndarray, batch_size=65536, dtype=torch.float64):
+    """Apply ``fn`` to ``X`` in row chunks on CPU; concatenate the NumPy results."""
+    outs = [fn(torch.tensor(X[start:start + batch_size], dtype=dtype))
+            for start in range(0, max(len(X), 1), batch_size)]
+    return torch.cat(outs).numpy()

@@ -1,0 +1,180 @@
+"""AutoencoderTransformer: a deterministic MLP autoencoder as an sklearn transformer."""
+
+from __future__ import annotations
+
+import torch
+from sklearn.utils._param_validation import StrOptions
+
+from ._base import BaseAutoencoder
+from ._losses import RECONSTRUCTION_LOSSES, elementwise_loss
+from ._networks import Autoencoder
+
+
+class AutoencoderTransformer(BaseAutoencoder):
+    """Autoencoder: an MLP encoder to ``n_components`` latent units and a mirrored decoder.
+
+    The code layer is linear (no activation); the decoder mirrors ``hidden_layer_sizes``.
+    With ``hidden_layer_sizes=()`` and ``activation="identity"`` it is a linear
+    autoencoder, which spans the same subspace as PCA. Training is minibatch Adam on the
+    reconstruction loss, with early stopping on a validation split that keeps the best
+    weights. Scaling is not done for you: put a ``StandardScaler`` (or ``MinMaxScaler``
+    for ``loss="bce"``) before it in a Pipeline.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent code.
+    hidden_layer_sizes : tuple of int, default=(64, 32)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse. An empty
+        tuple gives a linear autoencoder.
+    activation : {"relu", "leaky_relu", "prelu", "selu", "elu", "gelu", "tanh", \
+"identity"}, default="relu"
+        Activation of the hidden layers ("prelu" is learnable; "selu" uses LeCun
+        initialisation and alpha-dropout).
+    output_activation : {None, "identity", "sigmoid"}, default=None
+        Activation of the decoder's output. "sigmoid" keeps reconstructions in (0, 1).
+        With ``loss="bce"`` the output is always the sigmoid (the Bernoulli mean).
+    loss : {"mse", "bce", "mae", "huber"}, default="mse"
+        Reconstruction loss. "bce" is the Bernoulli likelihood, computed from logits, for
+        data in [0, 1]; "huber" uses delta=1.
+    latent_normalize : bool, default=False
+        Project the code onto the unit sphere (L2-normalised latent space).
+    noise_std : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs during training only
+        (a denoising autoencoder); the target stays the clean input.
+    dropout : float, default=0.0
+        Dropout rate after each hidden activation.
+    batch_norm : bool, default=False
+        Batch normalisation before each hidden activation.
+    solver : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser: Adam/AdamW (fused kernels where supported) or SGD with Nesterov
+        momentum 0.9.
+    learning_rate_init : float, default=1e-3
+        Learning rate.
+    alpha : float, default=0.0
+        L2 penalty on the weights (not the biases): the objective is the mean loss plus
+        ``alpha / 2 * ||W||^2``, a Gaussian prior on the weights (decoupled weight decay
+        with ``solver="adamw"``).
+    batch_size : int, default=256
+        Minibatch size (clipped to the number of training rows).
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Reshuffle the rows every epoch.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when the validation loss has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the weights of
+        the best epoch. When False, training stops when the training loss stops improving
+        and keeps the last weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    device : str or torch.device, default="auto"
+        "auto" trains on CUDA when available, else on the CPU; "cpu", "cuda", "cuda:1"
+        are accepted. The fitted network always ends on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and noise. Torch's global
+        RNG is left untouched.
+    verbose : int, default=0
+        1 shows a progress bar with the current losses.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the current weights and optimiser state.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network (:class:`skae._networks.Autoencoder`), on CPU in eval mode.
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_loss_curve_ : list of float or None
+        Validation loss of each epoch (None without early stopping).
+    best_epoch_ : int
+        Epoch (0-based) whose weights the network holds.
+    n_iter_ : int
+        Number of epochs run.
+    device_ : str
+        Device the network was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    VAETransformer : The variational counterpart, with a generative model.
+    ReconstructionAnomalyDetector : Outlier detection from reconstruction errors.
+    sklearn.decomposition.PCA : The linear special case.
+
+    Notes
+    -----
+    ``score_samples`` is minus the per-sample reconstruction loss (the loss averaged over
+    features), computed in float64 so results do not depend on how rows are batched;
+    ``transform`` and ``inverse_transform`` return float32, the network's precision.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> X = np.random.RandomState(0).normal(size=(200, 6))
+    >>> ae = AutoencoderTransformer(n_components=2, max_iter=5, random_state=0)
+    >>> ae.fit_transform(X).shape
+    (200, 2)
+    >>> ae.inverse_transform(ae.transform(X[:3])).shape
+    (3, 6)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "output_activation": [None, StrOptions({"identity", "sigmoid"})],
+        "loss": [StrOptions(set(RECONSTRUCTION_LOSSES))],
+        "latent_normalize": ["boolean"],
+    }
+
+    def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
+                 output_activation=None, loss="mse", latent_normalize=False, noise_std=0.0,
+                 dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
+                 alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
+                 random_state=None, verbose=0, warm_start=False):
+        super().__init__(
+            n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
+            learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
+            max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            tol=tol, device=device, random_state=random_state, verbose=verbose,
+            warm_start=warm_start)
+        self.output_activation = output_activation
+        self.loss = loss
+        self.latent_normalize = latent_normalize
+
+    def _build_module(self, n_features):
+        sigmoid = self.loss == "bce" or self.output_activation == "sigmoid"
+        return Autoencoder(
+            n_features, self._hidden_sizes(), self.n_components,
+            activation=self.activation, output_activation="sigmoid" if sigmoid else None,
+            latent_normalize=self.latent_normalize, dropout=self.dropout,
+            batch_norm=self.batch_norm)
+
+    def _check_training_data(self, X):
+        if self.loss == "bce":
+            self._check_bounded_01(X, "loss='bce' (the Bernoulli likelihood)")
+
+    def _train_loss(self, module, x, epoch):
+        x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
+        return elementwise_loss(self.loss, module(x_in), x, module.activate).mean(dim=1)
+
+    def _feature_loss(self, module, x):
+        return elementwise_loss(self.loss, module(x), x, module.activate)
+
+    def _score_tensor(self, module, x):
+        return -self._feature_loss(module, x).mean(dim=1)
+
+    def _encode_tensor(self, module, x):
+        return module.encode(x)
+
+    def _decode_tensor(self, module, z):
+        return module.activate(module.decoder(z))

@@ -1,0 +1,210 @@
+"""VAETransformer: a variational autoencoder as an sklearn transformer."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseAutoencoder
+from ._losses import LIKELIHOODS, elementwise_nll, gaussian_kl
+from ._networks import VariationalAutoencoder
+
+
+class VAETransformer(BaseAutoencoder):
+    """Variational autoencoder with a diagonal Gaussian posterior, trained on the ELBO.
+
+    The encoder gives the mean and log-variance of q(z|x); a latent sample
+    ``z = mean + sigma * eps`` (the reparameterisation trick) is decoded into the
+    parameters of p(x|z); training maximises the evidence lower bound
+    ``E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))``, with an optional linear warm-up of
+    the KL weight. Put a ``StandardScaler`` before it (``likelihood="gaussian"``) or a
+    ``MinMaxScaler`` (``likelihood="bernoulli"``) in a Pipeline.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent space.
+    hidden_layer_sizes : tuple of int, default=(64, 32)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+    activation : {"relu", "leaky_relu", "prelu", "selu", "elu", "gelu", "tanh", \
+"identity"}, default="relu"
+        Activation of the hidden layers.
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        p(x|z): a unit-variance Gaussian whose mean the decoder outputs, or a Bernoulli
+        whose logits it outputs (data in [0, 1]).
+    beta : float, default=1.0
+        Weight of the KL term in the training objective (beta-VAE).
+    kl_warmup_epochs : int, default=0
+        Grow the KL weight linearly from ``beta / kl_warmup_epochs`` to ``beta`` over this
+        many epochs (0: no warm-up).
+    noise_std : float, default=0.0
+        Gaussian noise added to the inputs during training only.
+    dropout : float, default=0.0
+        Dropout rate after each hidden activation.
+    batch_norm : bool, default=False
+        Batch normalisation before each hidden activation.
+    solver : {"adam", "adamw", "sgd"}, default="adam"
+        Optimiser.
+    learning_rate_init : float, default=1e-3
+        Learning rate.
+    alpha : float, default=0.0
+        L2 penalty on the weights (a Gaussian prior on them).
+    batch_size : int, default=256
+        Minibatch size.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Reshuffle the rows every epoch.
+    early_stopping : bool, default=True
+        Stop on the validation loss (the beta-weighted negative ELBO, evaluated at the
+        posterior mean) and keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss that counts as an improvement.
+    device : str or torch.device, default="auto"
+        "auto" trains on CUDA when available, else on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the split and the reparameterisation noise.
+    verbose : int, default=0
+        1 shows a progress bar with the current losses.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the current weights.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network (:class:`skae._networks.VariationalAutoencoder`), on CPU.
+    loss_curve_ : list of float
+        Mean training loss (negative beta-ELBO per sample) of each epoch.
+    validation_loss_curve_ : list of float or None
+        Validation loss of each epoch (None without early stopping).
+    best_epoch_ : int
+        Epoch (0-based) whose weights the network holds.
+    n_iter_ : int
+        Number of epochs run.
+    device_ : str
+        Device the network was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    AutoencoderTransformer : The deterministic autoencoder.
+
+    Notes
+    -----
+    Every inference method is deterministic: ``transform`` returns the posterior mean,
+    ``inverse_transform`` decodes to the likelihood's mean, and ``score_samples`` returns
+    the ELBO (beta = 1) with the reconstruction term evaluated at the posterior mean, in
+    nats per sample. Only :meth:`sample` draws random numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import VAETransformer
+    >>> X = np.random.RandomState(0).normal(size=(200, 6))
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X[:4]).shape
+    (4, 2)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 6)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "likelihood": [StrOptions(set(LIKELIHOODS))],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
+                 likelihood="gaussian", beta=1.0, kl_warmup_epochs=0, noise_std=0.0,
+                 dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
+                 alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
+                 random_state=None, verbose=0, warm_start=False):
+        super().__init__(
+            n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
+            learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
+            max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            tol=tol, device=device, random_state=random_state, verbose=verbose,
+            warm_start=warm_start)
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup_epochs = kl_warmup_epochs
+
+    def _build_module(self, n_features):
+        return VariationalAutoencoder(
+            n_features, self._hidden_sizes(), self.n_components, activation=self.activation,
+            likelihood=self.likelihood, dropout=self.dropout, batch_norm=self.batch_norm)
+
+    def _check_training_data(self, X):
+        if self.likelihood == "bernoulli":
+            self._check_bounded_01(X, "likelihood='bernoulli'")
+
+    def _kl_weight(self, epoch):
+        if self.kl_warmup_epochs:
+            return self.beta * min(1.0, (epoch + 1) / self.kl_warmup_epochs)
+        return self.beta
+
+    def _train_loss(self, module, x, epoch):
+        x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
+        logits, mean, log_var = module(x_in)
+        nll = elementwise_nll(self.likelihood, logits, x).sum(dim=1)
+        return nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var)
+
+    def _eval_loss(self, module, x):
+        mean, log_var = module.encode(x)
+        nll = elementwise_nll(self.likelihood, module.decoder(mean), x).sum(dim=1)
+        return nll + self.beta * gaussian_kl(mean, log_var)
+
+    def _feature_loss(self, module, x):
+        return elementwise_nll(self.likelihood, module.decoder(module.encode(x)[0]), x)
+
+    def _score_tensor(self, module, x):
+        mean, log_var = module.encode(x)
+        nll = elementwise_nll(self.likelihood, module.decoder(mean), x).sum(dim=1)
+        return -(nll + gaussian_kl(mean, log_var))
+
+    def _encode_tensor(self, module, x):
+        return module.encode(x)[0]
+
+    def _decode_tensor(self, module, z):
+        return module.activate(module.decoder(z))
+
+    @validate_params(
+        {"n_samples": [Interval(Integral, 1, None, closed="left")],
+         "random_state": ["random_state"]},
+        prefer_skip_nested_validation=True,
+    )
+    def sample(self, n_samples=1, random_state=None):
+        """Draw new rows: latent codes from the N(0, I) prior, decoded to the data space.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latent draws.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_), dtype float32
+            The likelihood's mean at each drawn code (for "bernoulli", probabilities).
+        """
+        check_is_fitted(self)
+        rng = check_random_state(random_state)
+        Z = rng.standard_normal((n_samples, self.n_components))
+        return self._map(self._decode_tensor, Z).astype(np.float32)
