@@ -133,7 +133,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _check_bounded_01(self, X, what):
         lo, hi = float(X.min()), float(X.max())
-        if lo < 0 or hi > 1:
+        if lo < -1e-6 or hi > 1 + 1e-6:  # tolerate rounding from scalers
             raise ValueError(
                 f"{what} models data in [0, 1], but X has values in [{lo:.4g}, {hi:.4g}]. "
                 "Put a MinMaxScaler before this estimator in a Pipeline, or use a Gaussian "

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+import torch
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture
+def low_rank():
+    """400 x 12 data of rank 3 plus small noise, standardised-ish."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 12)) + 0.05 * rng.normal(size=(400, 12))
+    return X
+
+
+@pytest.fixture
+def blobs_with_outliers():
+    """Gaussian inliers on a 2-D plane in 8-D, plus 5% off-plane outliers (label 1)."""
+    rng = np.random.RandomState(42)
+    basis = rng.normal(size=(2, 8))
+    inliers = rng.normal(size=(570, 2)) @ basis + 0.1 * rng.normal(size=(570, 8))
+    outliers = rng.uniform(-4, 4, size=(30, 8))
+    X = np.vstack([inliers, outliers])
+    y = np.r_[np.zeros(570), np.ones(30)]
+    return X, y

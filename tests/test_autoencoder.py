@@ -1,0 +1,236 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from skae import AutoencoderTransformer
+from skae._engine import TrainingDivergedError
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=30, random_state=0, device="cpu")
+
+
+def test_shapes_and_dtypes(low_rank):
+    ae = AutoencoderTransformer(n_components=3, **FAST).fit(low_rank)
+    Z = ae.transform(low_rank)
+    assert Z.shape == (400, 3) and Z.dtype == np.float32
+    R = ae.inverse_transform(Z)
+    assert R.shape == (400, 12) and R.dtype == np.float32
+    s = ae.score_samples(low_rank)
+    assert s.shape == (400,) and s.dtype == np.float64
+    assert ae.n_features_in_ == 12 and ae.device_ == "cpu"
+    assert ae.n_iter_ == len(ae.loss_curve_) == len(ae.validation_loss_curve_)
+    assert 0 <= ae.best_epoch_ < ae.n_iter_
+    assert not ae.module_.training
+
+
+def test_score_samples_is_minus_the_per_sample_loss(low_rank):
+    ae = AutoencoderTransformer(n_components=3, **FAST).fit(low_rank)
+    recon = ae.inverse_transform(ae.transform(low_rank)).astype(np.float64)
+    expected = -((recon - low_rank) ** 2).mean(axis=1)
+    np.testing.assert_allclose(ae.score_samples(low_rank), expected, rtol=1e-4, atol=1e-6)
+    assert ae.score(low_rank) == pytest.approx(expected.mean(), rel=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber"])
+def test_other_losses_score_their_own_loss(low_rank, loss):
+    ae = AutoencoderTransformer(loss=loss, **FAST).fit(low_rank)
+    err = ae.inverse_transform(ae.transform(low_rank)).astype(np.float64) - low_rank
+    per = np.abs(err) if loss == "mae" else np.where(np.abs(err) < 1, 0.5 * err**2,
+                                                     np.abs(err) - 0.5)
+    np.testing.assert_allclose(ae.score_samples(low_rank), -per.mean(axis=1), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_identical_refits_with_the_same_random_state(low_rank):
+    a = AutoencoderTransformer(**FAST).fit(low_rank)
+    b = AutoencoderTransformer(**FAST).fit(low_rank)
+    assert a.loss_curve_ == b.loss_curve_
+    np.testing.assert_array_equal(a.transform(low_rank), b.transform(low_rank))
+    c = AutoencoderTransformer(**{**FAST, "random_state": 1}).fit(low_rank)
+    assert not np.array_equal(a.transform(low_rank), c.transform(low_rank))
+
+
+def test_fit_does_not_touch_torch_global_rng(low_rank):
+    state = torch.random.get_rng_state()
+    AutoencoderTransformer(**FAST).fit(low_rank)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_linear_autoencoder_reaches_pca_error():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 10)) + 0.1 * rng.normal(size=(1000, 10))
+    X = StandardScaler().fit_transform(X)
+    pca = PCA(3).fit(X)
+    pca_err = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
+    ae = AutoencoderTransformer(n_components=3, hidden_layer_sizes=(), activation="identity",
+                                learning_rate_init=1e-2, max_iter=300, early_stopping=False,
+                                tol=1e-6, n_iter_no_change=20, random_state=0,
+                                device="cpu").fit(X)
+    ae_err = -ae.score(X)
+    assert ae_err <= 1.10 * pca_err, (ae_err, pca_err)
+
+
+def test_pandas_in_and_out(low_rank):
+    df = pd.DataFrame(low_rank, columns=[f"c{i}" for i in range(12)])
+    ae = AutoencoderTransformer(n_components=2, **FAST).set_output(transform="pandas")
+    out = ae.fit_transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["autoencodertransformer0", "autoencodertransformer1"]
+    assert list(ae.feature_names_in_) == list(df.columns)
+    np.testing.assert_array_equal(ae.get_feature_names_out(),
+                                  ["autoencodertransformer0", "autoencodertransformer1"])
+    with pytest.raises(ValueError, match="feature names"):
+        ae.transform(df[df.columns[::-1]])
+
+
+def test_float64_lists_and_wrong_feature_count(low_rank):
+    ae = AutoencoderTransformer(**FAST).fit(low_rank.tolist())
+    assert ae.transform(low_rank.astype(np.float32)).dtype == np.float32
+    with pytest.raises(ValueError, match="X has 11 features, but AutoencoderTransformer is "
+                                         "expecting 12 features"):
+        ae.transform(low_rank[:, :11])
+    with pytest.raises(ValueError, match="n_components=2"):
+        ae.inverse_transform(np.zeros((3, 5)))
+
+
+def test_nan_input_is_rejected_with_a_clear_message(low_rank):
+    X = low_rank.copy()
+    X[3, 4] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        AutoencoderTransformer(**FAST).fit(X)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("hidden_layer_sizes", (8, 0), "hidden_layer_sizes"),
+    ("activation", "swish", "activation"),
+    ("loss", "hinge", "loss"),
+    ("learning_rate_init", 0.0, "learning_rate_init"),
+    ("dropout", 1.0, "dropout"),
+    ("device", "tpu", "device"),
+])
+def test_invalid_parameters_name_the_parameter(low_rank, param, value, match):
+    with pytest.raises(ValueError, match=match):
+        AutoencoderTransformer(**{**FAST, param: value}).fit(low_rank)
+
+
+def test_bce_needs_data_in_unit_interval(low_rank):
+    with pytest.raises(ValueError, match="MinMaxScaler"):
+        AutoencoderTransformer(loss="bce", **FAST).fit(low_rank)
+    X01 = MinMaxScaler().fit_transform(low_rank)
+    ae = AutoencoderTransformer(loss="bce", **FAST).fit(X01)
+    R = ae.inverse_transform(ae.transform(X01))
+    assert R.min() > 0 and R.max() < 1
+
+
+def test_latent_normalize_gives_unit_norm_codes(low_rank):
+    ae = AutoencoderTransformer(n_components=3, latent_normalize=True, **FAST).fit(low_rank)
+    np.testing.assert_allclose(np.linalg.norm(ae.transform(low_rank), axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "prelu", "selu", "elu", "gelu", "tanh"])
+def test_every_activation_trains(low_rank, activation):
+    X = StandardScaler().fit_transform(low_rank)
+    ae = AutoencoderTransformer(n_components=3, activation=activation, **FAST).fit(X)
+    assert ae.loss_curve_[-1] < ae.loss_curve_[0]
+
+
+def test_denoising_dropout_batch_norm_and_solvers_train(low_rank):
+    X = StandardScaler().fit_transform(low_rank)
+    for extra in [dict(noise_std=0.3), dict(dropout=0.1), dict(batch_norm=True),
+                  dict(solver="adamw", alpha=1e-3), dict(solver="sgd", learning_rate_init=1e-2)]:
+        ae = AutoencoderTransformer(n_components=3, **{**FAST, **extra}).fit(X)
+        assert ae.loss_curve_[-1] < ae.loss_curve_[0], extra
+        assert np.all(np.isfinite(ae.score_samples(X)))
+
+
+def test_alpha_shrinks_the_weights(low_rank):
+    X = StandardScaler().fit_transform(low_rank)
+
+    def norm(alpha):
+        ae = AutoencoderTransformer(alpha=alpha, **FAST).fit(X)
+        return sum(p.square().sum().item() for p in ae.module_.parameters() if p.ndim == 2)
+
+    assert norm(1.0) < norm(0.1) < norm(0.0)
+
+
+def test_warm_start_and_partial_fit_continue_training(low_rank):
+    ae = AutoencoderTransformer(**{**FAST, "max_iter": 5, "early_stopping": False},
+                                warm_start=True).fit(low_rank)
+    first_curve = list(ae.loss_curve_)
+    ae.fit(low_rank)
+    assert ae.n_iter_ == 10 and ae.loss_curve_[:5] == first_curve
+    pf = AutoencoderTransformer(**FAST)
+    for chunk in np.array_split(low_rank, 4):
+        pf.partial_fit(chunk)
+    assert pf.n_iter_ == 4 and len(pf.loss_curve_) == 4
+
+
+def test_divergence_raises_and_keeps_previous_state(low_rank):
+    ae = AutoencoderTransformer(**FAST, warm_start=True).fit(low_rank)
+    before = ae.transform(low_rank)
+    with pytest.raises(TrainingDivergedError, match="learning rate"):
+        ae.fit(np.full_like(low_rank, 1e30))
+    np.testing.assert_array_equal(ae.transform(low_rank), before)
+    fresh = AutoencoderTransformer(**FAST)
+    with pytest.raises(TrainingDivergedError):
+        fresh.fit(np.full_like(low_rank, 1e30))
+    assert not hasattr(fresh, "module_")
+
+
+def test_batch_size_larger_than_data():
+    X = np.random.RandomState(0).normal(size=(5, 3))
+    ae = AutoencoderTransformer(batch_size=1000, max_iter=3, device="cpu").fit(X)
+    assert ae.transform(X).shape == (5, 2)
+
+
+def test_pickle_round_trip_gives_identical_scores(low_rank):
+    ae = AutoencoderTransformer(**FAST).fit(low_rank)
+    loaded = pickle.loads(pickle.dumps(ae))
+    np.testing.assert_array_equal(ae.score_samples(low_rank), loaded.score_samples(low_rank))
+
+
+def test_loading_a_model_from_another_version_warns(low_rank):
+    ae = AutoencoderTransformer(**FAST).fit(low_rank)
+    state = ae.__getstate__()
+    state["_skae_version"] = "0.0.1"
+    clone = AutoencoderTransformer.__new__(AutoencoderTransformer)
+    with pytest.warns(UserWarning, match="saved with skae 0.0.1"):
+        clone.__setstate__(state)
+
+
+def test_grid_search_without_scoring(low_rank):
+    X = StandardScaler().fit_transform(low_rank)
+    grid = GridSearchCV(AutoencoderTransformer(**FAST), {"n_components": [1, 3]}, cv=3)
+    grid.fit(X)
+    assert grid.best_params_ == {"n_components": 3}
+
+
+def test_pipeline_and_column_transformer(low_rank):
+    df = pd.DataFrame(low_rank, columns=[f"c{i}" for i in range(12)])
+    ct = ColumnTransformer([("ae", AutoencoderTransformer(**FAST), list(df.columns[:8])),
+                            ("keep", "passthrough", list(df.columns[8:]))])
+    pipe = make_pipeline(StandardScaler(), AutoencoderTransformer(n_components=3, **FAST))
+    assert pipe.fit_transform(df).shape == (400, 3)
+    assert ct.fit_transform(df).shape == (400, 6)
+    assert list(ct.get_feature_names_out()[:2]) == ["ae__autoencodertransformer0",
+                                                    "ae__autoencodertransformer1"]
+
+
+def test_verbose_shows_a_progress_bar(low_rank, capsys):
+    AutoencoderTransformer(**{**FAST, "max_iter": 3}, verbose=1).fit(low_rank)
+    err = capsys.readouterr().err
+    assert "skae" in err and "val_loss" in err
+
+
+def test_early_stopping_keeps_the_best_epoch(low_rank):
+    ae = AutoencoderTransformer(**{**FAST, "max_iter": 200}, learning_rate_init=3e-2,
+                                n_iter_no_change=5).fit(low_rank)
+    assert ae.n_iter_ < 200
+    assert ae.best_epoch_ == int(np.argmin(ae.validation_loss_curve_))
