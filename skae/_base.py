@@ -20,7 +20,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._version import __version__
-from ._engine import SOLVERS, TrainConfig, map_batches, resolve_device, seeded, train
+from ._engine import (SOLVERS, TrainConfig, map_batches, num_threads, resolve_device,
+                      seeded, train)
 from ._networks import ACTIVATIONS
 
 _FLOATS = (np.float32, np.float64)
@@ -58,6 +59,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -67,8 +70,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                  noise_std=0.0, dropout=0.0, batch_norm=False, solver="adam",
                  learning_rate_init=1e-3, alpha=0.0, batch_size=256, max_iter=200,
                  shuffle=True, early_stopping=True, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, device="auto", random_state=None, verbose=0,
-                 warm_start=False):
+                 n_iter_no_change=10, tol=1e-4, device="auto", n_jobs=None, random_state=None,
+                 verbose=0, warm_start=False):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -86,6 +89,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -95,7 +99,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         raise NotImplementedError
 
     def _train_loss(self, module, x, epoch):  # pragma: no cover - abstract
-        """Per-sample training loss, shape (n,)."""
+        """Mean training loss of the batch x (a scalar tensor)."""
         raise NotImplementedError
 
     def _feature_loss(self, module, x):  # pragma: no cover - abstract
@@ -207,7 +211,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         epoch_offset = self.n_iter_ if continuing else 0
-        with seeded(seed, device):
+        with seeded(seed, device), num_threads(self.n_jobs):
             # Train a copy: a failed run leaves the previous fitted state untouched.
             module = (copy.deepcopy(self.module_) if continuing
                       else self._build_module(X.shape[1]))
@@ -244,7 +248,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------- inference
     def _map(self, fn, X):
         module = self._module64
-        return map_batches(lambda x: fn(module, x), X)
+        with num_threads(self.n_jobs):
+            return map_batches(lambda x: fn(module, x), X)
 
     def _validate_X(self, X):
         check_is_fitted(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import signal
 import threading
 import warnings
@@ -102,6 +103,21 @@ def seeded(seed: int, device: torch.device):
 
 
 @contextlib.contextmanager
+def num_threads(n_jobs):
+    """Run with ``n_jobs`` torch CPU threads (None: leave torch's setting; -1: all cores)."""
+    if n_jobs is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))  # joblib's -k
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def defer_keyboard_interrupt():
     """Turn Ctrl-C into a flag checked between optimiser steps (main thread only)."""
     flag = {"set": False}
@@ -122,11 +138,17 @@ def defer_keyboard_interrupt():
 
 
 def make_optimizer(module, config: TrainConfig, device: torch.device):
-    """Adam/AdamW (fused where supported) or Nesterov SGD; L2 on weights, not biases."""
-    decay = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": config.alpha},
-              {"params": no_decay, "weight_decay": 0.0}]
+    """Adam/AdamW (fused where supported) or Nesterov SGD; L2 on weights, not biases.
+
+    Without a penalty all parameters share one group: each group costs a separate fused
+    kernel launch and its Python bookkeeping, ~25% of a small network's step on CPU.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    if config.alpha > 0:
+        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": config.alpha},
+                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    else:
+        groups = [{"params": params, "weight_decay": 0.0}]
     lr = config.learning_rate
     if config.solver == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
@@ -135,6 +157,61 @@ def make_optimizer(module, config: TrainConfig, device: torch.device):
         return cls(groups, lr=lr, fused=True)
     except (RuntimeError, ValueError):  # fused not supported on this device/dtype
         return cls(groups, lr=lr)
+
+
+class OptimizerStepper:
+    """``optimizer.step()``, with a direct fused kernel call for one-group fused Adam/AdamW.
+
+    ``torch.optim.Adam.step`` spends ~70 us a call on Python bookkeeping (grouping
+    tensors, profiler hooks, grad-mode switches), about 10% of a small network's step on
+    a CPU. After the first regular step has created the optimiser state, this calls the
+    same fused kernel on the same state tensors: bit-identical updates, and the
+    optimiser's ``state_dict`` stays valid. Anything else falls back to ``step()``.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self._fast = None
+        self._checked = False
+
+    def _prepare(self):
+        opt = self.optimizer
+        kernel = {torch.optim.Adam: getattr(torch, "_fused_adam_", None),
+                  torch.optim.AdamW: getattr(torch, "_fused_adamw_", None)}.get(type(opt))
+        if kernel is None or len(opt.param_groups) != 1:
+            return None
+        group = opt.param_groups[0]
+        if (not group.get("fused") or group["amsgrad"] or group["maximize"]
+                or group.get("capturable") or group.get("differentiable")
+                or isinstance(group["lr"], torch.Tensor)
+                or (type(opt) is torch.optim.Adam and group.get("decoupled_weight_decay"))):
+            return None
+        params = list(group["params"])
+        states = [opt.state.get(p) for p in params]
+        if any(not st or "exp_avg" not in st for st in states):
+            return None
+        return dict(kernel=kernel, group=group, params=params,
+                    exp_avgs=[st["exp_avg"] for st in states],
+                    exp_avg_sqs=[st["exp_avg_sq"] for st in states],
+                    steps=[st["step"] for st in states])
+
+    def step(self):
+        fast = self._fast
+        if fast is not None:
+            grads = [p.grad for p in fast["params"]]
+            if all(g is not None for g in grads):
+                group = fast["group"]
+                beta1, beta2 = group["betas"]
+                torch._foreach_add_(fast["steps"], 1)
+                fast["kernel"](fast["params"], grads, fast["exp_avgs"], fast["exp_avg_sqs"], [],
+                               fast["steps"], amsgrad=False, lr=group["lr"], beta1=beta1,
+                               beta2=beta2, weight_decay=group["weight_decay"],
+                               eps=group["eps"], maximize=False, grad_scale=None,
+                               found_inf=None)
+                return
+        self.optimizer.step()
+        if not self._checked:
+            self._fast, self._checked = self._prepare(), True
 
 
 class EarlyStopping:
@@ -207,7 +284,8 @@ def _split(n, validation_fraction, device):
 def _mean_loss(loss_fn, module, X, idx, chunk=16384):
     total = torch.zeros((), dtype=torch.float64, device=X.device)
     for start in range(0, len(idx), chunk):
-        total += loss_fn(module, X[idx[start:start + chunk]]).sum(dtype=torch.float64)
+        batch = X.index_select(0, idx[start:start + chunk])
+        total += loss_fn(module, batch).sum(dtype=torch.float64)
     return (total / len(idx)).item()
 
 
@@ -229,7 +307,7 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
     module : torch.nn.Module
         The network. It is moved to ``device`` for training and ends on CPU in eval mode.
     loss_fn : callable
-        ``loss_fn(module, x_batch, epoch) -> (batch,)`` per-sample training losses.
+        ``loss_fn(module, x_batch, epoch) -> scalar``: the batch's mean training loss.
     X : ndarray of shape (n_samples, n_features), float32
         Training data; converted to a tensor on ``device`` once.
     config : TrainConfig
@@ -257,9 +335,10 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
     optimizer = make_optimizer(module, config, device)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    stepper = OptimizerStepper(optimizer)
     if eval_loss_fn is None:
         def eval_loss_fn(m, x):
-            return loss_fn(m, x, epoch_offset)
+            return loss_fn(m, x, epoch_offset).expand(x.shape[0])
 
     stopper = EarlyStopping(config.n_iter_no_change, config.tol,
                             restore_best=config.early_stopping)
@@ -277,11 +356,12 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
                     idx = order[start:start + batch_size]
                     if config.skip_singleton_batches and idx.shape[0] == 1 and n_train > 1:
                         continue
-                    loss = loss_fn(module, X_t[idx], epoch).mean()
+                    # index_select is ~4x faster than X_t[idx] for a row gather on CPU
+                    loss = loss_fn(module, X_t.index_select(0, idx), epoch)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    optimizer.step()
-                    total += loss.detach() * idx.shape[0]
+                    stepper.step()
+                    total.add_(loss.detach(), alpha=idx.shape[0])
                     if interrupt["set"]:
                         break
                 train_loss = (total / n_train).item()  # one host sync per epoch

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseAutoencoder
-from ._losses import RECONSTRUCTION_LOSSES, elementwise_loss
+from ._losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
 from ._networks import Autoencoder
 
 
@@ -75,6 +75,9 @@ class AutoencoderTransformer(BaseAutoencoder):
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU; "cpu", "cuda", "cuda:1"
         are accepted. The fitted network always ends on the CPU.
+    n_jobs : int, default=None
+        CPU threads torch uses for training and inference (set for the duration of each
+        call, then restored). None leaves torch's setting; -1 uses all cores.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and noise. Torch's global
         RNG is left untouched.
@@ -138,15 +141,15 @@ class AutoencoderTransformer(BaseAutoencoder):
                  dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 random_state=None, verbose=0, warm_start=False):
+                 n_jobs=None, random_state=None, verbose=0, warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start)
+            tol=tol, device=device, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose, warm_start=warm_start)
         self.output_activation = output_activation
         self.loss = loss
         self.latent_normalize = latent_normalize
@@ -165,7 +168,7 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _train_loss(self, module, x, epoch):
         x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
-        return elementwise_loss(self.loss, module(x_in), x, module.activate).mean(dim=1)
+        return mean_loss(self.loss, module(x_in), x, module.activate)
 
     def _feature_loss(self, module, x):
         return elementwise_loss(self.loss, module(x), x, module.activate)

@@ -71,6 +71,9 @@ class VAETransformer(BaseAutoencoder):
         Minimum decrease of the monitored loss that counts as an improvement.
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU.
+    n_jobs : int, default=None
+        CPU threads torch uses for training and inference (set for the duration of each
+        call, then restored). None leaves torch's setting; -1 uses all cores.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the split and the reparameterisation noise.
     verbose : int, default=0
@@ -132,15 +135,15 @@ class VAETransformer(BaseAutoencoder):
                  dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 random_state=None, verbose=0, warm_start=False):
+                 n_jobs=None, random_state=None, verbose=0, warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, device=device, random_state=random_state, verbose=verbose,
-            warm_start=warm_start)
+            tol=tol, device=device, n_jobs=n_jobs, random_state=random_state,
+            verbose=verbose, warm_start=warm_start)
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
@@ -163,7 +166,7 @@ class VAETransformer(BaseAutoencoder):
         x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
         logits, mean, log_var = module(x_in)
         nll = elementwise_nll(self.likelihood, logits, x).sum(dim=1)
-        return nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var)
+        return (nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var)).mean()
 
     def _eval_loss(self, module, x):
         mean, log_var = module.encode(x)

@@ -13,7 +13,7 @@ from .conftest import requires_cuda
 
 
 def mse(module, x, epoch=0):
-    return (module(x) - x).square().mean(dim=1)
+    return (module(x) - x).square().mean()
 
 
 def data(n=300, d=6, seed=0):
@@ -137,3 +137,35 @@ def test_training_on_cuda_ends_on_cpu():
     assert next(net.parameters()).device.type == "cpu"
     assert all(np.isfinite(result.loss_curve))
     assert result.optimizer_state["state"][0]["exp_avg"].device.type == "cpu"
+
+
+def test_direct_fused_step_is_bit_identical_to_optimizer_step():
+    from skae._engine import OptimizerStepper
+
+    X = torch.from_numpy(data())
+    results = []
+    for direct in (False, True):
+        torch.manual_seed(0)
+        net = Autoencoder(6, (8,), 2)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
+        stepper = OptimizerStepper(opt)
+        for _ in range(5):
+            opt.zero_grad(set_to_none=True)
+            mse(net, X).backward()
+            stepper.step() if direct else opt.step()
+        results.append((net.state_dict(), opt.state_dict()))
+        if direct:
+            assert stepper._fast is not None  # the direct path was taken
+    (w0, s0), (w1, s1) = results
+    for k in w0:
+        assert torch.equal(w0[k], w1[k])
+    assert float(s0["state"][0]["step"]) == float(s1["state"][0]["step"]) == 5
+
+
+def test_num_threads_is_restored():
+    from skae._engine import num_threads
+
+    before = torch.get_num_threads()
+    with num_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -1,11 +1,12 @@
 """ONNX export of skae estimators and Pipelines, and torch-free scoring.
 
 ``load_onnx`` needs only numpy and onnxruntime: importing this package imports neither
-torch nor skl2onnx; ``to_onnx`` and ``register_converters`` import them when called.
+torch nor skl2onnx; ``to_onnx`` and ``register_converters`` import them when called::
 
->>> from skae.onnx import to_onnx, load_onnx   # doctest: +SKIP
->>> onx = to_onnx(fitted_pipeline, X[:1])       # doctest: +SKIP
->>> load_onnx(onx).predict(X)                   # doctest: +SKIP
+    from skae.onnx import to_onnx, load_onnx
+    onx = to_onnx(fitted_pipeline, X[:1])          # an onnx.ModelProto
+    open("model.onnx", "wb").write(onx.SerializeToString())
+    load_onnx("model.onnx").predict(X_new)         # onnxruntime only
 """
 
 from ._runtime import OnnxModel, load_onnx

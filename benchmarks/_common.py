@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmark scripts (timing, tables, data)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets",
+                            "adbench")
+
+
+def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0):
+    """Low-rank Gaussian data plus noise, float32, roughly standardised."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, rank)) @ rng.normal(size=(rank, n_features))
+    X /= np.sqrt(rank)
+    X += noise * rng.normal(size=X.shape)
+    return X.astype(np.float32)
+
+
+def single_thread():
+    """Pin torch and the BLAS libraries to one thread, as the peers are measured."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    return threadpool_limits(1)
+
+
+def latencies(fn, repeats, warmup=20):
+    """Per-call wall times in seconds."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - start
+    return out
+
+
+def table(rows, headers):
+    """A GitHub-markdown table as a string."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    fmt = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+    lines = [fmt.format(*headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(lines)
