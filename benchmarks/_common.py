@@ -11,13 +11,20 @@ DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
                             "adbench")
 
 
-def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0):
-    """Low-rank Gaussian data plus noise, float32, roughly standardised."""
+def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10_000):
+    """Low-rank Gaussian data plus noise, float32, roughly standardised.
+
+    Built in chunks, so generating it never needs more memory than the result plus a
+    few MiB (the memory benchmark measures growth above it).
+    """
     rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n_samples, rank)) @ rng.normal(size=(rank, n_features))
-    X /= np.sqrt(rank)
-    X += noise * rng.normal(size=X.shape)
-    return X.astype(np.float32)
+    basis = rng.normal(size=(rank, n_features)) / np.sqrt(rank)
+    X = np.empty((n_samples, n_features), dtype=np.float32)
+    for start in range(0, n_samples, chunk):
+        m = min(chunk, n_samples - start)
+        X[start:start + m] = (rng.normal(size=(m, rank)) @ basis
+                              + noise * rng.normal(size=(m, n_features)))
+    return X
 
 
 def single_thread():

@@ -59,6 +59,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "device": [str, torch.device],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
                    Interval(Integral, None, -1, closed="right")],
         "random_state": ["random_state"],
@@ -70,8 +71,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                  noise_std=0.0, dropout=0.0, batch_norm=False, solver="adam",
                  learning_rate_init=1e-3, alpha=0.0, batch_size=256, max_iter=200,
                  shuffle=True, early_stopping=True, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, device="auto", n_jobs=None, random_state=None,
-                 verbose=0, warm_start=False):
+                 n_iter_no_change=10, tol=1e-4, device="auto", precision="float32", n_jobs=None,
+                 random_state=None, verbose=0, warm_start=False):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -89,6 +90,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.precision = precision
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -158,6 +160,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             tol=self.tol,
             verbose=self.verbose,
             skip_singleton_batches=self.batch_norm,
+            precision=self.precision,
         )
 
     # --------------------------------------------------------------- fitting

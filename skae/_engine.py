@@ -44,6 +44,8 @@ class TrainConfig:
     verbose: int = 0
     # BatchNorm cannot train on a batch of one row: such a trailing batch is skipped.
     skip_singleton_batches: bool = False
+    # "bfloat16": forward passes under bf16 autocast (weights and optimiser stay float32).
+    precision: str = "float32"
 
 
 @dataclass
@@ -336,6 +338,11 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     stepper = OptimizerStepper(optimizer)
+    if config.precision == "bfloat16":
+        def autocast():
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext  # no per-step cost on the default path
     if eval_loss_fn is None:
         def eval_loss_fn(m, x):
             return loss_fn(m, x, epoch_offset).expand(x.shape[0])
@@ -357,7 +364,8 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
                     if config.skip_singleton_batches and idx.shape[0] == 1 and n_train > 1:
                         continue
                     # index_select is ~4x faster than X_t[idx] for a row gather on CPU
-                    loss = loss_fn(module, X_t.index_select(0, idx), epoch)
+                    with autocast():
+                        loss = loss_fn(module, X_t.index_select(0, idx), epoch)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     stepper.step()

@@ -71,6 +71,10 @@ class VAETransformer(BaseAutoencoder):
         Minimum decrease of the monitored loss that counts as an improvement.
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        "bfloat16" runs training forward passes under bf16 autocast (weights, optimiser
+        and inference stay float32): faster on GPUs with bf16 tensor cores, slower on
+        most CPUs at small batch sizes.
     n_jobs : int, default=None
         CPU threads torch uses for training and inference (set for the duration of each
         call, then restored). None leaves torch's setting; -1 uses all cores.
@@ -135,14 +139,16 @@ class VAETransformer(BaseAutoencoder):
                  dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 n_jobs=None, random_state=None, verbose=0, warm_start=False):
+                 precision="float32", n_jobs=None, random_state=None, verbose=0,
+                 warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, device=device, n_jobs=n_jobs, random_state=random_state,
+            tol=tol, device=device, precision=precision, n_jobs=n_jobs,
+            random_state=random_state,
             verbose=verbose, warm_start=warm_start)
         self.likelihood = likelihood
         self.beta = beta

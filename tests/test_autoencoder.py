@@ -234,3 +234,17 @@ def test_early_stopping_keeps_the_best_epoch(low_rank):
                                 n_iter_no_change=5).fit(low_rank)
     assert ae.n_iter_ < 200
     assert ae.best_epoch_ == int(np.argmin(ae.validation_loss_curve_))
+
+
+def test_bfloat16_precision_trains_and_keeps_float32_weights(low_rank):
+    X = StandardScaler().fit_transform(low_rank)
+    ae = AutoencoderTransformer(precision="bfloat16", **FAST).fit(X)
+    assert ae.loss_curve_[-1] < 0.5 * ae.loss_curve_[0]
+    assert all(p.dtype == torch.float32 for p in ae.module_.parameters())
+    assert ae.transform(X).dtype == np.float32
+
+
+def test_n_jobs_trains_and_restores_threads(low_rank):
+    before = torch.get_num_threads()
+    AutoencoderTransformer(n_jobs=1, **FAST).fit(low_rank).transform(low_rank)
+    assert torch.get_num_threads() == before
