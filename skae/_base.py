@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._version import __version__
 from ._engine import (SOLVERS, TrainConfig, map_batches, num_threads, resolve_device,
                       seeded, train)
+from ._losses import trimmed_mean
 from ._networks import ACTIVATIONS
 
 _FLOATS = (np.float32, np.float64)
@@ -46,6 +47,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "noise_std": [Interval(Real, 0, None, closed="left")],
+        "loss_trim": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "solver": [StrOptions(set(SOLVERS))],
@@ -68,7 +70,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     }
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
-                 noise_std=0.0, dropout=0.0, batch_norm=False, solver="adam",
+                 noise_std=0.0, loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
                  learning_rate_init=1e-3, alpha=0.0, batch_size=256, max_iter=200,
                  shuffle=True, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, device="auto", precision="float32", n_jobs=None,
@@ -77,6 +79,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.noise_std = noise_std
+        self.loss_trim = loss_trim
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.solver = solver
@@ -121,6 +124,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _decode_tensor(self, module, z):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # Trimming starts after this many epochs: the network first learns the bulk of the data.
+    TRIM_WARMUP_EPOCHS = 2
+
+    def _reduce(self, per_sample, epoch):
+        """Batch loss from per-sample losses: the mean, trimmed when ``loss_trim > 0``."""
+        if self.loss_trim > 0 and epoch >= self.TRIM_WARMUP_EPOCHS:
+            return trimmed_mean(per_sample, self.loss_trim)
+        return per_sample.mean()
 
     def _check_training_data(self, X):
         """Loss-specific checks on the values of X (e.g. [0, 1] for Bernoulli)."""

@@ -64,6 +64,18 @@ def mean_loss(kind, logits, x, activate):
     raise ValueError(f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}.")
 
 
+def trimmed_mean(per_sample, fraction):
+    """Mean of the per-sample losses after dropping the highest ``fraction`` of them.
+
+    Training data for anomaly detection contains anomalies; leaving the worst-fitting rows
+    of each minibatch out of the gradient keeps the network from learning them.
+    """
+    keep = max(1, int(math.ceil((1.0 - fraction) * per_sample.shape[0])))
+    if keep >= per_sample.shape[0]:
+        return per_sample.mean()
+    return per_sample.topk(keep, largest=False, sorted=False).values.mean()
+
+
 def elementwise_nll(likelihood, logits, x):
     """Elementwise negative log-likelihood of ``x`` under the decoder's distribution.
 

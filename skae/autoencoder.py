@@ -42,6 +42,10 @@ class AutoencoderTransformer(BaseAutoencoder):
     noise_std : float, default=0.0
         Standard deviation of Gaussian noise added to the inputs during training only
         (a denoising autoencoder); the target stays the clean input.
+    loss_trim : float, default=0.0
+        Robust training: after the first 2 epochs, leave the ``loss_trim`` share of
+        worst-reconstructed rows of each minibatch out of the loss (for training data
+        that contains anomalies, as in outlier detection).
     dropout : float, default=0.0
         Dropout rate after each hidden activation.
     batch_norm : bool, default=False
@@ -142,14 +146,14 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
                  output_activation=None, loss="mse", latent_normalize=False, noise_std=0.0,
-                 dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
+                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
                  precision="float32", n_jobs=None, random_state=None, verbose=0,
                  warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
+            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm, solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
@@ -174,6 +178,9 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _train_loss(self, module, x, epoch):
         x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
+        if self.loss_trim > 0:
+            per_sample = elementwise_loss(self.loss, module(x_in), x, module.activate).mean(1)
+            return self._reduce(per_sample, epoch)
         return mean_loss(self.loss, module(x_in), x, module.activate)
 
     def _feature_loss(self, module, x):

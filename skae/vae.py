@@ -44,6 +44,10 @@ class VAETransformer(BaseAutoencoder):
         many epochs (0: no warm-up).
     noise_std : float, default=0.0
         Gaussian noise added to the inputs during training only.
+    loss_trim : float, default=0.0
+        Robust training: after the first 2 epochs, leave the ``loss_trim`` share of
+        worst-reconstructed rows of each minibatch out of the loss (for training data
+        that contains anomalies, as in outlier detection).
     dropout : float, default=0.0
         Dropout rate after each hidden activation.
     batch_norm : bool, default=False
@@ -136,14 +140,14 @@ class VAETransformer(BaseAutoencoder):
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
                  likelihood="gaussian", beta=1.0, kl_warmup_epochs=0, noise_std=0.0,
-                 dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
+                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
                  precision="float32", n_jobs=None, random_state=None, verbose=0,
                  warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            noise_std=noise_std, dropout=dropout, batch_norm=batch_norm, solver=solver,
+            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm, solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
@@ -172,7 +176,7 @@ class VAETransformer(BaseAutoencoder):
         x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
         logits, mean, log_var = module(x_in)
         nll = elementwise_nll(self.likelihood, logits, x).sum(dim=1)
-        return (nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var)).mean()
+        return self._reduce(nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var), epoch)
 
     def _eval_loss(self, module, x):
         mean, log_var = module.encode(x)

@@ -14,6 +14,7 @@ def cheap_estimators():
         VAETransformer(**CHEAP),
         ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
         ReconstructionAnomalyDetector(VAETransformer(**CHEAP)),
+        ReconstructionAnomalyDetector([AutoencoderTransformer(**CHEAP), VAETransformer(**CHEAP)]),
     ]
 
 

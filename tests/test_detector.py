@@ -6,7 +6,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
-from skae.detector import default_estimator
+from skae.detector import default_estimators
 
 AE = AutoencoderTransformer(hidden_layer_sizes=(16,), n_components=2, max_iter=50,
                             device="cpu")
@@ -24,7 +24,7 @@ def test_predict_flags_the_contamination_fraction(blobs_with_outliers, contamina
 
 def test_isolation_forest_contract(blobs_with_outliers):
     X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(AE, normalize_errors=False, random_state=0).fit(X)
     s = det.score_samples(X)
     assert det.offset_ == pytest.approx(np.percentile(s, 10))
     np.testing.assert_allclose(det.decision_function(X), s - det.offset_)
@@ -72,10 +72,43 @@ def test_random_state_seeds_the_inner_estimator(blobs_with_outliers):
     assert AE.random_state is None  # the user's estimator is cloned, never modified
 
 
-def test_default_estimator_is_sized_from_the_features():
-    small, wide = default_estimator(4), default_estimator(200)
-    assert small.n_components < wide.n_components
-    assert small.hidden_layer_sizes[0] < wide.hidden_layer_sizes[0]
+def test_default_ensemble_is_sized_from_the_features():
+    small, wide = default_estimators(4), default_estimators(200)
+    assert len(small) == len(wide) == 5
+    for s, w in zip(small, wide):
+        assert s.n_components < w.n_components
+        assert s.hidden_layer_sizes[0] < w.hidden_layer_sizes[0]
+        assert s.loss_trim == 0.1
+    # members differ in shape: width, bottleneck and depth
+    assert len({(m.n_components, m.hidden_layer_sizes) for m in wide}) == 5
+
+
+def test_ensemble_scores_are_the_mean_of_standardised_member_scores(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    vae = VAETransformer(hidden_layer_sizes=(16,), max_iter=30, device="cpu")
+    det = ReconstructionAnomalyDetector([AE, vae], random_state=0).fit(X)
+    assert len(det.estimators_) == 2 and det.estimator_ is det.estimators_[0]
+    member = []
+    for m, scale in zip(det.estimators_, det.feature_scales_):
+        train = -(m._feature_errors(X) / scale).mean(1)
+        member.append((-(m._feature_errors(X[:10]) / scale).mean(1) - train.mean())
+                      / (train.std() + 1e-12))
+    np.testing.assert_allclose(det.score_samples(X[:10]), np.mean(member, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(det.feature_errors(X[:3]).shape, (3, 8))
+
+
+def test_normalize_errors_divides_by_the_training_error(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    raw = det.estimator_._feature_errors(X)
+    np.testing.assert_allclose(det.feature_scales_[0], raw.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(det.feature_errors(X), raw / raw.mean(0), rtol=1e-6)
+
+
+def test_empty_ensemble_is_rejected(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    with pytest.raises(ValueError, match="non-empty list"):
+        ReconstructionAnomalyDetector([]).fit(X)
 
 
 @pytest.mark.parametrize("params, match", [

@@ -40,6 +40,7 @@ def fitted(X_train):
         "vae": VAETransformer(**CHEAP).fit(Xs),
         "det_ae": ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)).fit(Xs),
         "det_vae": ReconstructionAnomalyDetector(VAETransformer(**CHEAP)).fit(Xs),
+        "det_default": ReconstructionAnomalyDetector(random_state=0).fit(Xs),
         "scaler_det": make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
             AutoencoderTransformer(**CHEAP), contamination=0.05)).fit(X_train),
         "scaler_ae_kmeans": make_pipeline(StandardScaler(), AutoencoderTransformer(**CHEAP),
@@ -57,7 +58,7 @@ def _scaled_if_needed(key, X):
 
 
 @pytest.mark.parametrize("n_rows", [1, 7, 1000, 100_000])
-@pytest.mark.parametrize("key", ["ae", "vae", "det_ae", "det_vae", "scaler_det",
+@pytest.mark.parametrize("key", ["ae", "vae", "det_ae", "det_vae", "det_default", "scaler_det",
                                  "scaler_ae_kmeans"])
 def test_parity(fitted, exported, key, n_rows):
     est, model = fitted[key], exported[key]

@@ -36,23 +36,24 @@ class InferenceHead(torch.nn.Module):
         super().__init__()
         self.outputs = tuple(outputs)
         self.estimator = estimator
-        inner = getattr(estimator, "estimator_", estimator)
-        self.net = inner.module_  # registered as a submodule: its weights are exported
+        members = getattr(estimator, "estimators_", [estimator])
+        # Registered as submodules: their weights become the graph's initializers.
+        self.nets = torch.nn.ModuleList([m.module_ for m in members])
         self.offset = float(getattr(estimator, "offset_", 0.0))
 
     def forward(self, x):
-        inner = getattr(self.estimator, "estimator_", self.estimator)
+        est, nets = self.estimator, list(self.nets)
         results = {}
         if "variable" in self.outputs:
-            results["variable"] = inner._encode_tensor(self.net, x)
+            results["variable"] = est._encode_tensor(nets[0], x)
         if {"label", "scores", "score_samples"} & set(self.outputs):
-            score = inner._score_tensor(self.net, x).unsqueeze(1)
+            score = est._score_tensor(nets, x).unsqueeze(1)
             decision = score - self.offset
             results["score_samples"] = score
             results["scores"] = decision
             results["label"] = torch.where(decision < 0, -1, 1).to(torch.int64).squeeze(1)
         if "feature_errors" in self.outputs:
-            results["feature_errors"] = inner._feature_loss(self.net, x)
+            results["feature_errors"] = est._feature_tensor(nets, x)
         return tuple(results[name] for name in self.outputs)
 
 
