@@ -140,14 +140,16 @@ class VAETransformer(BaseAutoencoder):
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
                  likelihood="gaussian", beta=1.0, kl_warmup_epochs=0, noise_std=0.0,
-                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam", learning_rate_init=1e-3,
+                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
+                 learning_rate_init=1e-3,
                  alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
                  precision="float32", n_jobs=None, random_state=None, verbose=0,
                  warm_start=False):
         super().__init__(
             n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm, solver=solver,
+            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm,
+            solver=solver,
             learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
             max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
