@@ -260,9 +260,7 @@ def main(argv=None):
     if args.only == "quality":
         return time_to_quality(args)
     med = compare(args)
-    if args.only == "compare":
-        pass
-    else:
+    if args.only is None:
         scaling(args)
         time_to_quality(args)
     ok = (med["PyOD AutoEncoder"] / med["skae"] >= 2.0 and med["skorch"] / med["skae"] >= 3.0)

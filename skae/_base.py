@@ -128,9 +128,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # Trimming starts after this many epochs: the network first learns the bulk of the data.
     TRIM_WARMUP_EPOCHS = 2
 
+    def _trims(self, epoch):
+        """Whether this epoch's batch losses are trimmed (``loss_trim > 0``, after warm-up)."""
+        return self.loss_trim > 0 and epoch >= self.TRIM_WARMUP_EPOCHS
+
     def _reduce(self, per_sample, epoch):
-        """Batch loss from per-sample losses: the mean, trimmed when ``loss_trim > 0``."""
-        if self.loss_trim > 0 and epoch >= self.TRIM_WARMUP_EPOCHS:
+        """Batch loss from per-sample losses: the mean, trimmed when :meth:`_trims`."""
+        if self._trims(epoch):
             return trimmed_mean(per_sample, self.loss_trim)
         return per_sample.mean()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch.nn import functional as F
 
 RECONSTRUCTION_LOSSES = ("mse", "bce", "mae", "huber")

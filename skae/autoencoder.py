@@ -180,10 +180,11 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _train_loss(self, module, x, epoch):
         x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
-        if self.loss_trim > 0:
-            per_sample = elementwise_loss(self.loss, module(x_in), x, module.activate).mean(1)
+        logits = module(x_in)
+        if self._trims(epoch):
+            per_sample = elementwise_loss(self.loss, logits, x, module.activate).mean(dim=1)
             return self._reduce(per_sample, epoch)
-        return mean_loss(self.loss, module(x_in), x, module.activate)
+        return mean_loss(self.loss, logits, x, module.activate)  # fused: faster
 
     def _feature_loss(self, module, x):
         return elementwise_loss(self.loss, module(x), x, module.activate)

@@ -36,7 +36,6 @@ def _demo(args) -> int:
         X, y, test_size=0.3, stratify=y, random_state=args.seed)
     print(f"skae demo: digits, {len(X_train)} training rows, digit {args.rare} is the rare "
           f"class ({y.mean():.1%} of rows)")
-    results = {}
     for name, detector in [
         ("skae ReconstructionAnomalyDetector",
          make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
@@ -49,7 +48,6 @@ def _demo(args) -> int:
         detector.fit(X_train)
         seconds = time.perf_counter() - start
         auc = roc_auc_score(y_test, -detector.decision_function(X_test))
-        results[name] = auc
         print(f"  {name:<36} ROC-AUC {auc:.3f}   fit {seconds:.2f} s")
     return 0
 
