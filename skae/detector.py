@@ -56,18 +56,24 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
     ----------
     estimator : AutoencoderTransformer, VAETransformer, list of them, or None, \
 default=None
-        The model(s) to fit (cloned). A list makes an ensemble: each member's scores are
-        standardised by their training mean and spread, then averaged. None uses
+        The model(s) to fit (cloned). A list makes an ensemble. None uses
         :func:`default_estimators`, five small autoencoders of different shapes sized from
         the number of features, chosen for tabular data. Scale the data first
         (``make_pipeline(StandardScaler(), ReconstructionAnomalyDetector())``).
     contamination : float, default=0.1
         Expected share of outliers in the training data, in (0, 0.5]; sets ``offset_``.
     normalize_errors : bool, default=True
-        Divide each feature's reconstruction error by that feature's mean error on the
+        Divide each feature's reconstruction error by that feature's median error on the
         training data before averaging over features, so features that are hard to
-        reconstruct everywhere do not drown the others. When False, a single estimator's
-        score is its own ``score_samples`` (minus the loss; the ELBO for a VAE).
+        reconstruct everywhere do not drown the others. The median, not the mean: the
+        training data holds anomalies, whose large errors would inflate a mean. When
+        False, a member's reconstruction score is its own ``score_samples`` (minus the
+        loss; the ELBO for a VAE).
+    latent_weight : float, default=0.5
+        Weight of the code-space term: the Mahalanobis distance of a row's latent code
+        (the posterior mean for a VAE) from the training codes, which flags rows that
+        reconstruct well but sit far out along the directions the model did learn
+        (Denouden et al., 2018). 0 scores by reconstruction error alone.
     random_state : int, RandomState instance or None, default=None
         When not None, seeds every member (overriding their own ``random_state``).
 
@@ -78,7 +84,10 @@ default=None
     estimator_ : AutoencoderTransformer or VAETransformer
         The first fitted model (the only one unless ``estimator`` is a list or None).
     feature_scales_ : list of ndarray of shape (n_features,) or None
-        Each member's mean training error per feature (``normalize_errors=True``).
+        Each member's median training error per feature (``normalize_errors=True``).
+    latent_means_, latent_precisions_ : list of ndarray or None
+        Each member's mean training code and the inverse of its covariance (with a
+        small ridge), for the code-space term (``latent_weight > 0``).
     offset_ : float
         The ``100 * contamination`` percentile of the training scores.
     n_features_in_ : int
@@ -89,6 +98,21 @@ default=None
     See Also
     --------
     sklearn.ensemble.IsolationForest : The same interface, from random trees.
+
+    Notes
+    -----
+    Each member gives a reconstruction score (minus its mean normalised error) and,
+    when ``latent_weight > 0``, a code-space distance. With one member and
+    ``latent_weight=0``, ``score_samples`` is that reconstruction score. Otherwise every
+    term is standardised robustly by its median and interquartile range on the training
+    rows (anomalies in the training data barely move either), and ``score_samples`` is
+    minus (the mean standardised reconstruction error of the members plus
+    ``latent_weight`` times their mean standardised code distance).
+
+    References
+    ----------
+    T. Denouden et al., "Improving Reconstruction Autoencoder Out-of-distribution
+    Detection with Mahalanobis Distance", arXiv:1812.02765, 2018.
 
     Examples
     --------
@@ -107,14 +131,16 @@ default=None
         "estimator": [BaseAutoencoder, list, tuple, None],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "normalize_errors": ["boolean"],
+        "latent_weight": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
     def __init__(self, estimator=None, *, contamination=0.1, normalize_errors=True,
-                 random_state=None):
+                 latent_weight=0.5, random_state=None):
         self.estimator = estimator
         self.contamination = contamination
         self.normalize_errors = normalize_errors
+        self.latent_weight = latent_weight
         self.random_state = random_state
 
     def _members(self, n_features):
@@ -154,20 +180,38 @@ default=None
             member.fit(X)
         self.estimators_ = members
         self.estimator_ = members[0]
-        self.feature_scales_ = None
+        self.feature_scales_ = self.latent_means_ = self.latent_precisions_ = None
         self._score_stats = None
         if self.normalize_errors:
             scales = []
             for member in members:
-                mean_error = member._feature_errors(X).mean(axis=0)
+                median = np.median(member._feature_errors(X), axis=0)
                 # A feature reconstructed perfectly in training must not divide by ~0.
-                scales.append(np.maximum(mean_error, max(1e-3 * mean_error.mean(), 1e-12)))
+                scales.append(np.maximum(median, max(1e-3 * median.mean(), 1e-12)))
             self.feature_scales_ = scales
-        if len(members) > 1:
-            raw = self._map(lambda nets, x: torch.stack(self._member_scores(nets, x), 1), X)
-            self._score_stats = (raw.mean(axis=0), raw.std(axis=0) + 1e-12)
+        if self.latent_weight > 0:
+            self._fit_latent(X)
+        if len(members) > 1 or self.latent_weight > 0:
+            terms = self._map(lambda nets, x: torch.stack(self._terms(nets, x), 1), X)
+            q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
+            # A constant term (IQR 0) falls back on its standard deviation, then on 1.
+            spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
+            self._score_stats = (median, np.where(spread > 0, spread, 1.0))
         self.offset_ = float(np.percentile(self._score_samples(X), 100.0 * self.contamination))
         return self
+
+    def _fit_latent(self, X):
+        self.latent_means_, self.latent_precisions_ = [], []
+        nets = [member._module64 for member in self.estimators_]
+        for member, net in zip(self.estimators_, nets):
+            codes = map_batches(lambda x: member._encode_tensor(net, x), X)
+            cov = np.atleast_2d(np.cov(codes, rowvar=False))
+            # The ridge keeps a collapsed code direction (or a code on the unit sphere)
+            # invertible without letting it dominate the distance.
+            ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
+            self.latent_means_.append(codes.mean(axis=0))
+            self.latent_precisions_.append(np.linalg.pinv(cov + ridge * np.eye(len(cov)),
+                                                          hermitian=True))
 
     # ---------------------------------------------------------------- scoring (torch)
     # These work on any list of the members' networks: float64 copies for Python
@@ -186,13 +230,32 @@ default=None
             return [m._score_tensor(net, x) for m, net in zip(self.estimators_, nets)]
         return [-e.mean(dim=1) for e in self._member_errors(nets, x)]
 
+    def _latent_distances(self, nets, x):
+        distances = []
+        for member, net, mean, precision in zip(self.estimators_, nets, self.latent_means_,
+                                                self.latent_precisions_):
+            z = member._encode_tensor(net, x) - torch.as_tensor(mean, dtype=x.dtype)
+            p = torch.as_tensor(precision, dtype=x.dtype)
+            distances.append((z @ p * z).sum(dim=1) / z.shape[1])
+        return distances
+
+    def _terms(self, nets, x):
+        """Anomaly terms, higher = more anomalous: member errors, then code distances."""
+        terms = [-s for s in self._member_scores(nets, x)]
+        if self.latent_means_ is not None:
+            terms += self._latent_distances(nets, x)
+        return terms
+
     def _score_tensor(self, nets, x):
-        scores = self._member_scores(nets, x)
         if self._score_stats is None:
-            return scores[0]
-        mean, std = self._score_stats
-        z = [(s - float(m)) / float(d) for s, m, d in zip(scores, mean, std)]
-        return torch.stack(z, dim=1).mean(dim=1)
+            return self._member_scores(nets, x)[0]
+        median, spread = self._score_stats
+        k = len(self.estimators_)
+        z = [(t - float(m)) / float(d) for t, m, d in zip(self._terms(nets, x), median, spread)]
+        anomaly = torch.stack(z[:k], dim=1).mean(dim=1)
+        if len(z) > k:
+            anomaly = anomaly + self.latent_weight * torch.stack(z[k:], dim=1).mean(dim=1)
+        return -anomaly
 
     def _feature_tensor(self, nets, x):
         errors = self._member_errors(nets, x)
@@ -211,7 +274,7 @@ default=None
         return self._map(self._score_tensor, X)
 
     def score_samples(self, X):
-        """Normality score: minus the (normalised) reconstruction error.
+        """Normality score: minus the reconstruction error (and code-space distance).
 
         Parameters
         ----------
@@ -221,8 +284,8 @@ default=None
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Higher means more normal. For an ensemble, the mean of the members'
-            standardised scores.
+            Higher means more normal. See the class Notes for how the members'
+            errors and code distances are combined.
         """
         return self._score_samples(self._validate_X(X))
 
