@@ -7,12 +7,14 @@ scoring never import torch.
 from ._version import __version__
 
 __all__ = ["AutoencoderTransformer", "VAETransformer", "ReconstructionAnomalyDetector",
-           "__version__"]
+           "TrainingDivergedError", "TrainingOutOfMemoryError", "__version__"]
 
 _LAZY = {
     "AutoencoderTransformer": "autoencoder",
     "VAETransformer": "vae",
     "ReconstructionAnomalyDetector": "detector",
+    "TrainingDivergedError": "_engine",
+    "TrainingOutOfMemoryError": "_engine",
 }
 
 

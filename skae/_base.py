@@ -7,6 +7,7 @@ network and its losses through a handful of hooks.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from numbers import Integral, Real
@@ -15,17 +16,32 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._version import __version__
 from ._engine import (SOLVERS, TrainConfig, map_batches, num_threads, resolve_device,
                       seeded, train)
 from ._losses import trimmed_mean
 from ._networks import ACTIVATIONS
+from ._validation import check_codes, check_finite_output, validate
 
-_FLOATS = (np.float32, np.float64)
+@contextlib.contextmanager
+def keep_state_on_error(estimator):
+    """Put every attribute back as it was if fitting fails (or is cut short by an error).
+
+    ``validate_data(reset=True)`` sets ``n_features_in_`` before training starts, and a
+    detector sets several fitted attributes one after another: a failed (re)fit must
+    leave the previous fitted model whole, or the estimator unfitted.
+    """
+    saved = dict(vars(estimator))  # attributes are replaced on fit, never mutated
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 def _float64_copy(module):
@@ -37,7 +53,7 @@ def _float64_copy(module):
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
-    Subclasses implement ``_build_module``, ``_train_loss``, ``_feature_loss``,
+    Subclasses implement ``_build_module``, ``_train_loss``, ``_feature_loss_and_code``,
     ``_score_tensor``, ``_encode_tensor`` and ``_decode_tensor``; everything else
     (validation, training, batching, fitted attributes) lives here.
     """
@@ -107,9 +123,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Mean training loss of the batch x (a scalar tensor)."""
         raise NotImplementedError
 
-    def _feature_loss(self, module, x):  # pragma: no cover - abstract
-        """Deterministic elementwise reconstruction loss, shape (n, n_features)."""
+    def _feature_loss_and_code(self, module, x):  # pragma: no cover - abstract
+        """Deterministic elementwise reconstruction loss, shape (n, n_features), and the
+        latent code it was decoded from, shape (n, n_components): one encoder pass."""
         raise NotImplementedError
+
+    def _feature_loss(self, module, x):
+        """Deterministic elementwise reconstruction loss, shape (n, n_features)."""
+        return self._feature_loss_and_code(module, x)[0]
 
     def _eval_loss(self, module, x):
         """Deterministic per-sample loss monitored on the validation split."""
@@ -221,8 +242,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._fit(X, partial=True)
 
     def _fit(self, X, partial):
+        with keep_state_on_error(self):
+            return self._fit_validated(X, partial)
+
+    def _fit_validated(self, X, partial):
         continuing = (partial or self.warm_start) and hasattr(self, "module_")
-        X = validate_data(self, X, reset=not continuing, dtype=_FLOATS)
+        X = validate(self, X, reset=not continuing)
         if self.batch_norm and X.shape[0] < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to train; got 1.")
         self._check_training_data(X)
@@ -268,11 +293,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _map(self, fn, X):
         module = self._module64
         with num_threads(self.n_jobs):
-            return map_batches(lambda x: fn(module, x), X)
+            return check_finite_output(map_batches(lambda x: fn(module, x), X), X)
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=_FLOATS)
+        return validate(self, X, reset=False)
 
     def _score_samples(self, X):
         """Scores of validated X (used by the detector to skip re-validation)."""
@@ -296,7 +321,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Latent codes.
         """
         X = self._validate_X(X)
-        return self._map(self._encode_tensor, X).astype(np.float32)
+        return check_finite_output(self._map(self._encode_tensor, X).astype(np.float32), X,
+                                   "float32 code")
 
     def inverse_transform(self, X):
         """Decode latent codes back to the input space.
@@ -312,13 +338,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Reconstructions (the mean of the output distribution).
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=_FLOATS, input_name="X")
+        Z = check_codes(X)
         if Z.shape[1] != self.n_components:
             raise ValueError(
                 f"inverse_transform takes latent codes with n_components={self.n_components} "
                 f"columns (the output of transform); got {Z.shape[1]} columns."
             )
-        return self._map(self._decode_tensor, Z).astype(np.float32)
+        return check_finite_output(self._map(self._decode_tensor, Z).astype(np.float32), Z,
+                                   "float32 reconstruction")
 
     def score_samples(self, X):
         """Per-sample score: higher means more typical of the training data.

@@ -300,8 +300,47 @@ def _divergence_error(epoch, lr):
     )
 
 
-def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
-          eval_loss_fn=None, optimizer_state=None, epoch_offset=0, validate=True):
+class TrainingOutOfMemoryError(MemoryError):
+    """The device ran out of memory during training; the message names the fixes."""
+
+
+_OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),
+                     torch.cuda.OutOfMemoryError})
+
+
+def _is_out_of_memory(exc):
+    if isinstance(exc, _OOM_ERRORS + (MemoryError,)):
+        return True
+    # the CPU allocator raises a plain RuntimeError
+    return isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()
+                                              or "can't allocate memory" in str(exc))
+
+
+def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, **kwargs):
+    """Train ``module`` in place on ``X``; return a :class:`TrainResult`.
+
+    Running out of device memory raises :class:`TrainingOutOfMemoryError`, whose message
+    suggests a smaller ``batch_size`` (the arguments are those of :func:`_train`).
+    """
+    try:
+        return _train(module, loss_fn, X, config=config, device=device, **kwargs)
+    except Exception as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        module.to("cpu")
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        size = X.nbytes / 2**20
+        raise TrainingOutOfMemoryError(
+            f"{device} ran out of memory while training (batch_size={config.batch_size}, "
+            f"training data {X.shape[0]} x {X.shape[1]} = {size:.0f} MiB held on the "
+            f"device). Lower batch_size (e.g. batch_size={max(1, config.batch_size // 4)}), "
+            "narrow hidden_layer_sizes, set precision='bfloat16', or train on device='cpu'. "
+            "No model was kept from this run.") from exc
+
+
+def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device,
+           eval_loss_fn=None, optimizer_state=None, epoch_offset=0, validate=True):
     """Train ``module`` in place on ``X``; return a :class:`TrainResult`.
 
     Parameters

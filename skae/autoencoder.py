@@ -186,8 +186,9 @@ class AutoencoderTransformer(BaseAutoencoder):
             return self._reduce(per_sample, epoch)
         return mean_loss(self.loss, logits, x, module.activate)  # fused: faster
 
-    def _feature_loss(self, module, x):
-        return elementwise_loss(self.loss, module(x), x, module.activate)
+    def _feature_loss_and_code(self, module, x):
+        z = module.encode(x)
+        return elementwise_loss(self.loss, module.decoder(z), x, module.activate), z
 
     def _score_tensor(self, module, x):
         return -self._feature_loss(module, x).mean(dim=1)

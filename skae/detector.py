@@ -9,10 +9,11 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder
+from ._base import BaseAutoencoder, keep_state_on_error
 from ._engine import map_batches
+from ._validation import check_finite_output, validate
 
 
 # (hidden width, code size) as multiples of n_features, and depth, of the default members:
@@ -170,7 +171,12 @@ default=None
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, dtype=(np.float32, np.float64))
+        with keep_state_on_error(self):
+            X = validate(self, X)
+            self._set_scoring(X, self._fit_members(X))
+        return self
+
+    def _fit_members(self, X):
         members = self._members(X.shape[1])
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
@@ -178,10 +184,13 @@ default=None
                 member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
         for member in members:
             member.fit(X)
+        return members
+
+    def _set_scoring(self, X, members):
+        """Fitted members in hand: set every fitted attribute (nothing before this)."""
         self.estimators_ = members
         self.estimator_ = members[0]
         self.feature_scales_ = self.latent_means_ = self.latent_precisions_ = None
-        self._score_stats = None
         if self.normalize_errors:
             scales = []
             for member in members:
@@ -191,27 +200,61 @@ default=None
             self.feature_scales_ = scales
         if self.latent_weight > 0:
             self._fit_latent(X)
+        self._score_stats = self._score_plan = None
         if len(members) > 1 or self.latent_weight > 0:
             terms = self._map(lambda nets, x: torch.stack(self._terms(nets, x), 1), X)
             q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
             # A constant term (IQR 0) falls back on its standard deviation, then on 1.
             spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
-            self._score_stats = (median, np.where(spread > 0, spread, 1.0))
+            spread = np.where(spread > 0, spread, 1.0)
+            self._score_stats = (median, spread)
+            self._score_plan = self._compile_score(median, spread)
         self.offset_ = float(np.percentile(self._score_samples(X), 100.0 * self.contamination))
-        return self
+
+    def _compile_score(self, median, spread):
+        """Fold the robust standardisation and the weights into the members' last steps.
+
+        score = -(mean_i z(error_i) + latent_weight * mean_i z(distance_i)) with
+        z(t) = (t - median) / spread is linear in each term, so each member's weight goes
+        into its error weights (a vector over features) and into its whitener (scaled by
+        the square root of the distance's weight), and the medians into one bias: the
+        scoring graph is a matrix product per term, not a dozen elementwise steps.
+        """
+        k = len(self.estimators_)
+        share = np.r_[np.full(k, 1.0 / k), np.full(len(median) - k, self.latent_weight / k)]
+        weights = share / spread  # on anomaly terms; the score is minus their sum
+        plan = []
+        for i in range(k):
+            error = (weights[i] if self.feature_scales_ is None
+                     else weights[i] / (self.feature_scales_[i] * len(self.feature_scales_[i])))
+            code = None
+            if self.latent_means_ is not None:
+                whitener, bias = self._latent_whiteners[i]
+                root = np.sqrt(weights[k + i])
+                code = (whitener * root, bias * root)
+            plan.append((error, code))
+        return plan, float(np.sum(weights * median))
 
     def _fit_latent(self, X):
-        self.latent_means_, self.latent_precisions_ = [], []
+        self.latent_means_, self.latent_precisions_, self._latent_whiteners = [], [], []
         nets = [member._module64 for member in self.estimators_]
         for member, net in zip(self.estimators_, nets):
             codes = map_batches(lambda x: member._encode_tensor(net, x), X)
-            cov = np.atleast_2d(np.cov(codes, rowvar=False))
+            # (one training row has no spread: a zero covariance, the ridge decides)
+            cov = (np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1
+                   else np.zeros((codes.shape[1], codes.shape[1])))
             # The ridge keeps a collapsed code direction (or a code on the unit sphere)
             # invertible without letting it dominate the distance.
             ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
-            self.latent_means_.append(codes.mean(axis=0))
-            self.latent_precisions_.append(np.linalg.pinv(cov + ridge * np.eye(len(cov)),
-                                                          hermitian=True))
+            precision = np.linalg.pinv(cov + ridge * np.eye(len(cov)), hermitian=True)
+            # W with W W^T = precision / n_components: the distance is ||(z - mean) W||^2,
+            # one matrix product (and the mean folds into a bias) in the scoring graph
+            values, vectors = np.linalg.eigh(precision)
+            whitener = vectors * np.sqrt(np.clip(values, 0, None) / codes.shape[1])
+            mean = codes.mean(axis=0)
+            self.latent_means_.append(mean)
+            self.latent_precisions_.append(precision)
+            self._latent_whiteners.append((whitener, mean @ whitener))
 
     # ---------------------------------------------------------------- scoring (torch)
     # These work on any list of the members' networks: float64 copies for Python
@@ -225,37 +268,44 @@ default=None
             errors.append(e)
         return errors
 
-    def _member_scores(self, nets, x):
-        if self.feature_scales_ is None:
-            return [m._score_tensor(net, x) for m, net in zip(self.estimators_, nets)]
-        return [-e.mean(dim=1) for e in self._member_errors(nets, x)]
-
-    def _latent_distances(self, nets, x):
-        distances = []
-        for member, net, mean, precision in zip(self.estimators_, nets, self.latent_means_,
-                                                self.latent_precisions_):
-            z = member._encode_tensor(net, x) - torch.as_tensor(mean, dtype=x.dtype)
-            p = torch.as_tensor(precision, dtype=x.dtype)
-            distances.append((z @ p * z).sum(dim=1) / z.shape[1])
-        return distances
-
     def _terms(self, nets, x):
-        """Anomaly terms, higher = more anomalous: member errors, then code distances."""
-        terms = [-s for s in self._member_scores(nets, x)]
-        if self.latent_means_ is not None:
-            terms += self._latent_distances(nets, x)
-        return terms
+        """Anomaly terms, higher = more anomalous: the members' errors, then (when
+        ``latent_weight > 0``) their code distances; one encoder pass per member."""
+        errors, distances = [], []
+        for i, (member, net) in enumerate(zip(self.estimators_, nets)):
+            if self.feature_scales_ is None:
+                errors.append(-member._score_tensor(net, x))
+                z = member._encode_tensor(net, x) if self.latent_means_ is not None else None
+            else:
+                e, z = member._feature_loss_and_code(net, x)
+                # the mean of e / scale over features, as one matrix-vector product
+                weights = 1.0 / (self.feature_scales_[i] * len(self.feature_scales_[i]))
+                errors.append(e @ torch.as_tensor(weights, dtype=x.dtype))
+            if self.latent_means_ is not None:
+                whitener, bias = self._latent_whiteners[i]
+                y = z @ torch.as_tensor(whitener, dtype=x.dtype) - torch.as_tensor(
+                    bias, dtype=x.dtype)
+                distances.append((y * y).sum(dim=1))
+        return errors + distances
 
     def _score_tensor(self, nets, x):
-        if self._score_stats is None:
-            return self._member_scores(nets, x)[0]
-        median, spread = self._score_stats
-        k = len(self.estimators_)
-        z = [(t - float(m)) / float(d) for t, m, d in zip(self._terms(nets, x), median, spread)]
-        anomaly = torch.stack(z[:k], dim=1).mean(dim=1)
-        if len(z) > k:
-            anomaly = anomaly + self.latent_weight * torch.stack(z[k:], dim=1).mean(dim=1)
-        return -anomaly
+        if self._score_plan is None:
+            return -self._terms(nets, x)[0]
+        plan, bias = self._score_plan
+        anomaly = None
+        for member, net, (error_weights, code_weights) in zip(self.estimators_, nets, plan):
+            if self.feature_scales_ is None:
+                term = -member._score_tensor(net, x) * float(error_weights)
+                z = member._encode_tensor(net, x) if code_weights is not None else None
+            else:
+                e, z = member._feature_loss_and_code(net, x)
+                term = e @ torch.as_tensor(error_weights, dtype=x.dtype)
+            if code_weights is not None:
+                whitener, shift = (torch.as_tensor(a, dtype=x.dtype) for a in code_weights)
+                y = torch.addmm(-shift, z, whitener)
+                term = term + (y * y).sum(dim=1)
+            anomaly = term if anomaly is None else anomaly + term
+        return float(bias) - anomaly
 
     def _feature_tensor(self, nets, x):
         errors = self._member_errors(nets, x)
@@ -263,12 +313,12 @@ default=None
 
     def _map(self, fn, X):
         nets = [member._module64 for member in self.estimators_]
-        return map_batches(lambda x: fn(nets, x), X)
+        return check_finite_output(map_batches(lambda x: fn(nets, x), X), X)
 
     # --------------------------------------------------------------- public methods
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=(np.float32, np.float64))
+        return validate(self, X, reset=False)
 
     def _score_samples(self, X):
         return self._map(self._score_tensor, X)

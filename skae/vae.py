@@ -185,8 +185,9 @@ class VAETransformer(BaseAutoencoder):
         nll = elementwise_nll(self.likelihood, module.decoder(mean), x).sum(dim=1)
         return nll + self.beta * gaussian_kl(mean, log_var)
 
-    def _feature_loss(self, module, x):
-        return elementwise_nll(self.likelihood, module.decoder(module.encode(x)[0]), x)
+    def _feature_loss_and_code(self, module, x):
+        mean = module.encode(x)[0]
+        return elementwise_nll(self.likelihood, module.decoder(mean), x), mean
 
     def _score_tensor(self, module, x):
         mean, log_var = module.encode(x)

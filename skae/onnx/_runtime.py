@@ -8,6 +8,7 @@ alone costs several times the model on one row.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -64,6 +65,10 @@ class OnnxModel:
                              f"{len(inputs)} inputs.")
         self._input = inputs[0].name
         self.output_names = [o.name for o in self._session.get_outputs()]
+        # float outputs that every call checks (the others derive from them)
+        self._checked = [n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT)
+                         if n in self.output_names]
+        self._plans = {}
         width = inputs[0].shape[1]
         self.n_features_in_ = int(self.metadata.get(_spec.META_N_FEATURES, width))
         names = self.metadata.get(_spec.META_FEATURE_NAMES)
@@ -115,14 +120,40 @@ class OnnxModel:
 
     # ---------------------------------------------------------------- run
     def run(self, X, outputs=None):
-        """Run the graph on X; return a dict from output name to array."""
-        X = self._prepare(X)
+        """Run the graph on X; return a dict from output name to array.
+
+        Raises ValueError when an output is not finite (input values too large for the
+        network's float32 arithmetic): a NaN score would otherwise label a row an inlier
+        without a word.
+        """
         names = self.output_names if outputs is None else list(outputs)
+        return dict(zip(names, self._run(self._prepare(X), names)))
+
+    def _fetch_plan(self, names):
+        plan = self._plans.get(names)
+        if plan is None:
+            # A detector's labels come from its scores: fetch them too, to check them.
+            fetch = list(names) + [n for n in self._checked if n not in names]
+            plan = self._plans[names] = (fetch, [fetch.index(n) for n in self._checked])
+        return plan
+
+    def _run(self, X, names):
+        fetch, checks = self._fetch_plan(tuple(names))
         if len(X) <= self.chunk_size:
-            return dict(zip(names, self._session.run(names, {self._input: X})))
-        parts = [self._session.run(names, {self._input: X[i:i + self.chunk_size]})
-                 for i in range(0, len(X), self.chunk_size)]
-        return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(names)}
+            values = self._session.run(fetch, {self._input: X})
+        else:
+            parts = [self._session.run(fetch, {self._input: X[i:i + self.chunk_size]})
+                     for i in range(0, len(X), self.chunk_size)]
+            values = [np.concatenate([p[k] for p in parts]) for k in range(len(fetch))]
+        for k in checks:
+            v = values[k]
+            if not (math.isfinite(v.item()) if v.size == 1 else np.isfinite(v).all()):
+                raise ValueError(
+                    f"The model's {fetch[k]!r} output is not finite for some rows of X "
+                    f"(largest |value| in X: {float(np.abs(X).max()):.3g}): values this large "
+                    "overflow its float32 arithmetic. Scale X the way the training data was "
+                    "scaled.")
+        return values[:len(names)]
 
     def _output(self, X, name, method):
         if name not in self.output_names:
@@ -130,7 +161,7 @@ class OnnxModel:
                 f"This model has no {method}: its graph outputs {self.output_names}. "
                 + ("Export it with to_onnx(..., feature_errors=True)."
                    if name == _spec.FEATURE_ERRORS_OUTPUT else ""))
-        return self.run(X, [name])[name]
+        return self._run(self._prepare(X), (name,))[0]
 
     def predict(self, X):
         """Labels: +1 inlier / -1 outlier for detectors, cluster ids for clusterers."""
