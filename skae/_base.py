@@ -386,6 +386,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never edit the live __dict__
         state.pop("_module64", None)  # derived from module_: rebuilt on load
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            # moved to a GPU by hand after fit: pickle a CPU copy, loadable anywhere
+            state["module_"] = copy.deepcopy(module).to("cpu")
         state["_skae_version"] = __version__
         return state
 

@@ -137,6 +137,12 @@ def numeric_columns(df, columns=None):
         raise ValueError(f"columns with missing or infinite values (count per column): "
                          f"{counts}; fill or drop those rows, or leave the columns out with "
                          "--columns.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = X.columns[~np.isfinite(X.to_numpy().std(axis=0))]
+    if len(huge):
+        raise ValueError(f"columns {[str(c) for c in huge[:5]]} hold values too large to "
+                         "standardise (their variance overflows); rescale them first (e.g. "
+                         "divide by a power of ten).")
     return X, dropped
 
 

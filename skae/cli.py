@@ -152,6 +152,8 @@ def _score(args) -> int:
                         raise CommandError(
                             f"{args.data} has {chunk.shape[1]} columns but the model expects "
                             f"{model.n_features_in_} (it was fitted without column names).")
+                if len(chunk) == 0:
+                    continue
                 result = model.run(_model_input(chunk, names, args.data, rows), outputs)
                 scores = result["scores"].reshape(-1)
                 labels = result["label"].reshape(-1)
@@ -166,10 +168,10 @@ def _score(args) -> int:
                 rows += len(chunk)
                 flagged += int((labels == -1).sum())
                 bar.update(len(chunk))
+            if rows == 0:  # inside: no output file either
+                raise CommandError(f"{args.data} has no data rows.")
         finally:
             writer.close()
-    if rows == 0:
-        raise CommandError(f"{args.data} has no data rows.")
     print(f"skae score: {rows} rows, {flagged} flagged as outliers ({flagged / rows:.1%}); "
           f"wrote {args.output}")
     return 0

@@ -79,7 +79,17 @@ class OnnxModel:
     # -------------------------------------------------------------- input
     def _prepare(self, X):
         if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a DataFrame, no pandas import
-            X = self._select_columns(X)
+            try:
+                X = self._select_columns(X)
+            except (TypeError, ValueError) as exc:
+                if "missing the columns" in str(exc):
+                    raise
+                raise ValueError(
+                    "X must be numeric: encode text or categorical columns (or drop them) "
+                    f"before scoring. ({exc})") from None
+        elif hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy sparse matrix
+            raise TypeError("Sparse input is not supported: pass a dense array "
+                            "(X.toarray()).")
         if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2
                 and X.flags.c_contiguous):
             try:

@@ -1,0 +1,316 @@
+"""The bad-input matrix: every row either works (finite outputs of the right shape) or
+raises an error whose message names the problem and the fix. Estimators, load_onnx and
+the CLI each get the whole matrix."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
+                  TrainingDivergedError, VAETransformer)
+from skae.cli import main
+from skae.onnx import load_onnx, to_onnx
+
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+KINDS = ["ae", "vae", "detector"]
+
+
+def make(kind, **params):
+    params = {**SMALL, **params}
+    if kind == "detector":
+        return ReconstructionAnomalyDetector(AutoencoderTransformer(**params), random_state=0)
+    cls = AutoencoderTransformer if kind == "ae" else VAETransformer
+    return cls(**params)
+
+
+def outputs(est, X):
+    """Every public inference method on X; returns {name: array}."""
+    if isinstance(est, ReconstructionAnomalyDetector):
+        return {m: getattr(est, m)(X) for m in
+                ("predict", "decision_function", "score_samples", "feature_errors")}
+    codes = est.transform(X)
+    return {"transform": codes, "inverse_transform": est.inverse_transform(codes),
+            "score_samples": est.score_samples(X)}
+
+
+def assert_finite_outputs(est, X):
+    n = len(X)
+    for name, value in outputs(est, X).items():
+        value = np.asarray(value)
+        assert value.shape[0] == n, name
+        assert np.isfinite(value.astype(float)).all(), name
+
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(60, 4))
+DF = pd.DataFrame(X, columns=list("abcd"))
+with_nan = X.copy()
+with_nan[3, 1] = np.nan
+with_inf = X.copy()
+with_inf[5, 2] = np.inf
+
+# name -> (training data, expected: None = works, else (exception, [message parts]))
+FIT_CASES = {
+    "nan": (with_nan, (ValueError, ["NaN", "mput"])),
+    "inf": (with_inf, (ValueError, ["infinity", "Replace or drop"])),
+    "empty": (np.empty((0, 4)), (ValueError, ["0 sample"])),
+    "1-D": (X[:, 0], (ValueError, ["2D array", "Reshape"])),
+    "3-D": (X.reshape(60, 2, 2), (ValueError, ["dim 3"])),
+    "strings": (np.full((60, 4), "a", dtype=object), (ValueError, ["numeric", "Encoder"])),
+    "mixed DataFrame": (DF.assign(b="x"), (ValueError, ["numeric", "Encoder"])),
+    "sparse": (sp.csr_matrix(X), (TypeError, ["Sparse", "toarray"])),
+    "complex": (X.astype(complex), (ValueError, ["Complex", "X.real"])),
+    "values around 1e20": (X * 1e20, (TrainingDivergedError, ["non-finite", "Scaler"])),
+    "one row": (X[:1], None),
+    "two rows": (X[:2], None),
+    "one column": (X[:, :1], None),
+    "constant columns": (np.c_[X[:, :2], np.ones((60, 2))], None),
+    "all columns constant": (np.ones((60, 4)), None),
+    "duplicated rows": (np.repeat(X[:5], 12, axis=0), None),
+    "integer DataFrame": (pd.DataFrame((X * 10).astype(int), columns=list("abcd")), None),
+    "bool DataFrame": (DF > 0, None),
+    "float16": (X.astype(np.float16), None),
+    "numeric strings": (X.astype(str), None),
+    "list of lists": (X.tolist(), None),
+}
+
+
+def _check_error(exc_info, parts):
+    message = str(exc_info.value)
+    for part in parts:
+        assert part in message, (part, message)
+    assert "Traceback" not in message
+
+
+@pytest.mark.parametrize("case", list(FIT_CASES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_fit_matrix(kind, case):
+    data, expected = FIT_CASES[case]
+    est = make(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if expected is None:
+            est.fit(data)
+            assert_finite_outputs(est, data)
+            return
+        exc, parts = expected
+        with pytest.raises(exc) as info:
+            est.fit(data)
+    _check_error(info, parts)
+    assert not hasattr(est, "n_features_in_")  # a failed fit leaves nothing behind
+
+
+def test_batch_size_larger_than_the_data():
+    for kind in KINDS:
+        est = make(kind)
+        inner = est.estimator if kind == "detector" else est
+        inner.set_params(batch_size=10_000)
+        est.fit(X)
+        assert_finite_outputs(est, X)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {kind: make(kind).fit(DF) for kind in KINDS}
+
+
+PREDICT_CASES = {
+    "nan": (pd.DataFrame(with_nan[:5], columns=list("abcd")), (ValueError, ["NaN", "mput"])),
+    "inf": (pd.DataFrame(with_inf[:6], columns=list("abcd")),
+            (ValueError, ["infinity", "Replace or drop"])),
+    "empty": (DF.iloc[:0], (ValueError, ["0 sample"])),
+    "1-D": (X[0], (ValueError, ["2D array", "Reshape"])),
+    "wrong feature count": (X[:5, :3], (ValueError, ["3 features", "expecting 4"])),
+    "a column missing": (DF.iloc[:5, :3], (ValueError, ["missing", "- d"])),
+    "wrong names": (DF.rename(columns={"a": "z"}), (ValueError, ["unseen at fit time"])),
+    "columns in another order": (DF[list("dcba")], (ValueError, ["same order"])),
+    "strings": (np.full((5, 4), "a", dtype=object), (ValueError, ["numeric", "Encoder"])),
+    "mixed DataFrame": (DF.assign(b="x"), (ValueError, ["numeric", "Encoder"])),
+    "sparse": (sp.csr_matrix(X[:5]), (TypeError, ["Sparse", "toarray"])),
+    "values around 1e300": (DF * 1e300, (ValueError, ["not finite", "overflow", "Scale X"])),
+    "values around 1e20": (DF * 1e20, None),
+    "one row": (DF.iloc[:1], None),
+    "duplicated rows": (pd.concat([DF.iloc[:3]] * 4), None),
+    "constant rows": (pd.DataFrame(np.ones((5, 4)), columns=list("abcd")), None),
+}
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+@pytest.mark.parametrize("case", list(PREDICT_CASES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_predict_matrix(fitted, kind, case):
+    data, expected = PREDICT_CASES[case]
+    est = fitted[kind]
+    if expected is None:
+        assert_finite_outputs(est, data)
+        return
+    exc, parts = expected
+    method = "predict" if kind == "detector" else "transform"
+    for name in (method, "score_samples"):
+        with pytest.raises(exc) as info:
+            getattr(est, name)(data)
+        _check_error(info, parts)
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_inverse_transform_matrix(fitted, kind):
+    est = fitted[kind]
+    for codes, parts in [(np.ones((3, 5)), ["n_components=2", "got 5"]),
+                         (np.array([[np.nan, 0.0]]), ["NaN", "mput"]),
+                         (np.array([[1e300, 1e300]]), ["not finite", "overflow"])]:
+        with pytest.raises(ValueError) as info:
+            est.inverse_transform(codes)
+        _check_error(info, parts)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unfitted_use_names_fit(kind):
+    est = make(kind)
+    names = (["predict", "decision_function", "score_samples", "feature_errors"]
+             if kind == "detector" else ["transform", "inverse_transform", "score_samples"])
+    for name in names:
+        with pytest.raises(NotFittedError, match="not fitted yet. Call 'fit'"):
+            getattr(est, name)(X)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_invalid_parameter_is_named(kind):
+    """Each constrained parameter, given a value of the wrong type, fails at fit naming it."""
+    est = make(kind)
+    for name in est._parameter_constraints:
+        bad = make(kind).set_params(**{name: object()})
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+            bad.fit(X)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(n_components=0), "n_components"), (dict(hidden_layer_sizes=(0,)), "hidden"),
+    (dict(learning_rate_init=-1.0), "learning_rate_init"), (dict(batch_size=0), "batch_size"),
+    (dict(max_iter=0), "max_iter"), (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(device="tpu"), "device"), (dict(noise_std=-0.1), "noise_std"),
+    (dict(loss_trim=1.0), "loss_trim"), (dict(activation="nope"), "activation"),
+])
+def test_invalid_values_name_the_parameter(params, match):
+    for kind in ["ae", "vae"]:
+        with pytest.raises(ValueError, match=match):
+            make(kind, **params).fit(X)
+
+
+# ------------------------------------------------------------------- ONNX scorer
+@pytest.fixture(scope="module")
+def onnx_model(fitted):
+    return load_onnx(to_onnx(fitted["detector"], X[:1]))
+
+
+ONNX_CASES = {
+    "nan": (with_nan[:5], (ValueError, ["NaN", "impute or drop"])),
+    "inf": (with_inf[:6], (ValueError, ["infinity", "impute or drop"])),
+    "too large for float32": (X[:3] * 1e39, (ValueError, ["too large for float32"])),
+    "overflowing the network": (X[:3] * 1e30, (ValueError, ["not finite", "Scale X"])),
+    "empty": (np.empty((0, 4), np.float32), (ValueError, ["0 rows"])),
+    "1-D": (X[0], (ValueError, ["1-D", "reshape"])),
+    "wrong feature count": (X[:5, :3], (ValueError, ["3 features", "expecting 4"])),
+    "missing names": (DF.drop(columns="a"), (ValueError, ["missing the columns", "'a'"])),
+    "strings": (np.full((5, 4), "a", dtype=object), (ValueError, ["numeric"])),
+    "mixed DataFrame": (DF.assign(b="x"), (ValueError, ["numeric", "encode"])),
+    "sparse": (sp.csr_matrix(X[:5]), (TypeError, ["Sparse", "toarray"])),
+    "columns in another order": (DF[list("dcba")], None),
+    "extra columns": (DF.assign(e=1.0), None),
+    "one row": (X[:1], None),
+    "float64 lists": (X[:4].tolist(), None),
+    "duplicated rows": (np.repeat(X[:2], 5, axis=0), None),
+    "values around 1e10": (X[:3] * 1e10, None),
+}
+
+
+@pytest.mark.parametrize("case", list(ONNX_CASES))
+def test_onnx_matrix(fitted, onnx_model, case):
+    data, expected = ONNX_CASES[case]
+    if expected is None:
+        labels, scores = onnx_model.predict(data), onnx_model.decision_function(data)
+        assert set(np.unique(labels)) <= {-1, 1}
+        assert np.isfinite(scores).all() and len(scores) == len(labels)
+        if isinstance(data, pd.DataFrame):  # selected by name: the estimator's answer
+            reference = fitted["detector"].decision_function(data[list("abcd")])
+            np.testing.assert_allclose(scores, reference, rtol=1e-4, atol=1e-4)
+        return
+    exc, parts = expected
+    for method in (onnx_model.predict, onnx_model.decision_function):
+        with pytest.raises(exc) as info:
+            method(data)
+        _check_error(info, parts)
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def cli_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("matrix")
+    DF.to_csv(folder / "train.csv", index=False)
+    assert main(["fit", str(folder / "train.csv"), "-o", str(folder / "m.onnx"),
+                 "--max-iter", "3", "--device", "cpu"]) == 0
+    return folder / "m.onnx"
+
+
+CLI_FIT_CASES = {
+    "one row": (DF.iloc[:1], "fitting needs at least 2"),
+    "header only": (DF.iloc[:0], "no data rows"),
+    "values around 1e300": (DF * 1e300, "too large to standardise"),
+    "values around 1e20 (the scaler copes)": (DF * 1e20, None),
+    "inf": (pd.DataFrame(with_inf, columns=list("abcd")), "missing or infinite"),
+    "only text": (pd.DataFrame({"a": ["x", "y"]}), "no numeric columns"),
+    "one column": (DF[["a"]], None),
+    "two rows": (DF.iloc[:2], None),
+    "constant columns": (DF.assign(c=1.0, d=1.0), None),
+    "duplicated rows": (pd.concat([DF.iloc[:5]] * 6), None),
+    "mixed dtypes (bool and text left out)": (DF.assign(flag=DF["a"] > 0, name="x"), None),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_FIT_CASES))
+def test_cli_fit_matrix(case, tmp_path, capsys):
+    data, error = CLI_FIT_CASES[case]
+    data.to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "m.onnx"
+    rc = main(["fit", str(tmp_path / "d.csv"), "-o", str(out), "--max-iter", "3",
+               "--device", "cpu"])
+    err = capsys.readouterr().err
+    if error is None:
+        assert rc == 0 and out.exists()
+        return
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert rc == 1 and len(errors) == 1 and error in errors[0], err
+    assert "Traceback" not in err and not out.exists()
+
+
+CLI_SCORE_CASES = {
+    "values overflowing the network": (DF * 1e30, "not finite"),
+    "text in a model column": (DF.assign(a="x"), "not numeric"),
+    "header only": (DF.iloc[:0], "no data rows"),
+    "one row": (DF.iloc[:1], None),
+    "columns in another order": (DF[list("dcba")], None),
+    "one extra text column": (DF.assign(note="hello"), None),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_SCORE_CASES))
+def test_cli_score_matrix(cli_model, case, tmp_path, capsys):
+    data, error = CLI_SCORE_CASES[case]
+    data.to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "o.csv"
+    rc = main(["score", str(cli_model), str(tmp_path / "d.csv"), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    if error is None:
+        assert rc == 0
+        scored = pd.read_csv(out)
+        assert len(scored) == len(data) and np.isfinite(scored["score"]).all()
+        return
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert rc == 1 and len(errors) == 1 and error in errors[0], err
+    assert not out.exists()
