@@ -44,6 +44,11 @@ def keep_state_on_error(estimator):
         raise
 
 
+def _to_float32(values):
+    with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller
+        return values.astype(np.float32)
+
+
 def _float64_copy(module):
     """The network in float64 for inference: scores then do not depend on how rows are
     batched (float32 products can differ by one rounding step between batch sizes)."""
@@ -321,7 +326,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Latent codes.
         """
         X = self._validate_X(X)
-        return check_finite_output(self._map(self._encode_tensor, X).astype(np.float32), X,
+        return check_finite_output(_to_float32(self._map(self._encode_tensor, X)), X,
                                    "float32 code")
 
     def inverse_transform(self, X):
@@ -344,7 +349,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"inverse_transform takes latent codes with n_components={self.n_components} "
                 f"columns (the output of transform); got {Z.shape[1]} columns."
             )
-        return check_finite_output(self._map(self._decode_tensor, Z).astype(np.float32), Z,
+        return check_finite_output(_to_float32(self._map(self._decode_tensor, Z)), Z,
                                    "float32 reconstruction")
 
     def score_samples(self, X):

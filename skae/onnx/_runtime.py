@@ -93,7 +93,8 @@ class OnnxModel:
         if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2
                 and X.flags.c_contiguous):
             try:
-                X = np.ascontiguousarray(X, dtype=np.float32)
+                with np.errstate(over="ignore"):  # too large for float32: named below
+                    X = np.ascontiguousarray(X, dtype=np.float32)
             except (TypeError, ValueError) as exc:
                 raise ValueError(
                     "X must be numeric (convertible to float32); non-numeric columns must be "
