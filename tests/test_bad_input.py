@@ -74,6 +74,7 @@ FIT_CASES = {
     "duplicated rows": (np.repeat(X[:5], 12, axis=0), None),
     "integer DataFrame": (pd.DataFrame((X * 10).astype(int), columns=list("abcd")), None),
     "bool DataFrame": (DF > 0, None),
+    "mixed numeric dtypes": (DF.astype({"a": int, "b": np.float32, "c": bool}), None),
     "float16": (X.astype(np.float16), None),
     "numeric strings": (X.astype(str), None),
     "list of lists": (X.tolist(), None),
