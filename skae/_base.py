@@ -44,11 +44,6 @@ def keep_state_on_error(estimator):
         raise
 
 
-def _to_float32(values):
-    with np.errstate(over="ignore"):  # an overflow to inf is reported by the caller
-        return values.astype(np.float32)
-
-
 def _float64_copy(module):
     """The network in float64 for inference: scores then do not depend on how rows are
     batched (float32 products can differ by one rounding step between batch sizes)."""
@@ -295,10 +290,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     # ------------------------------------------------------------- inference
-    def _map(self, fn, X):
+    def _map(self, fn, X, float32=False):
+        """``fn(float64 network, rows)`` over X in batches, checked finite; ``float32``
+        casts first, so an overflow of the cast is caught by the same check."""
         module = self._module64
         with num_threads(self.n_jobs):
-            return check_finite_output(map_batches(lambda x: fn(module, x), X), X)
+            out = map_batches(lambda x: fn(module, x), X)
+        if float32:
+            with np.errstate(over="ignore"):  # an overflow to inf is reported below
+                out = out.astype(np.float32)
+        return check_finite_output(out, X, "float32 output" if float32 else "output")
 
     def _validate_X(self, X):
         check_is_fitted(self)
@@ -326,8 +327,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Latent codes.
         """
         X = self._validate_X(X)
-        return check_finite_output(_to_float32(self._map(self._encode_tensor, X)), X,
-                                   "float32 code")
+        return self._map(self._encode_tensor, X, float32=True)
 
     def inverse_transform(self, X):
         """Decode latent codes back to the input space.
@@ -349,8 +349,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"inverse_transform takes latent codes with n_components={self.n_components} "
                 f"columns (the output of transform); got {Z.shape[1]} columns."
             )
-        return check_finite_output(_to_float32(self._map(self._decode_tensor, Z)), Z,
-                                   "float32 reconstruction")
+        return self._map(self._decode_tensor, Z, float32=True)
 
     def score_samples(self, X):
         """Per-sample score: higher means more typical of the training data.

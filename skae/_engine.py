@@ -304,12 +304,9 @@ class TrainingOutOfMemoryError(MemoryError):
     """The device ran out of memory during training; the message names the fixes."""
 
 
-_OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),
-                     torch.cuda.OutOfMemoryError})
-
-
 def _is_out_of_memory(exc):
-    if isinstance(exc, _OOM_ERRORS + (MemoryError,)):
+    # torch.OutOfMemoryError is torch.cuda.OutOfMemoryError (the newer name)
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     # the CPU allocator raises a plain RuntimeError
     return isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()

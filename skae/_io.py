@@ -46,9 +46,35 @@ def _check_exists(path):
         raise IsADirectoryError(f"{path} is a folder; give a .csv or .parquet file.")
 
 
+def first_line(exc):
+    """The first line of an exception's message (its type name when empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def is_numeric_column(column):
+    """Numbers a model can take: numeric dtypes, booleans excluded."""
+    import pandas as pd
+
+    return (pd.api.types.is_numeric_dtype(column.dtype)
+            and not pd.api.types.is_bool_dtype(column.dtype))
+
+
 def _malformed(path, fmt, exc):
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ValueError(f"{path}: could not read it as {fmt.upper()} ({first}).")
+    return ValueError(f"{path}: could not read it as {fmt.upper()} ({first_line(exc)}).")
+
+
+@contextlib.contextmanager
+def _reading(path, fmt):
+    """Parser errors (pandas', pyarrow's, decoding) as one ValueError naming the file."""
+    try:
+        yield
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise _malformed(path, fmt, exc) from None
+    except Exception as exc:  # pyarrow's own errors are not ValueErrors
+        if type(exc).__module__.startswith(("pyarrow", "pandas")):
+            raise _malformed(path, fmt, exc) from None
+        raise
 
 
 def read_table(path):
@@ -57,18 +83,12 @@ def read_table(path):
 
     fmt = table_format(path)
     _check_exists(path)
-    try:
+    with _reading(path, fmt):
         if fmt == "parquet":
             _pyarrow()
             df = pd.read_parquet(path)
         else:
             df = pd.read_csv(path, **_csv_options(path))
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise _malformed(path, fmt, exc) from None
-    except Exception as exc:  # pyarrow's own errors are not ValueErrors
-        if type(exc).__module__.startswith(("pyarrow", "pandas")):
-            raise _malformed(path, fmt, exc) from None
-        raise
     if df.shape[0] == 0:
         raise ValueError(f"{path} has no data rows.")
     return df
@@ -80,7 +100,7 @@ def iter_table(path, chunk_size):
 
     fmt = table_format(path)
     _check_exists(path)
-    try:
+    with _reading(path, fmt):
         if fmt == "parquet":
             pq = _pyarrow().parquet.ParquetFile(path)
             total = pq.metadata.num_rows
@@ -90,12 +110,6 @@ def iter_table(path, chunk_size):
         with pd.read_csv(path, chunksize=chunk_size, **_csv_options(path)) as reader:
             for chunk in reader:
                 yield chunk, None
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise _malformed(path, fmt, exc) from None
-    except Exception as exc:
-        if type(exc).__module__.startswith(("pyarrow", "pandas")):
-            raise _malformed(path, fmt, exc) from None
-        raise
 
 
 def numeric_columns(df, columns=None):
@@ -105,12 +119,6 @@ def numeric_columns(df, columns=None):
     Raises ValueError naming the columns when some are missing, non-numeric, hold NaN or
     infinity, or when none remain.
     """
-    import pandas as pd
-
-    def is_numeric(name):
-        dtype = df[name].dtype
-        return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-
     if df.columns.duplicated().any():
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise ValueError(f"the data has duplicated column names {dupes}; rename them.")
@@ -119,13 +127,13 @@ def numeric_columns(df, columns=None):
         if missing:
             raise ValueError(f"--columns names columns that are not in the data: {missing}; "
                              f"the data has {[str(c) for c in df.columns]}.")
-        bad = [c for c in columns if not is_numeric(c)]
+        bad = [c for c in columns if not is_numeric_column(df[c])]
         if bad:
             raise ValueError(f"columns {bad} are not numeric; encode them as numbers or leave "
                              "them out of --columns.")
         chosen, dropped = list(columns), []
     else:
-        chosen = [c for c in df.columns if is_numeric(c)]
+        chosen = [c for c in df.columns if is_numeric_column(df[c])]
         dropped = [str(c) for c in df.columns if c not in set(chosen)]
         if not chosen:
             raise ValueError(f"the data has no numeric columns (it has {dropped[:10]}); "

@@ -103,6 +103,7 @@ def _fit(args) -> int:
 
 # ------------------------------------------------------------------------- score
 def _load_model(path):
+    from ._io import first_line
     from .onnx import load_onnx
 
     if not os.path.exists(path):
@@ -110,8 +111,8 @@ def _load_model(path):
     try:
         return load_onnx(path)
     except (OSError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CommandError(f"{path} is not a model skae can load ({first}).") from None
+        raise CommandError(f"{path} is not a model skae can load ({first_line(exc)}).") \
+            from None
     except Exception as exc:  # onnxruntime's own exception types
         if type(exc).__module__.startswith("onnxruntime"):
             raise CommandError(f"{path} is not a model skae can load (not a valid ONNX "
@@ -180,7 +181,8 @@ def _score(args) -> int:
 def _model_input(chunk, names, source, first_row):
     """The model's columns from a chunk, with errors that name the columns at fault."""
     import numpy as np
-    import pandas as pd
+
+    from ._io import is_numeric_column
 
     if names is not None:
         missing = [n for n in names if n not in set(map(str, chunk.columns))]
@@ -188,9 +190,7 @@ def _model_input(chunk, names, source, first_row):
             raise CommandError(f"{source} lacks the columns the model was fitted on: "
                                f"{missing}.")
         chunk = chunk.rename(columns=str)[names]
-    bad = [str(c) for c in chunk.columns
-           if not pd.api.types.is_numeric_dtype(chunk[c].dtype)
-           or pd.api.types.is_bool_dtype(chunk[c].dtype)]
+    bad = [str(c) for c in chunk.columns if not is_numeric_column(chunk[c])]
     if bad:
         raise CommandError(f"{source}: columns {bad} are not numeric; the model needs numbers.")
     X = chunk.to_numpy(dtype=np.float32)

@@ -224,15 +224,11 @@ default=None
         share = np.r_[np.full(k, 1.0 / k), np.full(len(median) - k, self.latent_weight / k)]
         weights = share / spread  # on anomaly terms; the score is minus their sum
         plan = []
-        for i in range(k):
-            error = (weights[i] if self.feature_scales_ is None
-                     else weights[i] / (self.feature_scales_[i] * len(self.feature_scales_[i])))
-            code = None
-            if self.latent_means_ is not None:
-                whitener, bias = self._latent_whiteners[i]
+        for i, (error, code) in enumerate(self._unit_plan()):
+            if code is not None:  # a squared distance: scale its matrix by the square root
                 root = np.sqrt(weights[k + i])
-                code = (whitener * root, bias * root)
-            plan.append((error, code))
+                code = (code[0] * root, code[1] * root)
+            plan.append((error * weights[i], code))
         return plan, float(np.sum(weights * median))
 
     def _fit_latent(self, X):
@@ -268,42 +264,48 @@ default=None
             errors.append(e)
         return errors
 
-    def _terms(self, nets, x):
-        """Anomaly terms, higher = more anomalous: the members' errors, then (when
-        ``latent_weight > 0``) their code distances; one encoder pass per member."""
-        errors, distances = [], []
-        for i, (member, net) in enumerate(zip(self.estimators_, nets)):
+    def _unit_plan(self):
+        """Per-member weights giving the raw terms (the mean normalised error, the
+        Mahalanobis distance); ``_compile_score`` scales the same structure."""
+        plan = []
+        for i in range(len(self.estimators_)):
+            error = (1.0 if self.feature_scales_ is None
+                     else 1.0 / (self.feature_scales_[i] * len(self.feature_scales_[i])))
+            code = self._latent_whiteners[i] if self.latent_means_ is not None else None
+            plan.append((error, code))
+        return plan
+
+    def _member_terms(self, nets, x, plan):
+        """Per member, its weighted error term and (or None) its weighted code distance,
+        with one encoder pass: the error of e / scale is one matrix-vector product, the
+        distance ||z W - b||^2 one matrix product."""
+        for member, net, (error_weights, code_weights) in zip(self.estimators_, nets, plan):
             if self.feature_scales_ is None:
-                errors.append(-member._score_tensor(net, x))
-                z = member._encode_tensor(net, x) if self.latent_means_ is not None else None
+                error = -member._score_tensor(net, x) * float(error_weights)
+                z = member._encode_tensor(net, x) if code_weights is not None else None
             else:
                 e, z = member._feature_loss_and_code(net, x)
-                # the mean of e / scale over features, as one matrix-vector product
-                weights = 1.0 / (self.feature_scales_[i] * len(self.feature_scales_[i]))
-                errors.append(e @ torch.as_tensor(weights, dtype=x.dtype))
-            if self.latent_means_ is not None:
-                whitener, bias = self._latent_whiteners[i]
-                y = z @ torch.as_tensor(whitener, dtype=x.dtype) - torch.as_tensor(
-                    bias, dtype=x.dtype)
-                distances.append((y * y).sum(dim=1))
-        return errors + distances
+                error = e @ torch.as_tensor(error_weights, dtype=x.dtype)
+            distance = None
+            if code_weights is not None:
+                whitener, shift = (torch.as_tensor(a, dtype=x.dtype) for a in code_weights)
+                y = torch.addmm(-shift, z, whitener)
+                distance = (y * y).sum(dim=1)
+            yield error, distance
+
+    def _terms(self, nets, x):
+        """Anomaly terms, higher = more anomalous: the members' errors, then (when
+        ``latent_weight > 0``) their code distances."""
+        pairs = list(self._member_terms(nets, x, self._unit_plan()))
+        return [e for e, _ in pairs] + [d for _, d in pairs if d is not None]
 
     def _score_tensor(self, nets, x):
         if self._score_plan is None:
             return -self._terms(nets, x)[0]
         plan, bias = self._score_plan
         anomaly = None
-        for member, net, (error_weights, code_weights) in zip(self.estimators_, nets, plan):
-            if self.feature_scales_ is None:
-                term = -member._score_tensor(net, x) * float(error_weights)
-                z = member._encode_tensor(net, x) if code_weights is not None else None
-            else:
-                e, z = member._feature_loss_and_code(net, x)
-                term = e @ torch.as_tensor(error_weights, dtype=x.dtype)
-            if code_weights is not None:
-                whitener, shift = (torch.as_tensor(a, dtype=x.dtype) for a in code_weights)
-                y = torch.addmm(-shift, z, whitener)
-                term = term + (y * y).sum(dim=1)
+        for error, distance in self._member_terms(nets, x, plan):
+            term = error if distance is None else error + distance
             anomaly = term if anomaly is None else anomaly + term
         return float(bias) - anomaly
 
