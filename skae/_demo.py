@@ -8,7 +8,7 @@
 3. Production: the fitted Pipeline exported to ONNX, re-scored with ``load_onnx``
    (onnxruntime only) and compared with the Python scores.
 4. A PNG report: loss curves, the score histogram with the threshold, the 2-D codes, and
-   the most anomalous test digits above their reconstructions.
+   the most anomalous test digits above their reconstructions, with readable scores.
 """
 
 from __future__ import annotations
@@ -99,24 +99,35 @@ def _onnx(pipeline, X_test, folder):
     return path
 
 
-def _report(pipeline, codes, digit, X_test, y_test, folder):
+def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     try:
         from matplotlib.figure import Figure
     except ImportError:
         print("  (no PNG report: pip install 'skae[plot]' for matplotlib)")
         return None
+    from matplotlib import patheffects
+
     from .plotting import (LatentSpaceDisplay, LossCurveDisplay, ReconstructionDisplay,
-                           ReconstructionErrorDisplay)
+                           ReconstructionErrorDisplay, format_score)
 
     scaler, detector = pipeline[0], pipeline[-1]
-    fig = Figure(figsize=(12, 11), layout="constrained")
-    grid = fig.add_gridspec(3, 2, height_ratios=[1, 1, 0.55])
-    LossCurveDisplay.from_estimator(detector, ax=fig.add_subplot(grid[0, 0]))
-    ReconstructionErrorDisplay.from_estimator(pipeline, X_test, y_test,
-                                              ax=fig.add_subplot(grid[0, 1]))
+    fig = Figure(figsize=(13, 12), layout="constrained")
+    grid = fig.add_gridspec(3, 2, height_ratios=[1, 1.15, 0.62])
+    shown = LossCurveDisplay.from_estimator(detector, ax=fig.add_subplot(grid[0, 0]))
+    shown.ax_.set_title(f"Training the detector's {len(shown.loss_curves)} autoencoders")
+    shown = ReconstructionErrorDisplay.from_estimator(pipeline, X_test, y_test,
+                                                      ax=fig.add_subplot(grid[0, 1]))
+    shown.ax_.set_title(f"Anomaly scores of the held-out rows (anomaly = digit {rare})")
+    outline = [patheffects.withStroke(linewidth=3, foreground="white")]
     for col, (name, Z) in enumerate(codes.items()):
         shown = LatentSpaceDisplay(Z, digit).plot(ax=fig.add_subplot(grid[1, col]))
-        shown.ax_.set_title(f"2-D {name} codes of all digits, by class")
+        shown.ax_.set_title(f"2-D {name} codes of all 1797 digits")
+        for d in range(10):  # each digit's name at the median of its codes
+            x, y = np.median(Z[digit == d], axis=0)
+            shown.ax_.text(x, y, str(d), fontsize="large", fontweight="bold", ha="center",
+                           va="center", path_effects=outline)
+        if col == 0:  # the digits are named in the plot and in the right panel's legend
+            shown.ax_.get_legend().remove()
     # The most anomalous test digits, reconstructed by the first network of the ensemble
     scores = -pipeline.score_samples(X_test)
     worst = np.argsort(scores)[::-1][:10]
@@ -124,30 +135,38 @@ def _report(pipeline, codes, digit, X_test, y_test, folder):
     Z = scaler.transform(X_test[worst])
     recon = scaler.inverse_transform(member.inverse_transform(member.transform(Z)))
     shown = ReconstructionDisplay(X_test[worst], recon, (8, 8),
-                                  [f"{s:.1f}{' *' if y_test[i] else ''}" for s, i in
-                                   zip(scores[worst], worst)]).plot(ax=fig.add_subplot(grid[2, :]))
-    shown.ax_.set_title("Most anomalous test digits (anomaly score; * = rare digit)")
+                                  [format_score(s) for s in scores[worst]]).plot(
+                                      ax=fig.add_subplot(grid[2, :]))
+    for label, i in zip(shown.ax_.get_xticklabels(), worst):
+        label.set_color("C3" if y_test[i] else "k")
+    shown.ax_.tick_params(labelsize="large")
+    shown.ax_.set_title(f"The {len(worst)} most anomalous held-out digits, reconstructed by "
+                        f"the first autoencoder; anomaly score below (red: digit {rare})")
     path = os.path.join(folder, "report.png")
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=90)
     print(f"  wrote {path}")
     return path
 
 
 def run_demo(output="skae-demo", *, quick=False, rare=7, seed=0):
     """Run the demo, print its findings, write ``detector.onnx`` and ``report.png``."""
+    from . import _require_train
+
+    _require_train("skae demo")  # before any output: the demo trains and exports
     start = time.perf_counter()
     os.makedirs(output, exist_ok=True)
     max_iter = 15 if quick else 200
-    warnings.filterwarnings("ignore", category=UserWarning)  # ConvergenceWarning in --quick
-    X_train, X_test, y_train, y_test = _split(rare, seed)
-    print(f"skae demo: scikit-learn's digits, digit {rare} as the rare class "
-          f"({y_train.mean():.1%} of {len(X_train)} training rows), ROC-AUC on "
-          f"{len(X_test)} held-out rows")
-    pipeline = _detection(X_train, X_test, y_test, max_iter, seed)
-    print("Dimensionality reduction before clustering (all 1797 digits, 10 clusters):")
-    codes, digit = _clustering(max_iter, seed)
-    print("Production path:")
-    _onnx(pipeline, X_test, output)
-    _report(pipeline, codes, digit, X_test, y_test, output)
+    with warnings.catch_warnings():  # the caller's warning filters stay as they were
+        warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning in --quick
+        X_train, X_test, y_train, y_test = _split(rare, seed)
+        print(f"skae demo: scikit-learn's digits, digit {rare} as the rare class "
+              f"({y_train.mean():.1%} of {len(X_train)} training rows), ROC-AUC on "
+              f"{len(X_test)} held-out rows")
+        pipeline = _detection(X_train, X_test, y_test, max_iter, seed)
+        print("Dimensionality reduction before clustering (all 1797 digits, 10 clusters):")
+        codes, digit = _clustering(max_iter, seed)
+        print("Production path:")
+        _onnx(pipeline, X_test, output)
+        _report(pipeline, codes, digit, X_test, y_test, rare, output)
     print(f"done in {time.perf_counter() - start:.0f} s; outputs in {os.path.abspath(output)}")
     return 0

@@ -2,7 +2,10 @@
 
 Each Display stores the computed values (so it can be re-plotted without recomputing)
 and, after ``plot``, the matplotlib handles ``ax_``, ``figure_`` and the artists it drew.
-matplotlib is imported only when plotting (``pip install 'skae[plot]'``).
+As in scikit-learn, ``plot`` and ``from_estimator`` pass extra keyword arguments to the
+matplotlib call that draws the data, and set no title (``display.ax_.set_title(...)``).
+matplotlib is imported only when plotting (``pip install 'skae[plot]'``); nothing here
+needs torch until an estimator is inspected.
 
 - :class:`LossCurveDisplay`: training and validation loss per epoch.
 - :class:`ReconstructionErrorDisplay`: histogram of anomaly scores with the threshold.
@@ -14,13 +17,13 @@ matplotlib is imported only when plotting (``pip install 'skae[plot]'``).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
-
-from ._base import BaseAutoencoder
 
 __all__ = ["DecoderGridDisplay", "LatentSpaceDisplay", "LossCurveDisplay",
-           "ReconstructionDisplay", "ReconstructionErrorDisplay"]
+           "ReconstructionDisplay", "ReconstructionErrorDisplay", "format_score"]
+
+# Outside the axes, to the right: a legend there never covers the data.
+_LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+_MAX_CLASSES = 20  # labels with at most this many values get a legend, more a colorbar
 
 
 def _pyplot():
@@ -38,8 +41,67 @@ def _axes(ax, **subplots):
     return ax
 
 
+def _style(defaults, kwargs, artist):
+    """``defaults`` overridden by the user's keyword arguments, matplotlib aliases resolved.
+
+    ``lw=2`` from the user replaces a default ``linewidth``, as scikit-learn's Displays
+    do; ``artist`` is the matplotlib Artist class whose aliases apply.
+    """
+    from matplotlib.cbook import normalize_kwargs
+
+    return {**normalize_kwargs(defaults, artist), **normalize_kwargs(kwargs, artist)}
+
+
+def format_score(value):
+    """A number in three significant digits, large ones with a k / M / G / T suffix.
+
+    For labels read at a glance: ``119141.9 -> '119k'``, ``5248.6 -> '5.25k'``,
+    ``13.45 -> '13.4'``, ``-0.01234 -> '-0.0123'``.
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> from skae.plotting import format_score
+    >>> [format_score(v) for v in (119141.9, 5248.6, 13.45, -0.01234, 2.5e9)]
+    ['119k', '5.25k', '13.4', '-0.0123', '2.5G']
+    """
+    value = float(f"{float(value):.3g}")  # round first: 999_960 is '1M', not '1e+03k'
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _plain_log_labels(axis, *, minor=True):
+    """Label a log or symlog axis with plain numbers (0.4, 2, 1k), not 4x10^-1.
+
+    The ticks matplotlib chooses to label stay the same; only their text changes.
+    """
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return format_score(x) if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(PlainLogFormatter(10))
+    if minor:
+        axis.set_minor_formatter(PlainLogFormatter(10, labelOnlyBase=False))
+
+
 def _skae_models(estimator):
     """The fitted autoencoders inside an estimator, a detector or a Pipeline."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._base import BaseAutoencoder
+
     check_is_fitted(estimator)
     if isinstance(estimator, Pipeline):
         return [m for _, step in estimator.steps
@@ -49,13 +111,20 @@ def _skae_models(estimator):
     return list(getattr(estimator, "estimators_", []))
 
 
+def _network_name(model):
+    """``"Autoencoder 64-32-8"``: the kind and the encoder's widths down to the code."""
+    kind = type(model).__name__.removesuffix("Transformer")
+    widths = [*getattr(model, "hidden_layer_sizes", ()), getattr(model, "n_components", "?")]
+    return f"{kind} {'-'.join(map(str, widths))}"
+
+
 def _image_shape(n_features, image_shape):
     if image_shape is not None:
         if int(np.prod(image_shape)) != n_features:
             raise ValueError(f"image_shape={tuple(image_shape)} holds {np.prod(image_shape)} "
                              f"pixels but the rows have {n_features} features.")
         return tuple(image_shape)
-    side = int(round(np.sqrt(n_features)))
+    side = round(np.sqrt(n_features))
     if side * side != n_features:
         raise ValueError(f"rows of {n_features} features are not square images; pass "
                          "image_shape=(height, width).")
@@ -64,6 +133,10 @@ def _image_shape(n_features, image_shape):
 
 class LossCurveDisplay:
     """Training (and validation) loss per epoch.
+
+    One colour per network, a solid line for the training loss and a dashed one for the
+    validation loss; the legend has one entry per network (for several) plus one per
+    kind, outside the axes when there are several networks.
 
     Parameters
     ----------
@@ -79,6 +152,7 @@ class LossCurveDisplay:
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
     lines_ : list of matplotlib Line2D
+        The training and validation curves, network by network.
 
     Examples
     --------
@@ -95,7 +169,7 @@ class LossCurveDisplay:
         self.names = names
 
     @classmethod
-    def from_estimator(cls, estimator, *, ax=None, log_scale=True):
+    def from_estimator(cls, estimator, *, ax=None, log_scale=True, **kwargs):
         """Plot the loss curves of a fitted estimator, detector (all members) or Pipeline.
 
         Parameters
@@ -104,7 +178,9 @@ class LossCurveDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure when None.
         log_scale : bool, default=True
-            Logarithmic loss axis.
+            Logarithmic loss axis (when every loss is positive).
+        **kwargs : dict
+            Passed to matplotlib's ``plot`` for every curve.
 
         Returns
         -------
@@ -113,31 +189,63 @@ class LossCurveDisplay:
         models = _skae_models(estimator)
         if not models:
             raise ValueError(f"{type(estimator).__name__} holds no skae autoencoder.")
-        names = [type(m).__name__ if len(models) == 1 else f"network {i}"
-                 for i, m in enumerate(models)]
+        names = [_network_name(m) for m in models]
+        if len(set(names)) < len(names):
+            names = [f"{i}: {name}" for i, name in enumerate(names)]
         return cls([m.loss_curve_ for m in models],
                    [m.validation_loss_curve_ for m in models], names).plot(
-                       ax=ax, log_scale=log_scale)
+                       ax=ax, log_scale=log_scale, **kwargs)
 
-    def plot(self, ax=None, *, log_scale=True):
-        """Draw the curves; returns self."""
+    def plot(self, ax=None, *, log_scale=True, **kwargs):
+        """Draw the curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        log_scale : bool, default=True
+        **kwargs : dict
+            Passed to matplotlib's ``plot`` for every curve (``linewidth``, ``alpha``,
+            ...); ``color`` or ``linestyle`` replace the per-network colours or the
+            per-kind line styles.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+        """
+        from matplotlib.lines import Line2D
+
         ax = _axes(ax)
-        names = self.names or [f"network {i}" for i in range(len(self.loss_curves))]
-        vals = self.validation_loss_curves or [[]] * len(self.loss_curves)
-        self.lines_ = []
-        for i, (train, val, name) in enumerate(zip(self.loss_curves, vals, names)):
-            color = f"C{i % 10}"
-            epochs = np.arange(1, len(train) + 1)
-            self.lines_ += ax.plot(epochs, train, color=color, label=f"{name} train")
-            if len(val):
-                self.lines_ += ax.plot(np.arange(1, len(val) + 1), val, color=color,
-                                       linestyle="--", label=f"{name} validation")
-        if log_scale and all(np.all(np.asarray(c) > 0) for c in self.loss_curves):
+        train_curves = [np.asarray(c, dtype=float) for c in self.loss_curves]
+        n = len(train_curves)
+        names = list(self.names) if self.names is not None else [
+            f"network {i}" for i in range(n)]
+        val_curves = [np.asarray(c, dtype=float)
+                      for c in (self.validation_loss_curves or [[]] * n)]
+        self.lines_, networks, kinds = [], [], {}
+        for i, (train, val, name) in enumerate(zip(train_curves, val_curves, names)):
+            for kind, curve, linestyle in [("training", train, "-"),
+                                           ("validation", val, "--")]:
+                if not len(curve):
+                    continue
+                style = _style({"color": f"C{i % 10}", "linestyle": linestyle,
+                                "label": f"{name} {kind}"}, kwargs, Line2D)
+                self.lines_ += ax.plot(np.arange(1, len(curve) + 1), curve, **style)
+                kinds.setdefault(kind, Line2D([], [], color="0.35", label=kind,
+                                              linestyle=style["linestyle"]))
+            networks.append(Line2D([], [], color=self.lines_[-1].get_color(), label=name))
+        curves = [c for c in train_curves + val_curves if len(c)]
+        if log_scale and curves and all(np.all(c > 0) for c in curves):
             ax.set_yscale("log")
+            _plain_log_labels(ax.yaxis)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        ax.set_title("Loss curve")
-        ax.legend(fontsize="small")
+        # Entries: the kinds, plus the networks when several colours tell them apart.
+        handles = list(kinds.values())
+        if n > 1 and len({h.get_color() for h in networks}) > 1:
+            handles += networks
+        if handles:
+            where = _LEGEND_OUTSIDE if n > 1 else {"loc": "best"}
+            ax.legend(handles=handles, fontsize="small", **where)
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
@@ -171,14 +279,15 @@ class ReconstructionErrorDisplay:
 
     @classmethod
     def from_estimator(cls, estimator, X, y=None, *, pos_label=1, ax=None, bins=50,
-                       scale="auto"):
+                       scale="auto", **kwargs):
         """Score X with a fitted detector (or autoencoder, or Pipeline) and plot.
 
         Parameters
         ----------
         estimator : fitted estimator with ``score_samples``
             A ReconstructionAnomalyDetector (the threshold is ``-offset_``), an
-            autoencoder, or a Pipeline ending in one.
+            autoencoder, a Pipeline ending in one, or a detector loaded with
+            :func:`skae.onnx.load_onnx` (no torch needed).
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,), default=None
             Known labels, to show inliers and anomalies apart.
@@ -190,19 +299,36 @@ class ReconstructionErrorDisplay:
             Score axis. Reconstruction errors are heavy-tailed: "auto" switches to a
             symmetric log axis (and log-spaced bins) when the largest score lies more
             than 100 interquartile ranges above the median.
+        **kwargs : dict
+            Passed to matplotlib's ``hist``.
 
         Returns
         -------
         display : ReconstructionErrorDisplay
         """
-        last = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-        offset = getattr(last, "offset_", None)
+        steps = getattr(estimator, "steps", None)  # a Pipeline, without importing sklearn
+        offset = getattr(steps[-1][1] if steps else estimator, "offset_", None)
         return cls(-np.asarray(estimator.score_samples(X), dtype=float),
                    None if offset is None else -offset, y, pos_label).plot(
-                       ax=ax, bins=bins, scale=scale)
+                       ax=ax, bins=bins, scale=scale, **kwargs)
 
-    def plot(self, ax=None, *, bins=50, scale="auto"):
-        """Draw the histogram; returns self."""
+    def plot(self, ax=None, *, bins=50, scale="auto", **kwargs):
+        """Draw the histogram.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        bins : int, default=50
+        scale : {"auto", "linear", "symlog"}, default="auto"
+        **kwargs : dict
+            Passed to matplotlib's ``hist`` (``alpha``, ``histtype``, ``color``, ...).
+
+        Returns
+        -------
+        display : ReconstructionErrorDisplay
+        """
+        from matplotlib.patches import Patch
+
         if scale not in ("auto", "linear", "symlog"):
             raise ValueError(f"scale must be 'auto', 'linear' or 'symlog'; got {scale!r}.")
         ax = _axes(ax)
@@ -217,28 +343,36 @@ class ReconstructionErrorDisplay:
             grid = np.linspace(t.min(), t.max(), bins + 1)
             edges = np.sign(grid) * np.expm1(np.abs(grid)) * spread
             ax.set_xscale("symlog", linthresh=spread)
+            _plain_log_labels(ax.xaxis, minor=False)
         else:
             edges = np.histogram_bin_edges(scores, bins=bins)
         if self.y is None:
-            ax.hist(scores, bins=edges, color="C0", alpha=0.8, label="rows")
+            groups = [(scores, "rows", "C0", 0.8)]
         else:
             anomalous = np.asarray(self.y) == self.pos_label
-            ax.hist(scores[~anomalous], bins=edges, color="C0", alpha=0.7, label="normal")
-            ax.hist(scores[anomalous], bins=edges, color="C3", alpha=0.7, label="anomaly")
+            groups = [(scores[~anomalous], "normal", "C0", 0.6),
+                      (scores[anomalous], "anomaly", "C3", 0.8)]
+        for values, label, color, alpha in groups:
+            ax.hist(values, **_style({"bins": edges, "color": color, "alpha": alpha,
+                                      "label": label}, kwargs, Patch))
         self.threshold_line_ = None
         if self.threshold is not None:
-            self.threshold_line_ = ax.axvline(self.threshold, color="k", linestyle="--",
-                                              label="threshold")
+            self.threshold_line_ = ax.axvline(
+                self.threshold, color="k", linestyle="--",
+                label=f"threshold ({format_score(self.threshold)})")
         ax.set_xlabel("anomaly score (-score_samples)")
         ax.set_ylabel("rows")
-        ax.set_title("Reconstruction error")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="best")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
 
 class LatentSpaceDisplay:
     """Two latent dimensions as a scatter plot, coloured by label.
+
+    Labels with at most 20 distinct values (classes, cluster ids, strings) get one
+    colour and one legend entry each, outside the axes; more (a continuous target) get
+    a colormap and a colorbar.
 
     Parameters
     ----------
@@ -250,6 +384,8 @@ class LatentSpaceDisplay:
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
     scatter_ : matplotlib PathCollection
+    classes_ : ndarray or None
+        The label values shown in the legend (None without labels or with a colorbar).
     """
 
     def __init__(self, codes, y=None):
@@ -257,7 +393,7 @@ class LatentSpaceDisplay:
         self.y = y
 
     @classmethod
-    def from_estimator(cls, estimator, X, y=None, *, dims=(0, 1), ax=None):
+    def from_estimator(cls, estimator, X, y=None, *, dims=(0, 1), ax=None, **kwargs):
         """Encode X with a fitted autoencoder (or a Pipeline ending in one) and plot.
 
         Parameters
@@ -269,6 +405,8 @@ class LatentSpaceDisplay:
         dims : pair of int, default=(0, 1)
             Which latent dimensions to show.
         ax : matplotlib Axes, default=None
+        **kwargs : dict
+            Passed to matplotlib's ``scatter``.
 
         Returns
         -------
@@ -278,39 +416,95 @@ class LatentSpaceDisplay:
         if codes.ndim != 2 or codes.shape[1] < 2:
             raise ValueError("LatentSpaceDisplay needs at least 2 latent dimensions; got "
                              f"{codes.shape[1] if codes.ndim == 2 else codes.shape}.")
-        return cls(codes[:, list(dims)], y).plot(ax=ax)
+        return cls(codes[:, list(dims)], y).plot(ax=ax, **kwargs)
 
-    def plot(self, ax=None):
-        """Draw the scatter plot; returns self."""
+    def plot(self, ax=None, **kwargs):
+        """Draw the scatter plot.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        **kwargs : dict
+            Passed to matplotlib's ``scatter`` (``s``, ``alpha``, ``marker``, ...); a
+            ``c`` or ``color`` replaces the colouring by label.
+
+        Returns
+        -------
+        display : LatentSpaceDisplay
+        """
+        from matplotlib.collections import PathCollection
+        from matplotlib.colors import ListedColormap
+        from matplotlib.lines import Line2D
+
         ax = _axes(ax)
         codes = np.asarray(self.codes)
-        kwargs = {"s": 8, "alpha": 0.8}
-        if self.y is not None:
-            kwargs.update(c=np.asarray(self.y), cmap="tab10")
-        self.scatter_ = ax.scatter(codes[:, 0], codes[:, 1], **kwargs)
-        if self.y is not None:
+        defaults = {"s": 8, "alpha": 0.8, "linewidths": 0}
+        self.classes_ = None
+        by_label = self.y is not None and not {"c", "color", "facecolor"} & set(
+            _style({}, kwargs, PathCollection))
+        if by_label:
+            classes, index = np.unique(np.asarray(self.y), return_inverse=True)
+            if len(classes) <= _MAX_CLASSES:
+                palette = _pyplot().get_cmap("tab10" if len(classes) <= 10 else "tab20")
+                cmap = ListedColormap(palette.colors[:len(classes)])
+                defaults.update(c=index, cmap=cmap, vmin=-0.5, vmax=len(classes) - 0.5)
+                self.classes_ = classes
+            else:
+                defaults.update(c=np.asarray(self.y, dtype=float), cmap="viridis")
+        self.scatter_ = ax.scatter(codes[:, 0], codes[:, 1],
+                                   **_style(defaults, kwargs, PathCollection))
+        if self.classes_ is not None:
+            handles = [Line2D([], [], marker="o", linestyle="", color=cmap(k),
+                              label=str(label)) for k, label in enumerate(self.classes_)]
+            ax.legend(handles=handles, fontsize="small", handletextpad=0.1,
+                      **_LEGEND_OUTSIDE)
+        elif by_label:
             ax.figure.colorbar(self.scatter_, ax=ax)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
-        ax.set_title("Latent space")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
 
-def _image_grid(ax, images, n_rows, n_cols, cmap="gray_r", vmin=None, vmax=None):
+def _image_grid(ax, images, n_rows, n_cols, gap, imshow_kwargs):
+    """Images on one canvas, ``gap`` (a fraction of an image's size) apart, each framed.
+
+    Returns the AxesImage and the centres of the columns and rows in data coordinates.
+    """
+    from matplotlib.collections import PatchCollection
+    from matplotlib.image import AxesImage
+    from matplotlib.patches import Rectangle
+
     h, w = images.shape[1:]
-    canvas = np.full((n_rows * h, n_cols * w), np.nan)
+    gh, gw = round(gap * h), round(gap * w)
+    canvas = np.full((n_rows * (h + gh) - gh, n_cols * (w + gw) - gw), np.nan)
+    frames = []
     for k, image in enumerate(images[:n_rows * n_cols]):
         r, c = divmod(k, n_cols)
-        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
-    im = ax.imshow(canvas, cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
+        top, left = r * (h + gh), c * (w + gw)
+        canvas[top:top + h, left:left + w] = image
+        frames.append(Rectangle((left - 0.5, top - 0.5), w, h))
+    style = _style({"cmap": "gray_r", "interpolation": "nearest", "aspect": "equal"},
+                   imshow_kwargs, AxesImage)
+    image = ax.imshow(canvas, **style)
+    if gh or gw:  # frames show where each image ends on a light background
+        ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="0.7",
+                                          linewidth=0.6))
     ax.set_xticks([])
     ax.set_yticks([])
-    return im
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(not (gh or gw))
+    columns = np.arange(n_cols) * (w + gw) + (w - 1) / 2
+    rows = np.arange(n_rows) * (h + gh) + (h - 1) / 2
+    return image, columns, rows
 
 
 class ReconstructionDisplay:
     """Original images (top row) above their reconstructions (bottom row).
+
+    Square pixels, a gap between images and between the two rows, one caption per
+    column (e.g. the anomaly score, see :func:`format_score`).
 
     Parameters
     ----------
@@ -318,7 +512,7 @@ class ReconstructionDisplay:
     image_shape : tuple of int or None, default=None
         (height, width); None for square images.
     titles : list of str or None, default=None
-        A caption per column (e.g. the anomaly score).
+        A caption per column, under it.
 
     Attributes
     ----------
@@ -334,7 +528,8 @@ class ReconstructionDisplay:
         self.titles = titles
 
     @classmethod
-    def from_estimator(cls, estimator, X, *, image_shape=None, n_images=8, ax=None):
+    def from_estimator(cls, estimator, X, *, image_shape=None, n_images=8, ax=None,
+                       **kwargs):
         """Reconstruct the first ``n_images`` rows of X and plot them.
 
         Parameters
@@ -346,6 +541,8 @@ class ReconstructionDisplay:
         image_shape : tuple of int or None, default=None
         n_images : int, default=8
         ax : matplotlib Axes, default=None
+        **kwargs : dict
+            Passed to :meth:`plot` (``gap``) and matplotlib's ``imshow``.
 
         Returns
         -------
@@ -353,24 +550,37 @@ class ReconstructionDisplay:
         """
         X = np.asarray(X, dtype=float)[:n_images]
         recon = np.asarray(estimator.inverse_transform(estimator.transform(X)))
-        return cls(X, recon, image_shape).plot(ax=ax)
+        return cls(X, recon, image_shape).plot(ax=ax, **kwargs)
 
-    def plot(self, ax=None, *, cmap="gray_r"):
-        """Draw the two rows; returns self."""
+    def plot(self, ax=None, *, gap=0.25, **kwargs):
+        """Draw the two rows.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        gap : float, default=0.25
+            Space between images, as a fraction of an image's height (width).
+        **kwargs : dict
+            Passed to matplotlib's ``imshow`` (``cmap="gray_r"``, ``vmin`` / ``vmax``:
+            the originals' range, ``aspect="equal"``, ...).
+
+        Returns
+        -------
+        display : ReconstructionDisplay
+        """
         originals = np.asarray(self.originals, dtype=float)
         recon = np.asarray(self.reconstructions, dtype=float)
         shape = _image_shape(originals.shape[1], self.image_shape)
         n = len(originals)
-        ax = _axes(ax, figsize=(1.2 * n, 2.6))
+        ax = _axes(ax, figsize=(0.9 * n + 1.2, 2.4))
         images = np.concatenate([originals, recon]).reshape(-1, *shape)
         # The originals' range for both rows: a wild reconstruction saturates instead of
         # washing out the contrast of every other image.
-        self.image_ = _image_grid(ax, images, 2, n, cmap, originals.min(), originals.max())
-        ax.set_ylabel("reconstructed    original", fontsize="small")
+        kwargs = {"vmin": originals.min(), "vmax": originals.max(), **kwargs}
+        self.image_, columns, rows = _image_grid(ax, images, 2, n, gap, kwargs)
+        ax.set_yticks(rows, ["original", "reconstruction"])
         if self.titles is not None:
-            ax.set_xticks((np.arange(n) + 0.5) * shape[1] - 0.5)
-            ax.set_xticklabels(self.titles, fontsize="x-small")
-        ax.set_title("Originals and reconstructions")
+            ax.set_xticks(columns, [str(t) for t in self.titles])
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
@@ -399,7 +609,8 @@ class DecoderGridDisplay:
         self.image_shape = image_shape
 
     @classmethod
-    def from_estimator(cls, estimator, X=None, *, n=15, image_shape=None, ax=None):
+    def from_estimator(cls, estimator, X=None, *, n=15, image_shape=None, ax=None,
+                       **kwargs):
         """Decode a grid over the latent plane of a fitted 2-D autoencoder or VAE.
 
         The grid spans the 5th to 95th percentile of each code over X when given;
@@ -415,6 +626,8 @@ class DecoderGridDisplay:
         n : int, default=15
         image_shape : tuple of int or None, default=None
         ax : matplotlib Axes, default=None
+        **kwargs : dict
+            Passed to :meth:`plot` (``gap``) and matplotlib's ``imshow``.
 
         Returns
         -------
@@ -437,16 +650,30 @@ class DecoderGridDisplay:
             axes = [np.linspace(-2, 2, n)] * 2
         # Top row = largest z[1], as in a plot with the y axis pointing up.
         grid = np.array([[x, y] for y in axes[1][::-1] for x in axes[0]], dtype=np.float32)
-        return cls(np.asarray(estimator.inverse_transform(grid)), n, image_shape).plot(ax=ax)
+        return cls(np.asarray(estimator.inverse_transform(grid)), n, image_shape).plot(
+            ax=ax, **kwargs)
 
-    def plot(self, ax=None, *, cmap="gray_r"):
-        """Draw the grid; returns self."""
+    def plot(self, ax=None, *, gap=0.0, **kwargs):
+        """Draw the grid.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+        gap : float, default=0.0
+            Space between images, as a fraction of an image's height (width).
+        **kwargs : dict
+            Passed to matplotlib's ``imshow`` (``cmap="gray_r"``, ...).
+
+        Returns
+        -------
+        display : DecoderGridDisplay
+        """
         images = np.asarray(self.images, dtype=float)
         shape = _image_shape(images.shape[1], self.image_shape)
         ax = _axes(ax, figsize=(6, 6))
-        self.image_ = _image_grid(ax, images.reshape(-1, *shape), self.n, self.n, cmap)
+        self.image_, _, _ = _image_grid(ax, images.reshape(-1, *shape), self.n, self.n,
+                                        gap, kwargs)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
-        ax.set_title("Decoded latent grid")
         self.ax_, self.figure_ = ax, ax.figure
         return self
