@@ -11,14 +11,18 @@ DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
                             "adbench")
 
 
-def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10_000):
+def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10_000,
+                  basis_seed=0):
     """Low-rank Gaussian data plus noise, float32, roughly standardised.
 
+    ``basis_seed`` picks the subspace and ``seed`` the rows in it, so rows drawn with
+    another ``seed`` come from the same distribution (training and held-out rows).
     Built in chunks, so generating it never needs more memory than the result plus a
     few MiB (the memory benchmark measures growth above it).
     """
-    rng = np.random.RandomState(seed)
-    basis = rng.normal(size=(rank, n_features)) / np.sqrt(rank)
+    basis = (np.random.RandomState(basis_seed).normal(size=(rank, n_features))
+             / np.sqrt(rank))
+    rng = np.random.RandomState(seed + 1_000_003)
     X = np.empty((n_samples, n_features), dtype=np.float32)
     for start in range(0, n_samples, chunk):
         m = min(chunk, n_samples - start)

@@ -6,6 +6,7 @@ data, batch 256, 20 epochs, Adam 1e-3, one thread each, runs interleaved, median
     python benchmarks/bench_fit.py                  # comparison + scaling + time-to-quality
     python benchmarks/bench_fit.py --quick          # fewer repeats, smaller scaling table
     python benchmarks/bench_fit.py --device cuda    # the GPU run: 1M x 100, batch 4096
+    python benchmarks/bench_fit.py --only threads   # default threads vs 1/2/all, quiet and busy
 """
 
 from __future__ import annotations
@@ -243,10 +244,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 repeats, no 1M point")
     parser.add_argument("--scaling-epochs", type=int, default=2)
     parser.add_argument("--point", nargs=3, type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=["compare", "scaling", "quality"],
+    parser.add_argument("--only", choices=["compare", "scaling", "quality", "threads"],
                         help="run one part")
+    parser.add_argument("--threads-point", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.threads_point:  # a condition of the threads benchmark: torch's own threads
+        import _threads
+
+        _threads.measure(args.quick)
+        return 0
+    if args.only == "threads":
+        import _threads
+
+        return 0 if _threads.run(args.quick) else 1
     limits = single_thread()  # noqa: F841
     if args.point:
         _measure_point(*args.point)
@@ -263,6 +274,9 @@ def main(argv=None):
     if args.only is None:
         scaling(args)
         time_to_quality(args)
+        import _threads
+
+        _threads.run(args.quick)
     ok = (med["PyOD AutoEncoder"] / med["skae"] >= 2.0 and med["skorch"] / med["skae"] >= 3.0)
     print(f"\ntargets (>= 2.0x PyOD and >= 3.0x skorch samples/s): {'met' if ok else 'NOT met'}")
     return 0

@@ -2,30 +2,36 @@
 
 Parameters are validated here (``_parameter_constraints``), data through ``validate_data``;
 the training itself is :func:`skae._engine.train`, and each estimator supplies only its
-network and its losses through a handful of hooks.
+network and its losses through the abstract hooks of :class:`BaseAutoencoder`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 import warnings
+from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          _fit_context)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows  # as IsolationForest does
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._version import __version__
-from ._engine import (SOLVERS, TrainConfig, map_batches, num_threads, resolve_device,
-                      seeded, train)
+from . import _random
+from ._engine import (SOLVERS, TrainConfig, TrainingDivergedError, TrainingOutOfMemoryError,
+                      mlp_flops, num_threads, resolve_device, resolve_threads, train)
 from ._losses import trimmed_mean
 from ._networks import ACTIVATIONS
-from ._validation import check_codes, check_finite_output, validate
+from ._validation import check_codes, check_finite_output, validate, validate_fitted
+from ._version import __version__
+
 
 @contextlib.contextmanager
 def keep_state_on_error(estimator):
@@ -44,18 +50,68 @@ def keep_state_on_error(estimator):
         raise
 
 
+def warn_at_caller(message, category=UserWarning):
+    """Warn pointing at the first frame outside skae, scikit-learn and joblib: the user's
+    own call, whether it was ``fit`` itself, a Pipeline or a grid search."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] \
+            in ("skae", "sklearn", "joblib"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)
+
+
+def warn_not_converged(estimators):
+    """One ConvergenceWarning for the estimators that ran out of epochs."""
+    names = sorted({f"{type(e).__name__}(max_iter={e.max_iter})" for e in estimators})
+    what = (names[0] if len(estimators) == 1
+            else f"{len(estimators)} networks of the ensemble ({', '.join(names)})")
+    warn_at_caller(
+        f"{what} reached max_iter epochs before the loss stopped improving; increase "
+        "max_iter if the loss curve is still falling.", ConvergenceWarning)
+
+
+def chunk_rows(widths, n_rows):
+    """Rows per inference chunk within scikit-learn's ``working_memory``."""
+    return get_chunk_n_rows(row_bytes=8 * 3 * int(sum(widths)), max_n_rows=max(n_rows, 1))
+
+
+@torch.no_grad()
+def map_batches(fn, X, batch_size):
+    """``fn`` on float64 tensors of ``batch_size`` rows of X; the NumPy results stacked."""
+    outs = [fn(torch.tensor(X[rows], dtype=torch.float64))
+            for rows in gen_batches(max(len(X), 1), batch_size)]
+    return torch.cat(outs).numpy()
+
+
 def _float64_copy(module):
     """The network in float64 for inference: scores then do not depend on how rows are
     batched (float32 products can differ by one rounding step between batch sizes)."""
     return copy.deepcopy(module).double().eval()
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
-    Subclasses implement ``_build_module``, ``_train_loss``, ``_feature_loss_and_code``,
-    ``_score_tensor``, ``_encode_tensor`` and ``_decode_tensor``; everything else
-    (validation, training, batching, fitted attributes) lives here.
+    Subclasses implement the abstract hooks; everything else (validation, training,
+    batching, fitted attributes) lives here.
+
+    The internal protocol, also what :class:`~skae.ReconstructionAnomalyDetector`, the
+    stacked ensemble (:mod:`skae._ensemble`) and the ONNX converters call on a fitted
+    member. ``module`` is ``module_`` (float32), ``_inference_network()`` (its float64
+    copy, for Python inference), or, for :meth:`_stack_key`-equal autoencoders, a
+    :class:`~skae._stacked.StackedAutoencoder` (every tensor then has a leading member
+    axis):
+
+    - ``_inference_terms(module, x) -> (feature_loss, code, score)``: the elementwise
+      reconstruction loss (n, n_features), the code (n, n_components) it was decoded from,
+      and the per-sample score (n,), higher = more typical; one encoder pass;
+    - ``_encode_tensor(module, x)``, ``_decode_tensor(module, z)``: transform and
+      inverse_transform;
+    - ``_train_loss(module, x, epoch)``, ``_eval_loss(module, x)``: training and
+      validation losses;
+    - ``_build_module(n_features, generator)``, ``_stack_key()``,
+      ``_train_on(X, partial, progress)`` and ``_set_fitted(...)``: training, alone or in a
+      stack.
     """
 
     _parameter_constraints: dict = {
@@ -75,7 +131,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions({"float32", "bfloat16"})],
         "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
@@ -84,6 +140,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
+
+    # Parameters that shape the network: a warm start or partial_fit after one of them
+    # changed rebuilds the network (with a warning). Everything else applies as it is.
+    _ARCHITECTURE = ("n_components", "hidden_layer_sizes", "activation", "dropout",
+                     "batch_norm")
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
                  noise_std=0.0, loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
@@ -116,35 +177,48 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.warm_start = warm_start
 
     # ----------------------------------------------------------------- hooks
-    def _build_module(self, n_features):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _build_module(self, n_features, generator):
+        """A new network, its initial weights drawn from ``generator``."""
 
-    def _train_loss(self, module, x, epoch):  # pragma: no cover - abstract
-        """Mean training loss of the batch x (a scalar tensor)."""
-        raise NotImplementedError
+    @abstractmethod
+    def _train_loss(self, module, x, epoch):
+        """Mean training loss of the batch x: a scalar, or (K,) for a stack."""
 
-    def _feature_loss_and_code(self, module, x):  # pragma: no cover - abstract
-        """Deterministic elementwise reconstruction loss, shape (n, n_features), and the
-        latent code it was decoded from, shape (n, n_components): one encoder pass."""
-        raise NotImplementedError
+    @abstractmethod
+    def _inference_terms(self, module, x):
+        """(elementwise loss, code, per-sample score), deterministic, one encoder pass."""
+
+    @abstractmethod
+    def _encode_tensor(self, module, x):
+        """The code that ``transform`` returns."""
+
+    def _module_config(self):
+        """What the network is built from: a change means a new network."""
+        return {name: getattr(self, name) for name in self._ARCHITECTURE}
+
+    def _stack_key(self):
+        """Members with equal non-None keys train as one stacked network (none here)."""
+        return None
+
+    def _decode_tensor(self, module, z):
+        return module.activate(module.decoder(z))
+
+    def _score_tensor(self, module, x):
+        """Per-sample score, higher = more typical, shape (n,)."""
+        return self._inference_terms(module, x)[2]
 
     def _feature_loss(self, module, x):
         """Deterministic elementwise reconstruction loss, shape (n, n_features)."""
-        return self._feature_loss_and_code(module, x)[0]
+        return self._inference_terms(module, x)[0]
 
     def _eval_loss(self, module, x):
         """Deterministic per-sample loss monitored on the validation split."""
         return -self._score_tensor(module, x)
 
-    def _score_tensor(self, module, x):  # pragma: no cover - abstract
-        """Per-sample score, higher = more typical, shape (n,)."""
-        raise NotImplementedError
-
-    def _encode_tensor(self, module, x):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _decode_tensor(self, module, z):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _noisy(self, x):
+        """The training input: x plus Gaussian noise for a denoising autoencoder."""
+        return x + self.noise_std * _random.randn_like(x) if self.noise_std > 0 else x
 
     # Trimming starts after this many epochs: the network first learns the bulk of the data.
     TRIM_WARMUP_EPOCHS = 2
@@ -154,10 +228,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.loss_trim > 0 and epoch >= self.TRIM_WARMUP_EPOCHS
 
     def _reduce(self, per_sample, epoch):
-        """Batch loss from per-sample losses: the mean, trimmed when :meth:`_trims`."""
+        """Batch loss from per-sample losses (last axis): the mean, trimmed when
+        :meth:`_trims`."""
         if self._trims(epoch):
-            return trimmed_mean(per_sample, self.loss_trim)
-        return per_sample.mean()
+            return trimmed_mean(per_sample, self.loss_trim, dim=-1)
+        return per_sample.mean(dim=-1)
 
     def _check_training_data(self, X):
         """Loss-specific checks on the values of X (e.g. [0, 1] for Bernoulli)."""
@@ -173,6 +248,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"gives a linear autoencoder); got {self.hidden_layer_sizes!r}."
             )
         return tuple(int(s) for s in sizes)
+
+    def _widths(self, n_features):
+        """Layer widths from input to output."""
+        hidden = self._hidden_sizes()
+        return [n_features, *hidden, self.n_components, *reversed(hidden), n_features]
 
     def _check_bounded_01(self, X, what):
         lo, hi = float(X.min()), float(X.max())
@@ -201,6 +281,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
 
     # --------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the network to X.
 
@@ -217,14 +298,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             Fitted estimator.
         """
-        self._validate_params()
         return self._fit(X, partial=False)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Run one epoch over X, continuing from the current weights if fitted.
 
         Use it for data that arrives in chunks. No validation split is held out and no
-        early stopping happens; the optimiser state carries over between calls.
+        early stopping happens; the optimiser state and the random streams carry over
+        between calls, so each chunk gets fresh shuffling and noise.
 
         Parameters
         ----------
@@ -238,36 +320,104 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             Fitted estimator.
         """
-        self._validate_params()
         return self._fit(X, partial=True)
 
     def _fit(self, X, partial):
         with keep_state_on_error(self):
-            return self._fit_validated(X, partial)
+            converged = self._train_on(X, partial)
+        if not converged:
+            warn_not_converged([self])
+        return self
 
-    def _fit_validated(self, X, partial):
-        continuing = (partial or self.warm_start) and hasattr(self, "module_")
+    def _continuing(self, partial):
+        return (partial or self.warm_start) and hasattr(self, "module_")
+
+    def _prepare(self, X, partial, as_float32=True):
+        """Validate X; decide whether training continues (warm start, partial_fit) or
+        starts a new network. Returns (X as float32 or None, continuing)."""
+        continuing = self._continuing(partial)
         X = validate(self, X, reset=not continuing)
         if self.batch_norm and X.shape[0] < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to train; got 1.")
         self._check_training_data(X)
-        X32 = np.require(X, dtype=np.float32, requirements=["C", "W"])
-        device = resolve_device(self.device)
+        if continuing and self._module_config() != self._module_config_fitted:
+            changed = sorted(k for k, v in self._module_config().items()
+                             if self._module_config_fitted.get(k) != v)
+            warnings.warn(
+                f"{type(self).__name__}: {', '.join(changed)} changed since the network was "
+                f"built, so {'partial_fit' if partial else 'the warm start'} trains a new "
+                "network from scratch (the optimiser settings, loss and schedule parameters "
+                "apply to a running network; the architecture cannot).", UserWarning,
+                stacklevel=4)
+            continuing = False
+        X32 = np.require(X, dtype=np.float32, requirements=["C", "W"]) if as_float32 else None
+        return X32, continuing
+
+    def _generators(self, device, continuing):
+        """(generator for the initial weights, generator for training draws on device).
+
+        A fresh fit seeds both from ``random_state``; a continuing one resumes the
+        training stream where the last call left it, so consecutive ``partial_fit``
+        calls never repeat their shuffles and noise.
+        """
+        saved = getattr(self, "_rng_state", None)
+        if continuing and saved is not None and saved[0] == device.type:
+            gen = torch.Generator(device=device)
+            gen.set_state(saved[1])
+            return None, gen
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        epoch_offset = self.n_iter_ if continuing else 0
-        with seeded(seed, device), num_threads(self.n_jobs):
-            # Train a copy: a failed run leaves the previous fitted state untouched.
-            module = (copy.deepcopy(self.module_) if continuing
-                      else self._build_module(X.shape[1]))
-            result = train(
-                module, self._train_loss, X32,
-                config=self._train_config(partial),
-                device=device,
-                eval_loss_fn=self._eval_loss,
-                optimizer_state=self._optimizer_state if continuing else None,
-                epoch_offset=epoch_offset,
-                validate=not partial,
-            )
+        if continuing:  # a stream to resume but none saved (another device): move on
+            seed = (seed + 7919 * getattr(self, "n_iter_", 0)) % np.iinfo(np.int32).max
+        return _random.generator(seed), _random.generator(seed + 1, device)
+
+    def _resumable_optimizer_state(self, continuing):
+        """The saved optimiser state when it belongs to the current solver, else None
+        (Adam's moments mean nothing to SGD: a new solver starts fresh)."""
+        if not continuing or getattr(self, "_optimizer_solver", None) != self.solver:
+            return None
+        return self._optimizer_state
+
+    def _train_on(self, X, partial, progress=None):
+        """Train (validating X); set the fitted attributes. Returns whether training
+        stopped by itself (False: it ran out of epochs)."""
+        X32, continuing = self._prepare(X, partial)
+        device = resolve_device(self.device)
+        init_gen, gen = self._generators(device, continuing)
+        module = (copy.deepcopy(self.module_) if continuing
+                  else self._build_module(X32.shape[1], init_gen))
+        threads = resolve_threads(self.n_jobs, mlp_flops(self._widths(X32.shape[1]),
+                                                         self.batch_size))
+        with num_threads(threads), self._training_errors():
+            result = train(module, self._train_loss, X32, config=self._train_config(partial),
+                           device=device, generator=gen, eval_loss_fn=self._eval_loss,
+                           optimizer_state=self._resumable_optimizer_state(continuing),
+                           epoch_offset=self.n_iter_ if continuing else 0,
+                           validate=not partial, progress=progress)
+        self._set_fitted(module, result.members[0], result.optimizer_state, gen, device,
+                         continuing, partial)
+        member = result.members[0]
+        return partial or member.stopped_early or result.interrupted
+
+    @contextlib.contextmanager
+    def _training_errors(self):
+        """The engine's training errors, with what to change in this estimator."""
+        try:
+            yield
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(
+                f"{exc} Likely causes: unscaled input with very large values (put a "
+                "StandardScaler or MinMaxScaler before this estimator in a Pipeline), or a "
+                f"learning rate too high (learning_rate_init={self.learning_rate_init}; try "
+                "10x smaller). No model was kept from this run.") from exc
+        except TrainingOutOfMemoryError as exc:
+            raise TrainingOutOfMemoryError(
+                f"{exc} Lower batch_size (e.g. batch_size={max(1, self.batch_size // 4)}), "
+                "narrow hidden_layer_sizes, set precision='bfloat16', or train on "
+                "device='cpu'. No model was kept from this run.") from exc
+
+    def _set_fitted(self, module, result, optimizer_state, generator, device, continuing,
+                    partial=False):
+        """Record one training run (also called by a stacked ensemble for each member)."""
         if continuing:
             self.loss_curve_ = self.loss_curve_ + result.loss_curve
             if result.validation_loss_curve is not None:
@@ -276,34 +426,39 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         else:
             self.loss_curve_ = result.loss_curve
             self.validation_loss_curve_ = result.validation_loss_curve
+        epoch_offset = self.n_iter_ if continuing else 0
         self.module_ = module
-        self._module64 = _float64_copy(module)
-        self._optimizer_state = result.optimizer_state
+        # the float64 copy for Python inference: now after fit (so scoring never changes
+        # the fitted state), on first use after partial_fit (chunk after chunk, unused)
+        self._module64 = _float64_copy(module) if not partial else None
+        self._module_config_fitted = self._module_config()
+        self._optimizer_state = optimizer_state
+        self._optimizer_solver = self.solver
+        self._rng_state = (device.type, generator.get_state())
         self.best_epoch_ = result.best_epoch
         self.n_iter_ = epoch_offset + result.n_epochs
         self.device_ = str(device)
-        if not (partial or result.stopped_early or result.interrupted):
-            warnings.warn(
-                f"{type(self).__name__}: reached max_iter={self.max_iter} epochs before the "
-                "loss stopped improving; increase max_iter if the loss curve is still "
-                "falling.", ConvergenceWarning, stacklevel=3)
-        return self
 
     # ------------------------------------------------------------- inference
+    def _inference_network(self):
+        """The float64 copy of ``module_`` that Python inference runs."""
+        if self.__dict__.get("_module64") is None:
+            self._module64 = _float64_copy(self.module_)
+        return self._module64
+
     def _map(self, fn, X, float32=False):
-        """``fn(float64 network, rows)`` over X in batches, checked finite; ``float32``
+        """``fn(float64 network, rows)`` over X in chunks, checked finite; ``float32``
         casts first, so an overflow of the cast is caught by the same check."""
-        module = self._module64
-        with num_threads(self.n_jobs):
-            out = map_batches(lambda x: fn(module, x), X)
+        module = self._inference_network()
+        widths = self._widths(self.n_features_in_)
+        rows = chunk_rows(widths, len(X))
+        threads = resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)
+        with num_threads(threads):
+            out = map_batches(lambda x: fn(module, x), X, rows)
         if float32:
             with np.errstate(over="ignore"):  # an overflow to inf is reported below
                 out = out.astype(np.float32)
         return check_finite_output(out, X, "float32 output" if float32 else "output")
-
-    def _validate_X(self, X):
-        check_is_fitted(self)
-        return validate(self, X, reset=False)
 
     def _score_samples(self, X):
         """Scores of validated X (used by the detector to skip re-validation)."""
@@ -326,8 +481,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X_new : ndarray of shape (n_samples, n_components), dtype float32
             Latent codes.
         """
-        X = self._validate_X(X)
-        return self._map(self._encode_tensor, X, float32=True)
+        return self._map(self._encode_tensor, validate_fitted(self, X), float32=True)
 
     def inverse_transform(self, X):
         """Decode latent codes back to the input space.
@@ -344,10 +498,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         Z = check_codes(X)
-        if Z.shape[1] != self.n_components:
+        width = self._n_features_out
+        if Z.shape[1] != width:
             raise ValueError(
-                f"inverse_transform takes latent codes with n_components={self.n_components} "
-                f"columns (the output of transform); got {Z.shape[1]} columns."
+                f"inverse_transform takes latent codes with {width} columns (the output of "
+                f"transform: the fitted network has n_components={width}); got "
+                f"{Z.shape[1]} columns."
             )
         return self._map(self._decode_tensor, Z, float32=True)
 
@@ -364,7 +520,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         scores : ndarray of shape (n_samples,), dtype float64
             See the estimator's description for what is scored.
         """
-        return self._score_samples(self._validate_X(X))
+        return self._score_samples(validate_fitted(self, X))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`, so model selection works without a scorer.
@@ -385,7 +541,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        # the fitted network's width: after set_params(n_components=...) without a refit,
+        # get_feature_names_out still describes what transform returns
+        config = getattr(self, "_module_config_fitted", None)
+        return config["n_components"] if config is not None else self.n_components
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never edit the live __dict__
@@ -407,7 +566,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 UserWarning, stacklevel=2)
         super().__setstate__(state)
         if "module_" in self.__dict__:
-            self._module64 = _float64_copy(self.module_)
+            self._module64 = None  # rebuilt on first use
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,29 +2,74 @@
 
 Every function returns one value per element or per sample (never a batch mean), so the
 same code gives training losses (the engine averages), ``score_samples`` (minus the
-per-sample loss) and ``feature_errors`` (the elementwise loss).
+per-sample loss) and ``feature_errors`` (the elementwise loss). Everything used at
+inference is written with operations that export to ONNX.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch.nn import functional as F
 
-RECONSTRUCTION_LOSSES = ("mse", "bce", "mae", "huber")
-LIKELIHOODS = ("gaussian", "bernoulli")
-
+HUBER_DELTA = 1.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def _squared(x_hat, x):
+    return (x_hat - x).square()
+
+
+def _absolute(x_hat, x):
+    return (x_hat - x).abs()
+
+
+def _huber(x_hat, x):
+    # Written out: torch's huber_loss has no ONNX export.
+    d = (x_hat - x).abs()
+    return torch.where(d <= HUBER_DELTA, 0.5 * d.square(), HUBER_DELTA * (d - 0.5 * HUBER_DELTA))
+
+
+def _huber_mean(x_hat, x):
+    return F.huber_loss(x_hat, x, delta=HUBER_DELTA)
+
+
+def bernoulli_nll(logits, x):
+    """Elementwise binary cross-entropy from logits, ``max(z, 0) - x z + log(1 + e^-|z|)``:
+    stable for any logit, and written out (torch's fused version checks sizes with Python
+    code that the ONNX tracer warns about)."""
+    return torch.relu(logits) - x * logits + torch.log1p(torch.exp(-logits.abs()))
+
+
+# kind -> (elementwise loss on the reconstruction, the same loss's batch mean through one
+# fused torch kernel). "bce" works on the logits instead (see elementwise_loss).
+_LOSSES = {
+    "mse": (_squared, F.mse_loss),
+    "mae": (_absolute, F.l1_loss),
+    "huber": (_huber, _huber_mean),
+    "bce": (bernoulli_nll, F.binary_cross_entropy_with_logits),
+}
+RECONSTRUCTION_LOSSES = tuple(_LOSSES)
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+def _loss_pair(kind):
+    try:
+        return _LOSSES[kind]
+    except KeyError:
+        raise ValueError(f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}.") \
+            from None
+
+
 def elementwise_loss(kind, logits, x, activate):
-    """Elementwise reconstruction loss, shape ``(n, n_features)``.
+    """Elementwise reconstruction loss, shape ``(..., n_features)``.
 
     Parameters
     ----------
     kind : {"mse", "bce", "mae", "huber"}
         "bce" is the Bernoulli negative log-likelihood computed from the logits
-        (``binary_cross_entropy_with_logits``: stable for any logit).
+        (``binary_cross_entropy_with_logits``: stable for any logit); "huber" has delta=1.
     logits : torch.Tensor
         The decoder's pre-activation output.
     x : torch.Tensor
@@ -32,16 +77,8 @@ def elementwise_loss(kind, logits, x, activate):
     activate : callable
         The output activation, logits -> reconstruction (ignored for "bce").
     """
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    x_hat = activate(logits)
-    if kind == "mse":
-        return (x_hat - x).square()
-    if kind == "mae":
-        return (x_hat - x).abs()
-    if kind == "huber":
-        return F.huber_loss(x_hat, x, reduction="none", delta=1.0)
-    raise ValueError(f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}.")
+    elementwise, _ = _loss_pair(kind)
+    return elementwise(logits if kind == "bce" else activate(logits), x)
 
 
 def mean_loss(kind, logits, x, activate):
@@ -51,28 +88,22 @@ def mean_loss(kind, logits, x, activate):
     but one kernel forward and backward instead of three: it matters for small networks,
     whose training steps are dominated by per-operation overhead.
     """
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, x)
-    x_hat = activate(logits)
-    if kind == "mse":
-        return F.mse_loss(x_hat, x)
-    if kind == "mae":
-        return F.l1_loss(x_hat, x)
-    if kind == "huber":
-        return F.huber_loss(x_hat, x, delta=1.0)
-    raise ValueError(f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}.")
+    _, fused = _loss_pair(kind)
+    return fused(logits if kind == "bce" else activate(logits), x)
 
 
-def trimmed_mean(per_sample, fraction):
+def trimmed_mean(per_sample, fraction, dim=-1):
     """Mean of the per-sample losses after dropping the highest ``fraction`` of them.
 
     Training data for anomaly detection contains anomalies; leaving the worst-fitting rows
-    of each minibatch out of the gradient keeps the network from learning them.
+    of each minibatch out of the gradient keeps the network from learning them. ``dim``
+    is the sample axis (a stacked ensemble trims each member's row of losses).
     """
-    keep = max(1, int(math.ceil((1.0 - fraction) * per_sample.shape[0])))
-    if keep >= per_sample.shape[0]:
-        return per_sample.mean()
-    return per_sample.topk(keep, largest=False, sorted=False).values.mean()
+    n = per_sample.shape[dim]
+    keep = max(1, int(math.ceil((1.0 - fraction) * n)))
+    if keep >= n:
+        return per_sample.mean(dim=dim)
+    return per_sample.topk(keep, dim=dim, largest=False, sorted=False).values.mean(dim=dim)
 
 
 def elementwise_nll(likelihood, logits, x):
@@ -84,10 +115,10 @@ def elementwise_nll(likelihood, logits, x):
     if likelihood == "gaussian":
         return 0.5 * (x - logits).square() + _HALF_LOG_2PI
     if likelihood == "bernoulli":
-        return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        return bernoulli_nll(logits, x)
     raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}.")
 
 
 def gaussian_kl(mean, log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per sample, shape ``(n,)``."""
-    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=1)
+    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=-1)

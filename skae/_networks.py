@@ -2,7 +2,11 @@
 
 This is the only definition of each network. Training (``skae._engine``), the sklearn
 facades and the ONNX export (``skae.onnx``) all use these modules, so what is exported is
-exactly what is trained and served.
+exactly what is trained and served. :mod:`skae._stacked` runs several autoencoders of
+this module as one batched network.
+
+Random draws (initial weights, dropout masks, reparameterisation noise) come from the
+fit's private generator (:mod:`skae._random`), never from torch's global one.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from . import _random
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -27,24 +32,60 @@ ACTIVATIONS = {
 # The gain passed to ``nn.init`` for the hidden layers of each activation.
 _KAIMING = {"relu": "relu", "prelu": "leaky_relu", "leaky_relu": "leaky_relu",
             "elu": "relu", "gelu": "relu"}
+# SELU's fixed point, for alpha-dropout (Klambauer et al., 2017).
+_SELU_ALPHA_PRIME = -1.0507009873554805 * 1.6732632423543772
 
 
-def _init_linear(layer: nn.Linear, activation: str) -> None:
+def _init_linear(layer: nn.Linear, activation: str, generator=None) -> None:
     """Kaiming for the ReLU family, LeCun for SELU (self-normalising), Xavier otherwise."""
+    weight = layer.weight
     if activation in _KAIMING:
         # PReLU starts at a=0.25 and LeakyReLU has a=0.01: the 'leaky_relu' gain takes a.
         a = 0.25 if activation == "prelu" else 0.01 if activation == "leaky_relu" else 0.0
-        nn.init.kaiming_normal_(layer.weight, a=a, nonlinearity=_KAIMING[activation])
+        nn.init.kaiming_normal_(weight, a=a, nonlinearity=_KAIMING[activation],
+                                generator=generator)
     elif activation == "selu":
-        nn.init.normal_(layer.weight, std=1.0 / math.sqrt(layer.in_features))
+        nn.init.normal_(weight, std=1.0 / math.sqrt(layer.in_features), generator=generator)
     elif activation == "tanh":
-        nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain("tanh"))
+        nn.init.xavier_uniform_(weight, gain=nn.init.calculate_gain("tanh"),
+                                generator=generator)
     else:
-        nn.init.xavier_uniform_(layer.weight)
+        nn.init.xavier_uniform_(weight, generator=generator)
     nn.init.zeros_(layer.bias)
 
 
-def mlp(in_features, sizes, *, activation="relu", dropout=0.0, batch_norm=False):
+class Dropout(nn.Module):
+    """Dropout whose masks come from the fit's generator (alpha-dropout for SELU).
+
+    ``torch.nn.Dropout`` draws from torch's global generator; this draws from
+    :func:`skae._random.rand_like`. It is an identity in eval mode, so it leaves no trace
+    in exported graphs.
+    """
+
+    def __init__(self, p, alpha=False):
+        super().__init__()
+        self.p = float(p)
+        self.alpha = bool(alpha)
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = (_random.rand_like(x) >= self.p).to(x.dtype)
+        if not self.alpha:
+            return x * keep / (1.0 - self.p)
+        # alpha-dropout: dropped units go to SELU's negative saturation, then an affine map
+        # restores zero mean and unit variance
+        q = 1.0 - self.p
+        a = (q + _SELU_ALPHA_PRIME**2 * q * self.p) ** -0.5
+        b = -a * _SELU_ALPHA_PRIME * self.p
+        return a * (x * keep + _SELU_ALPHA_PRIME * (1.0 - keep)) + b
+
+    def extra_repr(self):
+        return f"p={self.p}" + (", alpha=True" if self.alpha else "")
+
+
+def mlp(in_features, sizes, *, activation="relu", dropout=0.0, batch_norm=False,
+        generator=None):
     """Stack of ``Linear -> [BatchNorm] -> activation -> [Dropout]`` blocks.
 
     Returns the ``nn.Sequential`` and its output width (``in_features`` when ``sizes`` is
@@ -53,36 +94,50 @@ def mlp(in_features, sizes, *, activation="relu", dropout=0.0, batch_norm=False)
     layers: list[nn.Module] = []
     width = in_features
     for size in sizes:
-        linear = nn.Linear(width, size)
-        _init_linear(linear, activation)
+        linear = _linear(width, size)
+        _init_linear(linear, activation, generator)
         layers.append(linear)
         if batch_norm:
             layers.append(nn.BatchNorm1d(size))
         layers.append(ACTIVATIONS[activation]())
         if dropout > 0:
-            # Plain dropout breaks SELU's self-normalisation; AlphaDropout keeps it.
-            layers.append(nn.AlphaDropout(dropout) if activation == "selu" else nn.Dropout(dropout))
+            # Plain dropout breaks SELU's self-normalisation; alpha-dropout keeps it.
+            layers.append(Dropout(dropout, alpha=activation == "selu"))
         width = size
     return nn.Sequential(*layers), width
 
 
-def _head(in_features, out_features):
+def _linear(in_features, out_features):
+    """``nn.Linear`` without its default initialisation, which draws from torch's global
+    generator; every caller initialises the weights from the fit's generator."""
+    return torch.nn.utils.skip_init(nn.Linear, in_features, out_features)
+
+
+def _head(in_features, out_features, generator=None):
     """A linear layer with no activation after it (the code layer, the output layer)."""
-    layer = nn.Linear(in_features, out_features)
-    nn.init.xavier_uniform_(layer.weight)
+    layer = _linear(in_features, out_features)
+    nn.init.xavier_uniform_(layer.weight, generator=generator)
     nn.init.zeros_(layer.bias)
     return layer
+
+
+def unit_sphere(z, eps=1e-12):
+    """``z / max(||z||, eps)`` along the last axis: ``F.normalize``'s result, written with
+    ops that export to plain ONNX (``F.normalize`` traces to a Clip with an empty input)."""
+    norm = torch.sqrt((z * z).sum(dim=-1, keepdim=True))
+    return z / torch.maximum(norm, torch.full_like(norm, eps))
 
 
 class Decoder(nn.Module):
     """Latent code -> output logits, mirroring the encoder's hidden widths."""
 
     def __init__(self, n_components, hidden_layer_sizes, n_features, *, activation="relu",
-                 dropout=0.0, batch_norm=False):
+                 dropout=0.0, batch_norm=False, generator=None):
         super().__init__()
         self.body, width = mlp(n_components, tuple(reversed(hidden_layer_sizes)),
-                               activation=activation, dropout=dropout, batch_norm=batch_norm)
-        self.out = _head(width, n_features)
+                               activation=activation, dropout=dropout, batch_norm=batch_norm,
+                               generator=generator)
+        self.out = _head(width, n_features, generator)
 
     def forward(self, z):
         return self.out(self.body(z))
@@ -113,25 +168,26 @@ class Autoencoder(nn.Module):
         Dropout rate after each hidden activation.
     batch_norm : bool
         Batch normalisation before each hidden activation.
+    generator : torch.Generator, optional
+        Draws the initial weights.
     """
 
     def __init__(self, n_features, hidden_layer_sizes, n_components, *, activation="relu",
                  output_activation=None, latent_normalize=False, dropout=0.0,
-                 batch_norm=False):
+                 batch_norm=False, generator=None):
         super().__init__()
         self.latent_normalize = latent_normalize
         self.output_activation = output_activation
         body, width = mlp(n_features, hidden_layer_sizes, activation=activation,
-                          dropout=dropout, batch_norm=batch_norm)
-        self.encoder = nn.Sequential(body, _head(width, n_components))
+                          dropout=dropout, batch_norm=batch_norm, generator=generator)
+        self.encoder = nn.Sequential(body, _head(width, n_components, generator))
         self.decoder = Decoder(n_components, hidden_layer_sizes, n_features,
-                               activation=activation, dropout=dropout, batch_norm=batch_norm)
+                               activation=activation, dropout=dropout, batch_norm=batch_norm,
+                               generator=generator)
 
     def encode(self, x):
         z = self.encoder(x)
-        if self.latent_normalize:
-            z = F.normalize(z, dim=1, eps=1e-12)
-        return z
+        return unit_sphere(z) if self.latent_normalize else z
 
     def activate(self, logits):
         """The output activation: logits -> reconstruction in input space."""
@@ -156,15 +212,16 @@ class VariationalAutoencoder(nn.Module):
     LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
 
     def __init__(self, n_features, hidden_layer_sizes, n_components, *, activation="relu",
-                 likelihood="gaussian", dropout=0.0, batch_norm=False):
+                 likelihood="gaussian", dropout=0.0, batch_norm=False, generator=None):
         super().__init__()
         self.likelihood = likelihood
         self.body, width = mlp(n_features, hidden_layer_sizes, activation=activation,
-                               dropout=dropout, batch_norm=batch_norm)
-        self.mean = _head(width, n_components)
-        self.log_var = _head(width, n_components)
+                               dropout=dropout, batch_norm=batch_norm, generator=generator)
+        self.mean = _head(width, n_components, generator)
+        self.log_var = _head(width, n_components, generator)
         self.decoder = Decoder(n_components, hidden_layer_sizes, n_features,
-                               activation=activation, dropout=dropout, batch_norm=batch_norm)
+                               activation=activation, dropout=dropout, batch_norm=batch_norm,
+                               generator=generator)
 
     def encode(self, x):
         """Posterior mean and log-variance."""
@@ -175,7 +232,7 @@ class VariationalAutoencoder(nn.Module):
     @staticmethod
     def reparameterize(mean, log_var):
         """z = mean + sigma * eps, differentiable in mean and log_var."""
-        return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        return mean + torch.exp(0.5 * log_var) * _random.randn_like(mean)
 
     def activate(self, logits):
         """Decoder output -> the likelihood's mean in input space."""

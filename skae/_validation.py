@@ -1,54 +1,101 @@
 """Input and output checks shared by the estimators: sklearn's, with the fix spelled out.
 
-``validate_data`` / ``check_array`` name the problem; for the cases users meet most
-(text columns, infinity, NaN in latent codes, complex numbers) the message here also says
-what to do. Outputs are checked too: a finite input can still overflow the network, and
-a NaN score would silently label a row an inlier.
+``validate_data`` / ``check_array`` do the parsing; the cases users meet most (text
+columns, infinity, NaN, complex numbers) are then recognised by checking the data itself,
+never by matching sklearn's wording, and the message says what to do. Outputs are checked
+too: a finite input can still overflow the network, and a NaN score would silently label a
+row an inlier.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 FLOATS = (np.float32, np.float64)
 
-_FIXES = [
-    ("could not convert", "X must be numeric: encode text or categorical columns first "
-     "(e.g. OneHotEncoder or OrdinalEncoder in a ColumnTransformer) or drop them."),
-    ("infinity", "Replace or drop the infinite values first (e.g. clip them, or treat "
-     "them as missing and impute)."),
-    ("Complex data", "Pass real numbers: X.real, or np.abs(X) for magnitudes."),
-    ("contains NaN", "Impute them (e.g. SimpleImputer in a Pipeline) or drop those rows."),
-]
+TEXT_FIX = ("encode text or categorical columns first (e.g. OneHotEncoder or OrdinalEncoder "
+            "in a ColumnTransformer) or drop them.")
 
 
-@contextlib.contextmanager
-def _with_fix():
+def _text_columns(X):
+    """Names (DataFrame) or a description (arrays) of values that are not numbers."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(X, "columns"):
+        import pandas as pd
+
+        return [str(c) for c, d in dtypes.items()
+                if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))]
     try:
-        yield
-    except ValueError as exc:
-        message = str(exc)
-        for needle, fix in _FIXES:
-            already = fix in message or (needle == "contains NaN" and "imputer" in message)
-            if needle in message and not already:
-                raise ValueError(f"{message.rstrip().rstrip('.')}. {fix}") from exc
-        raise
+        values = np.asarray(X)
+    except (TypeError, ValueError):
+        return []
+    if values.dtype.kind in "OUSV":
+        try:
+            values.astype(np.float64)
+        except (TypeError, ValueError):
+            return ["some values are text"]
+    return []
+
+
+def _check_values(X, input_name):
+    """NaN and infinity, named with the fix (after parsing with ensure_all_finite=False)."""
+    if X.dtype.kind != "f" or np.isfinite(X).all():
+        return X
+    if np.isnan(X).any():
+        raise ValueError(f"Input {input_name} contains NaN. Impute them (e.g. SimpleImputer "
+                         "in a Pipeline) or drop those rows.")
+    raise ValueError(f"Input {input_name} contains infinity. Replace or drop the infinite "
+                     "values first (e.g. clip them, or treat them as missing and impute).")
+
+
+def _is_complex(X):
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(X).dtype
+        except (TypeError, ValueError):
+            return False
+    return getattr(dtype, "kind", "") == "c"
+
+
+def _parse(parse, X, input_name):
+    """Run sklearn's parsing; when it fails, look at the data to name the fix."""
+    try:
+        out = parse()
+    except (TypeError, ValueError) as exc:
+        if hasattr(X, "tocsr"):  # sparse input: sklearn's message already says what to do
+            raise
+        if _is_complex(X):
+            raise ValueError(f"Complex data not supported in {input_name}. Pass real "
+                             f"numbers: {input_name}.real, or np.abs({input_name}) for "
+                             "magnitudes.") from exc
+        text = _text_columns(X)
+        if not text:
+            raise
+        # same exception type, sklearn's words kept, the fix added
+        raise type(exc)(f"{str(exc).rstrip('.')}. {input_name} must be numeric "
+                        f"({', '.join(text[:10])}): {TEXT_FIX}") from exc
+    return _check_values(out, input_name)
 
 
 def validate(estimator, X, **kwargs):
     """``validate_data(estimator, X, dtype=float32/float64, **kwargs)`` with fixes named."""
-    with _with_fix():
-        return validate_data(estimator, X, dtype=FLOATS, **kwargs)
+    return _parse(lambda: validate_data(estimator, X, dtype=FLOATS, ensure_all_finite=False,
+                                        **kwargs), X, "X")
+
+
+def validate_fitted(estimator, X):
+    """Inference input: fitted check first, then X against what ``fit`` saw."""
+    check_is_fitted(estimator)
+    return validate(estimator, X, reset=False)
 
 
 def check_codes(Z):
     """``check_array`` for latent codes given to ``inverse_transform``."""
-    with _with_fix():
-        return check_array(Z, dtype=FLOATS, input_name="X")
+    return _parse(lambda: check_array(Z, dtype=FLOATS, ensure_all_finite=False,
+                                      input_name="X"), Z, "X")
 
 
 def check_finite_output(out, X, what="output"):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseAutoencoder
 from ._losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
 from ._networks import Autoencoder
+from ._stacked import STACKABLE_ACTIVATIONS
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -75,7 +75,9 @@ class AutoencoderTransformer(BaseAutoencoder):
     n_iter_no_change : int, default=10
         Patience, in epochs.
     tol : float, default=1e-4
-        Minimum decrease of the monitored loss that counts as an improvement.
+        Minimum *relative* decrease of the monitored loss that counts as an improvement:
+        an epoch improves when its loss is below ``(1 - tol)`` times the best so far, so
+        the rule does not depend on how the data is scaled.
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU; "cpu", "cuda", "cuda:1"
         are accepted. The fitted network always ends on the CPU.
@@ -85,14 +87,25 @@ class AutoencoderTransformer(BaseAutoencoder):
         most CPUs at small batch sizes.
     n_jobs : int, default=None
         CPU threads torch uses for training and inference (set for the duration of each
-        call, then restored). None leaves torch's setting; -1 uses all cores.
+        call, then restored); -1 uses all cores. None chooses per call: one thread for
+        small networks (under ~2e7 floating-point operations per step, where a second
+        thread costs more than it saves) and whenever the machine is busy (load average
+        at or above the core count), else torch's own setting; never more than torch's
+        setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``).
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, the validation split and noise. Torch's global
-        RNG is left untouched.
+        Seeds initialisation, shuffling, the validation split, noise and dropout, drawn
+        from generators of the fit's own (torch's global RNG is never used, so fits in
+        several threads are reproducible). ``partial_fit`` and warm starts continue the
+        stream: consecutive calls draw new shuffles and noise.
     verbose : int, default=0
         1 shows a progress bar with the current losses.
     warm_start : bool, default=False
-        When True, ``fit`` continues from the current weights and optimiser state.
+        When True, ``fit`` continues from the current weights and optimiser state. A new
+        learning rate, ``alpha``, loss, batch size or schedule applies to the running
+        network (a new ``solver`` starts its optimiser state afresh); a change to the
+        architecture (``n_components``, ``hidden_layer_sizes``, ``activation``,
+        ``dropout``, ``batch_norm``, ``latent_normalize``, a sigmoid output) rebuilds the
+        network with a warning.
 
     Attributes
     ----------
@@ -166,35 +179,48 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.loss = loss
         self.latent_normalize = latent_normalize
 
-    def _build_module(self, n_features):
-        sigmoid = self.loss == "bce" or self.output_activation == "sigmoid"
+    _ARCHITECTURE = (*BaseAutoencoder._ARCHITECTURE, "latent_normalize")
+
+    def _module_config(self):
+        config = super()._module_config()
+        config["sigmoid"] = self.loss == "bce" or self.output_activation == "sigmoid"
+        return config
+
+    def _build_module(self, n_features, generator):
         return Autoencoder(
             n_features, self._hidden_sizes(), self.n_components,
-            activation=self.activation, output_activation="sigmoid" if sigmoid else None,
+            activation=self.activation,
+            output_activation="sigmoid" if self._module_config()["sigmoid"] else None,
             latent_normalize=self.latent_normalize, dropout=self.dropout,
-            batch_norm=self.batch_norm)
+            batch_norm=self.batch_norm, generator=generator)
+
+    def _stack_key(self):
+        """Autoencoders that differ only in widths, code size and seed train as one stack."""
+        if (self.activation not in STACKABLE_ACTIVATIONS or self.dropout > 0
+                or self.batch_norm):
+            return None
+        params = self.get_params(deep=False)
+        for name in ("hidden_layer_sizes", "n_components", "random_state", "verbose",
+                     "n_jobs", "warm_start"):
+            params.pop(name)
+        return (type(self).__name__, len(self._hidden_sizes()),
+                tuple(sorted((k, repr(v)) for k, v in params.items())))
 
     def _check_training_data(self, X):
         if self.loss == "bce":
             self._check_bounded_01(X, "loss='bce' (the Bernoulli likelihood)")
 
     def _train_loss(self, module, x, epoch):
-        x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
-        logits = module(x_in)
-        if self._trims(epoch):
-            per_sample = elementwise_loss(self.loss, logits, x, module.activate).mean(dim=1)
-            return self._reduce(per_sample, epoch)
-        return mean_loss(self.loss, logits, x, module.activate)  # fused: faster
+        logits = module(self._noisy(x))
+        if x.dim() == 2 and not self._trims(epoch):
+            return mean_loss(self.loss, logits, x, module.activate)  # fused: faster
+        per_sample = elementwise_loss(self.loss, logits, x, module.activate).mean(dim=-1)
+        return self._reduce(per_sample, epoch)
 
-    def _feature_loss_and_code(self, module, x):
+    def _inference_terms(self, module, x):
         z = module.encode(x)
-        return elementwise_loss(self.loss, module.decoder(z), x, module.activate), z
-
-    def _score_tensor(self, module, x):
-        return -self._feature_loss(module, x).mean(dim=1)
+        errors = elementwise_loss(self.loss, module.decoder(z), x, module.activate)
+        return errors, z, -errors.mean(dim=-1)
 
     def _encode_tensor(self, module, x):
         return module.encode(x)
-
-    def _decode_tensor(self, module, z):
-        return module.activate(module.decoder(z))

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from numbers import Real
+import inspect
+import threading
+from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoencoder, keep_state_on_error
-from ._engine import map_batches
-from ._validation import check_finite_output, validate
-
+from ._base import (BaseAutoencoder, chunk_rows, keep_state_on_error, map_batches,
+                    warn_not_converged)
+from ._engine import ProgressBar, mlp_flops, num_threads, resolve_threads
+from ._ensemble import EnsembleScorer, MemberPlan, stack_groups, train_members
+from ._validation import check_finite_output, validate, validate_fitted
 
 # (hidden width, code size) as multiples of n_features, and depth, of the default members:
 # members that differ in width, bottleneck and depth make errors that average out.
 _DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2),
                     (2.0, 0.125, 2)]
+# What the default members train with, unless the detector's own parameters say otherwise.
+DEFAULT_LEARNING_RATE = 3e-3
+# The detector's training parameters, passed on to the members.
+TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
+_CALIBRATION_LOCK = threading.RLock()
 
 
 def default_estimators(n_features):
@@ -39,8 +47,20 @@ def default_estimators(n_features):
         hidden = (w,) if depth == 1 else (w, max(c, w // 2))
         members.append(AutoencoderTransformer(
             n_components=c, hidden_layer_sizes=hidden, loss_trim=0.1,
-            learning_rate_init=3e-3))
+            learning_rate_init=DEFAULT_LEARNING_RATE))
     return members
+
+
+@dataclass
+class _Calibration:
+    """What turns the members' outputs into scores (see the class Notes)."""
+
+    feature_scales: list | None
+    latent_means: list | None
+    latent_precisions: list | None
+    plans: list
+    bias: float
+    offset: float
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -61,8 +81,13 @@ default=None
         :func:`default_estimators`, five small autoencoders of different shapes sized from
         the number of features, chosen for tabular data. Scale the data first
         (``make_pipeline(StandardScaler(), ReconstructionAnomalyDetector())``).
-    contamination : float, default=0.1
-        Expected share of outliers in the training data, in (0, 0.5]; sets ``offset_``.
+        Autoencoders whose settings differ only in widths, code size and seed train
+        together as one stacked network (one pass per minibatch for all of them).
+    contamination : "auto" or float, default=0.1
+        Expected share of outliers in the training data, in (0, 0.5]; ``offset_`` is the
+        ``100 * contamination`` percentile of the training scores. With "auto", no share
+        is assumed: ``offset_`` is Tukey's lower fence of the training scores,
+        ``Q1 - 1.5 * IQR``, so rows flagged are those far below the bulk.
     normalize_errors : bool, default=True
         Divide each feature's reconstruction error by that feature's median error on the
         training data before averaging over features, so features that are hard to
@@ -75,8 +100,36 @@ default=None
         (the posterior mean for a VAE) from the training codes, which flags rows that
         reconstruct well but sit far out along the directions the model did learn
         (Denouden et al., 2018). 0 scores by reconstruction error alone.
+    max_iter : int, default=None
+        Maximum epochs of every member. None: 200 for the default members, the
+        members' own setting otherwise.
+    learning_rate_init : float, default=None
+        Learning rate of every member. None: 3e-3 for the default members, the
+        members' own setting otherwise.
+    batch_size : int, default=None
+        Minibatch size of every member. None: the members' own setting (256 by default).
+    device : str or torch.device, default=None
+        Where the members train ("auto", "cpu", "cuda", "cuda:1"). None: the members' own
+        setting ("auto": CUDA when available).
+    n_jobs : int, default=None
+        CPU threads for training and scoring; None chooses per call (see
+        :class:`~skae.AutoencoderTransformer`).
+    verbose : int, default=0
+        1 shows one progress bar for the whole ensemble.
+    reservoir_size : int, default=50_000
+        The most training rows the calibration (error scales, code statistics, the robust
+        standardisation, ``offset_``) is computed from. ``fit`` uses all rows up to this
+        many, else a random sample of this size; ``partial_fit`` keeps a uniform sample
+        (reservoir sampling) of all the rows it has seen, so its memory does not grow with
+        the data. The sample stays in the fitted detector (and its pickle) only after
+        ``partial_fit``.
     random_state : int, RandomState instance or None, default=None
-        When not None, seeds every member (overriding their own ``random_state``).
+        When not None, seeds every member (overriding their own ``random_state``) and the
+        calibration sample.
+
+    The training parameters (``max_iter`` to ``n_jobs``) reach every default member; a
+    member given in ``estimator`` takes them only where it was left at its own default,
+    so a setting made on the member wins.
 
     Attributes
     ----------
@@ -89,8 +142,11 @@ default=None
     latent_means_, latent_precisions_ : list of ndarray or None
         Each member's mean training code and the inverse of its covariance (with a
         small ridge), for the code-space term (``latent_weight > 0``).
+    n_iter_ : int
+        Epochs run by the member that trained longest.
     offset_ : float
-        The ``100 * contamination`` percentile of the training scores.
+        The threshold on ``score_samples``: the ``100 * contamination`` percentile of the
+        training scores (or Tukey's lower fence with ``contamination="auto"``).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -102,13 +158,14 @@ default=None
 
     Notes
     -----
-    Each member gives a reconstruction score (minus its mean normalised error) and,
-    when ``latent_weight > 0``, a code-space distance. With one member and
-    ``latent_weight=0``, ``score_samples`` is that reconstruction score. Otherwise every
-    term is standardised robustly by its median and interquartile range on the training
-    rows (anomalies in the training data barely move either), and ``score_samples`` is
-    minus (the mean standardised reconstruction error of the members plus
-    ``latent_weight`` times their mean standardised code distance).
+    Each member gives a reconstruction term (its mean normalised error) and, when
+    ``latent_weight > 0``, a code-space term (the Mahalanobis distance of its code,
+    divided by the code size). With one member and ``latent_weight=0``,
+    ``score_samples`` is minus that reconstruction term. Otherwise every term is
+    standardised robustly by its median and interquartile range on the training rows
+    (anomalies in the training data barely move either), and ``score_samples`` is minus
+    (the mean standardised reconstruction term of the members plus ``latent_weight``
+    times their mean standardised code term).
 
     References
     ----------
@@ -130,32 +187,94 @@ default=None
 
     _parameter_constraints: dict = {
         "estimator": [BaseAutoencoder, list, tuple, None],
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "normalize_errors": ["boolean"],
         "latent_weight": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [None, Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [None, Interval(Real, 0, None, closed="neither")],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "device": [None, str, torch.device],
+        "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right")],
+        "verbose": ["verbose"],
+        "reservoir_size": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
     def __init__(self, estimator=None, *, contamination=0.1, normalize_errors=True,
-                 latent_weight=0.5, random_state=None):
+                 latent_weight=0.5, max_iter=None, learning_rate_init=None, batch_size=None,
+                 device=None, n_jobs=None, verbose=0, reservoir_size=50_000,
+                 random_state=None):
         self.estimator = estimator
         self.contamination = contamination
         self.normalize_errors = normalize_errors
         self.latent_weight = latent_weight
+        self.max_iter = max_iter
+        self.learning_rate_init = learning_rate_init
+        self.batch_size = batch_size
+        self.device = device
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.reservoir_size = reservoir_size
         self.random_state = random_state
 
-    def _members(self, n_features):
-        if self.estimator is None:
-            return default_estimators(n_features)
-        members = (list(self.estimator) if isinstance(self.estimator, (list, tuple))
-                   else [self.estimator])
-        if not members or not all(isinstance(m, BaseAutoencoder) for m in members):
+    def set_params(self, **params):
+        if self.estimator is None and any(k.startswith("estimator__") for k in params):
             raise ValueError(
-                "estimator must be an AutoencoderTransformer or VAETransformer, a non-empty "
-                f"list of them, or None; got {self.estimator!r}.")
-        return [clone(m) for m in members]
+                "estimator is None (the default ensemble), so there is no estimator__ "
+                "parameter to set. Tune the detector's own training parameters instead "
+                f"({', '.join(TRAINING_PARAMS)}; in a Pipeline e.g. "
+                "'reconstructionanomalydetector__max_iter'), or pass estimator="
+                "AutoencoderTransformer(...) to tune its parameters.")
+        return super().set_params(**params)
 
-    @_fit_context(prefer_skip_nested_validation=False)  # the inner estimators are validated
+    # ------------------------------------------------------------------ members
+    def _members(self, n_features):
+        """Unfitted clones of the members, with the detector's training parameters."""
+        if self.estimator is None:
+            members = default_estimators(n_features)
+        else:
+            given = (list(self.estimator) if isinstance(self.estimator, (list, tuple))
+                     else [self.estimator])
+            if not given or not all(isinstance(m, BaseAutoencoder) for m in given):
+                raise ValueError(
+                    "estimator must be an AutoencoderTransformer or VAETransformer, a "
+                    f"non-empty list of them, or None; got {self.estimator!r}.")
+            members = [clone(m) for m in given]
+        for member in members:
+            defaults = inspect.signature(type(member)).parameters
+            own = member.get_params(deep=False)
+            for name in TRAINING_PARAMS:
+                value = getattr(self, name)
+                if value is None:
+                    continue
+                if self.estimator is not None and own[name] != defaults[name].default:
+                    continue  # set on the member by the user: that wins
+                member.set_params(**{name: value})
+            if self.verbose:
+                member.set_params(verbose=0)  # the detector shows one bar for all
+            member._validate_params()  # parameters set here are checked like the user's
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
+            for member in members:
+                member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        return members
+
+    def _train(self, X, partial):
+        members = self.estimators_
+        bar = None
+        if self.verbose:
+            epochs = 1 if partial else max(m.max_iter for m in members)
+            bar = ProgressBar(epochs * len(stack_groups(members)), desc="skae ensemble")
+        try:
+            unconverged = train_members(members, X, partial=partial, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        return unconverged
+
+    # ---------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=False)  # the members are validated
     def fit(self, X, y=None):
         """Fit the model(s) on X and set ``offset_`` from ``contamination``.
 
@@ -173,157 +292,196 @@ default=None
         """
         with keep_state_on_error(self):
             X = validate(self, X)
-            self._set_scoring(X, self._fit_members(X))
+            self.estimators_ = self._members(X.shape[1])
+            self.estimator_ = self.estimators_[0]
+            unconverged = self._train(X, partial=False)
+            self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
+            for name in ("_reservoir", "_reservoir_rng", "_n_seen"):
+                self.__dict__.pop(name, None)
+            self._calibration = self._calibrate(self._sample(X))
+            self._scorer64()  # built now: scoring then never changes the fitted state
+        if unconverged:
+            warn_not_converged(unconverged)
         return self
 
-    def _fit_members(self, X):
-        members = self._members(X.shape[1])
-        if self.random_state is not None:
-            rng = check_random_state(self.random_state)
-            for member in members:
-                member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        for member in members:
-            member.fit(X)
-        return members
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y=None):
+        """Train every member one epoch on a chunk of rows, continuing from before.
 
-    def _set_scoring(self, X, members):
-        """Fitted members in hand: set every fitted attribute (nothing before this)."""
-        self.estimators_ = members
-        self.estimator_ = members[0]
-        self.feature_scales_ = self.latent_means_ = self.latent_precisions_ = None
+        For data that arrives in chunks or does not fit in memory. The first call builds
+        the members; each call trains them one epoch on the chunk (the optimiser state
+        and random streams carry over) and adds the chunk to a uniform sample of at most
+        ``reservoir_size`` rows seen so far. The calibration (error scales, code
+        statistics, the robust standardisation and ``offset_``) is computed from that
+        sample when next needed, so memory does not grow with the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        with keep_state_on_error(self):
+            first = not hasattr(self, "estimators_")
+            X = validate(self, X, reset=first)
+            if first:
+                self.estimators_ = self._members(X.shape[1])
+                self.estimator_ = self.estimators_[0]
+            self._train(X, partial=True)
+            self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
+            self._add_to_reservoir(X)
+            self._calibration = None  # recomputed from the reservoir when next needed
+        return self
+
+    def _sample(self, X):
+        """At most ``reservoir_size`` rows of X, drawn at random when there are more."""
+        if len(X) <= self.reservoir_size:
+            return X
+        rng = check_random_state(self.random_state)
+        return X[np.sort(rng.choice(len(X), self.reservoir_size, replace=False))]
+
+    def _add_to_reservoir(self, X):
+        """Reservoir sampling (Vitter's algorithm R): a uniform sample of all rows seen."""
+        if not hasattr(self, "_reservoir"):
+            self._reservoir = np.empty((0, X.shape[1]), dtype=np.float32)
+            self._reservoir_rng = check_random_state(self.random_state)
+            self._n_seen = 0
+        size, reservoir = self.reservoir_size, self._reservoir
+        free = max(0, size - len(reservoir))
+        reservoir = np.concatenate([reservoir, X[:free].astype(np.float32)])
+        rest = X[free:]
+        if len(rest):
+            seen = self._n_seen + free + np.arange(len(rest))
+            slots = (self._reservoir_rng.random_sample(len(rest)) * (seen + 1)).astype(np.int64)
+            keep = slots < size
+            # later rows replace earlier ones in the same slot, as in the sequential algorithm
+            slots, rows = slots[keep][::-1], np.flatnonzero(keep)[::-1]
+            slots, first = np.unique(slots, return_index=True)
+            reservoir = reservoir.copy() if reservoir.base is not None else reservoir
+            reservoir[slots] = rest[rows[first]]
+        self._reservoir = reservoir
+        self._n_seen += len(X)
+
+    # ------------------------------------------------------------ calibration
+    def _calibrated(self):
+        """The calibration, computed from the reservoir after ``partial_fit``."""
+        calibration = self._calibration
+        if calibration is None:
+            with _CALIBRATION_LOCK:
+                calibration = self._calibration
+                if calibration is None:
+                    calibration = self._calibration = self._calibrate(
+                        self._reservoir.astype(np.float64))
+        return calibration
+
+    def _scorer(self, plans, bias, dtype=torch.float64):
+        return EnsembleScorer(self.estimators_, plans, bias, dtype=dtype)
+
+    def _run(self, scorer, method, X):
+        """A scorer method over X in chunks, on CPU, with the detector's threads."""
+        widths = [w for m in self.estimators_ for w in m._widths(self.n_features_in_)]
+        rows = chunk_rows(widths, len(X))
+        with num_threads(resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)):
+            return check_finite_output(map_batches(getattr(scorer, method), X, rows), X)
+
+    def _calibrate(self, X):
+        """Error scales, code statistics, robust standardisation and offset from X."""
+        members = self.estimators_
+        k, F = len(members), X.shape[1]
+        errors, codes = self._member_outputs(X)
+        scales = means = precisions = None
         if self.normalize_errors:
             scales = []
-            for member in members:
-                median = np.median(member._feature_errors(X), axis=0)
+            for e in errors:
+                median = np.median(e, axis=0).astype(np.float64)
                 # A feature reconstructed perfectly in training must not divide by ~0.
                 scales.append(np.maximum(median, max(1e-3 * median.mean(), 1e-12)))
-            self.feature_scales_ = scales
+        whiteners = [None] * k
         if self.latent_weight > 0:
-            self._fit_latent(X)
-        self._score_stats = self._score_plan = None
-        if len(members) > 1 or self.latent_weight > 0:
-            terms = self._map(lambda nets, x: torch.stack(self._terms(nets, x), 1), X)
+            means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes))
+        unit = [MemberPlan(None if scales is None else 1.0 / (scales[i] * F), 1.0,
+                           None if whiteners[i] is None else whiteners[i][0],
+                           None if whiteners[i] is None else whiteners[i][1],
+                           None if scales is None else scales[i])
+                for i in range(k)]
+        terms = self._run(self._scorer(unit, 0.0), "forward", X)
+        if k == 1 and self.latent_weight == 0:
+            weights, median = np.ones(1), np.zeros(1)
+        else:
             q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
             # A constant term (IQR 0) falls back on its standard deviation, then on 1.
             spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
             spread = np.where(spread > 0, spread, 1.0)
-            self._score_stats = (median, spread)
-            self._score_plan = self._compile_score(median, spread)
-        self.offset_ = float(np.percentile(self._score_samples(X), 100.0 * self.contamination))
+            share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k,
+                                                       self.latent_weight / k)]
+            weights = share / spread
+        plans = [_fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None)
+                 for i in range(k)]
+        scores = float(np.sum(weights * median)) - terms @ weights
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(scores, [25, 75])
+            offset = float(q1 - 1.5 * (q3 - q1))
+        else:
+            offset = float(np.percentile(scores, 100.0 * self.contamination))
+        return _Calibration(scales, None if means is None else list(means),
+                            None if precisions is None else list(precisions), plans,
+                            float(np.sum(weights * median)), offset)
 
-    def _compile_score(self, median, spread):
-        """Fold the robust standardisation and the weights into the members' last steps.
+    def _member_outputs(self, X):
+        """Per member, its feature losses (float32: only their medians are needed) and
+        codes on X, computed in chunks."""
+        members = self.estimators_
+        scorer = self._scorer([MemberPlan(None, 1.0, None, None, None) for _ in members], 0.0)
+        widths = [w for m in members for w in m._widths(X.shape[1])]
+        rows = chunk_rows(widths, len(X))
+        errors, codes = [[] for _ in members], [[] for _ in members]
+        with torch.no_grad(), num_threads(resolve_threads(self.n_jobs,
+                                                          mlp_flops(widths, rows) / 3)):
+            for batch in gen_batches(len(X), rows):
+                x = torch.tensor(X[batch], dtype=torch.float64)
+                for i, (e, z) in enumerate(zip(*scorer.member_outputs(x), strict=True)):
+                    errors[i].append(e.numpy().astype(np.float32))
+                    codes[i].append(z.numpy())
+        return [np.concatenate(e) for e in errors], [np.concatenate(z) for z in codes]
 
-        score = -(mean_i z(error_i) + latent_weight * mean_i z(distance_i)) with
-        z(t) = (t - median) / spread is linear in each term, so each member's weight goes
-        into its error weights (a vector over features) and into its whitener (scaled by
-        the square root of the distance's weight), and the medians into one bias: the
-        scoring graph is a matrix product per term, not a dozen elementwise steps.
-        """
-        k = len(self.estimators_)
-        share = np.r_[np.full(k, 1.0 / k), np.full(len(median) - k, self.latent_weight / k)]
-        weights = share / spread  # on anomaly terms; the score is minus their sum
-        plan = []
-        for i, (error, code) in enumerate(self._unit_plan()):
-            if code is not None:  # a squared distance: scale its matrix by the square root
-                root = np.sqrt(weights[k + i])
-                code = (code[0] * root, code[1] * root)
-            plan.append((error * weights[i], code))
-        return plan, float(np.sum(weights * median))
+    @property
+    def offset_(self):
+        return self._calibrated().offset
 
-    def _fit_latent(self, X):
-        self.latent_means_, self.latent_precisions_, self._latent_whiteners = [], [], []
-        nets = [member._module64 for member in self.estimators_]
-        for member, net in zip(self.estimators_, nets):
-            codes = map_batches(lambda x: member._encode_tensor(net, x), X)
-            # (one training row has no spread: a zero covariance, the ridge decides)
-            cov = (np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1
-                   else np.zeros((codes.shape[1], codes.shape[1])))
-            # The ridge keeps a collapsed code direction (or a code on the unit sphere)
-            # invertible without letting it dominate the distance.
-            ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
-            precision = np.linalg.pinv(cov + ridge * np.eye(len(cov)), hermitian=True)
-            # W with W W^T = precision / n_components: the distance is ||(z - mean) W||^2,
-            # one matrix product (and the mean folds into a bias) in the scoring graph
-            values, vectors = np.linalg.eigh(precision)
-            whitener = vectors * np.sqrt(np.clip(values, 0, None) / codes.shape[1])
-            mean = codes.mean(axis=0)
-            self.latent_means_.append(mean)
-            self.latent_precisions_.append(precision)
-            self._latent_whiteners.append((whitener, mean @ whitener))
+    @property
+    def feature_scales_(self):
+        return self._calibrated().feature_scales
 
-    # ---------------------------------------------------------------- scoring (torch)
-    # These work on any list of the members' networks: float64 copies for Python
-    # inference, the float32 ``module_``s when traced for ONNX export.
-    def _member_errors(self, nets, x):
-        errors = []
-        for i, (member, net) in enumerate(zip(self.estimators_, nets)):
-            e = member._feature_loss(net, x)
-            if self.feature_scales_ is not None:
-                e = e / torch.as_tensor(self.feature_scales_[i], dtype=x.dtype)
-            errors.append(e)
-        return errors
+    @property
+    def latent_means_(self):
+        return self._calibrated().latent_means
 
-    def _unit_plan(self):
-        """Per-member weights giving the raw terms (the mean normalised error, the
-        Mahalanobis distance); ``_compile_score`` scales the same structure."""
-        plan = []
-        for i in range(len(self.estimators_)):
-            error = (1.0 if self.feature_scales_ is None
-                     else 1.0 / (self.feature_scales_[i] * len(self.feature_scales_[i])))
-            code = self._latent_whiteners[i] if self.latent_means_ is not None else None
-            plan.append((error, code))
-        return plan
+    @property
+    def latent_precisions_(self):
+        return self._calibrated().latent_precisions
 
-    def _member_terms(self, nets, x, plan):
-        """Per member, its weighted error term and (or None) its weighted code distance,
-        with one encoder pass: the error of e / scale is one matrix-vector product, the
-        distance ||z W - b||^2 one matrix product."""
-        for member, net, (error_weights, code_weights) in zip(self.estimators_, nets, plan):
-            if self.feature_scales_ is None:
-                error = -member._score_tensor(net, x) * float(error_weights)
-                z = member._encode_tensor(net, x) if code_weights is not None else None
-            else:
-                e, z = member._feature_loss_and_code(net, x)
-                error = e @ torch.as_tensor(error_weights, dtype=x.dtype)
-            distance = None
-            if code_weights is not None:
-                whitener, shift = (torch.as_tensor(a, dtype=x.dtype) for a in code_weights)
-                y = torch.addmm(-shift, z, whitener)
-                distance = (y * y).sum(dim=1)
-            yield error, distance
+    def _inference_module(self, dtype=torch.float32):
+        """The scoring network with the fitted calibration (what ONNX export traces):
+        ``score_samples(x)`` and ``feature_errors(x)``."""
+        calibration = self._calibrated()
+        return self._scorer(calibration.plans, calibration.bias, dtype)
 
-    def _terms(self, nets, x):
-        """Anomaly terms, higher = more anomalous: the members' errors, then (when
-        ``latent_weight > 0``) their code distances."""
-        pairs = list(self._member_terms(nets, x, self._unit_plan()))
-        return [e for e, _ in pairs] + [d for _, d in pairs if d is not None]
+    def _scorer64(self):
+        scorer = self.__dict__.get("_scorer_cache")
+        if scorer is None or scorer[0] is not self._calibrated():
+            scorer = self._scorer_cache = (self._calibrated(),
+                                           self._inference_module(torch.float64))
+        return scorer[1]
 
-    def _score_tensor(self, nets, x):
-        if self._score_plan is None:
-            return -self._terms(nets, x)[0]
-        plan, bias = self._score_plan
-        anomaly = None
-        for error, distance in self._member_terms(nets, x, plan):
-            term = error if distance is None else error + distance
-            anomaly = term if anomaly is None else anomaly + term
-        return float(bias) - anomaly
-
-    def _feature_tensor(self, nets, x):
-        errors = self._member_errors(nets, x)
-        return errors[0] if len(errors) == 1 else torch.stack(errors).mean(dim=0)
-
-    def _map(self, fn, X):
-        nets = [member._module64 for member in self.estimators_]
-        return check_finite_output(map_batches(lambda x: fn(nets, x), X), X)
-
-    # --------------------------------------------------------------- public methods
-    def _validate_X(self, X):
-        check_is_fitted(self)
-        return validate(self, X, reset=False)
-
+    # ---------------------------------------------------------- public methods
     def _score_samples(self, X):
-        return self._map(self._score_tensor, X)
+        return self._run(self._scorer64(), "score_samples", X)
 
     def score_samples(self, X):
         """Normality score: minus the reconstruction error (and code-space distance).
@@ -339,7 +497,7 @@ default=None
             Higher means more normal. See the class Notes for how the members'
             errors and code distances are combined.
         """
-        return self._score_samples(self._validate_X(X))
+        return self._score_samples(validate_fitted(self, X))
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers.
@@ -381,10 +539,57 @@ default=None
 
         Returns
         -------
-        errors : ndarray of shape (n_samples, n_features)
+        errors : ndarray or DataFrame of shape (n_samples, n_features)
             The elementwise loss (squared error for ``loss="mse"``, the negative
-            log-likelihood for a VAE), divided by the feature's mean training error when
-            ``normalize_errors=True``, averaged over the members of an ensemble. For a
-            single autoencoder, ``score_samples`` is minus their mean.
+            log-likelihood for a VAE), divided by the feature's *median* training error
+            when ``normalize_errors=True``, averaged over the members. A DataFrame (with
+            X's index and the fitted column names) when X is a DataFrame. With one member
+            and ``latent_weight=0``, ``score_samples`` is minus their mean; otherwise the
+            score also weighs the members robustly and adds the code-space term (class
+            Notes), so the errors explain the score without summing to it.
         """
-        return self._map(self._feature_tensor, self._validate_X(X))
+        X_checked = validate_fitted(self, X)
+        errors = self._run(self._scorer64(), "feature_errors", X_checked)
+        if hasattr(X, "columns") and hasattr(X, "index"):
+            import pandas as pd
+
+            names = getattr(self, "feature_names_in_", None)
+            columns = list(names) if names is not None else list(X.columns)
+            return pd.DataFrame(errors, index=X.index, columns=columns)
+        return errors
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_scorer_cache", None)  # derived from the members: rebuilt when needed
+        return state
+
+
+def _fold(plan, error_weight, code_weight):
+    """A unit plan with the final weights folded in: the score is then ``bias - sum``."""
+    root = None if code_weight is None else np.sqrt(code_weight)
+    return MemberPlan(
+        None if plan.error_weights is None else plan.error_weights * error_weight,
+        plan.error_scale * error_weight,
+        None if plan.whitener is None else plan.whitener * root,
+        None if plan.shift is None else plan.shift * root,
+        plan.feature_scale)
+
+
+def _code_statistics(codes):
+    """Mean, precision and whitener (W, shift) of a member's training codes.
+
+    ``W W^T = precision / n_components``, so the code term ``||z W - shift||^2`` is the
+    Mahalanobis distance divided by the code size: one matrix product in the graph.
+    """
+    # (one training row has no spread: a zero covariance, the ridge decides)
+    cov = (np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1
+           else np.zeros((codes.shape[1], codes.shape[1])))
+    # The ridge keeps a collapsed code direction (or a code on the unit sphere)
+    # invertible without letting it dominate the distance.
+    ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
+    precision = np.linalg.pinv(cov + ridge * np.eye(len(cov)), hermitian=True)
+    values, vectors = np.linalg.eigh(precision)
+    whitener = vectors * np.sqrt(np.clip(values, 0, None) / codes.shape[1])
+    mean = codes.mean(axis=0)
+    return mean, precision, (whitener, mean @ whitener)

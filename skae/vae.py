@@ -5,7 +5,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
@@ -72,7 +71,8 @@ class VAETransformer(BaseAutoencoder):
     n_iter_no_change : int, default=10
         Patience, in epochs.
     tol : float, default=1e-4
-        Minimum decrease of the monitored loss that counts as an improvement.
+        Minimum *relative* decrease of the monitored loss that counts as an improvement
+        (an epoch improves when its loss is below ``(1 - tol)`` times the best so far).
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU.
     precision : {"float32", "bfloat16"}, default="float32"
@@ -80,14 +80,17 @@ class VAETransformer(BaseAutoencoder):
         and inference stay float32): faster on GPUs with bf16 tensor cores, slower on
         most CPUs at small batch sizes.
     n_jobs : int, default=None
-        CPU threads torch uses for training and inference (set for the duration of each
-        call, then restored). None leaves torch's setting; -1 uses all cores.
+        CPU threads torch uses for training and inference; -1 uses all cores. None
+        chooses per call, as in :class:`AutoencoderTransformer`.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, the split and the reparameterisation noise.
+        Seeds initialisation, shuffling, the split, dropout and the reparameterisation
+        noise, from generators of the fit's own (torch's global RNG is never used).
     verbose : int, default=0
         1 shows a progress bar with the current losses.
     warm_start : bool, default=False
-        When True, ``fit`` continues from the current weights.
+        When True, ``fit`` continues from the current weights; see
+        :class:`AutoencoderTransformer` for which parameter changes apply and which
+        rebuild the network.
 
     Attributes
     ----------
@@ -160,10 +163,13 @@ class VAETransformer(BaseAutoencoder):
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
 
-    def _build_module(self, n_features):
+    _ARCHITECTURE = (*BaseAutoencoder._ARCHITECTURE, "likelihood")
+
+    def _build_module(self, n_features, generator):
         return VariationalAutoencoder(
             n_features, self._hidden_sizes(), self.n_components, activation=self.activation,
-            likelihood=self.likelihood, dropout=self.dropout, batch_norm=self.batch_norm)
+            likelihood=self.likelihood, dropout=self.dropout, batch_norm=self.batch_norm,
+            generator=generator)
 
     def _check_training_data(self, X):
         if self.likelihood == "bernoulli":
@@ -175,30 +181,26 @@ class VAETransformer(BaseAutoencoder):
         return self.beta
 
     def _train_loss(self, module, x, epoch):
-        x_in = x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
-        logits, mean, log_var = module(x_in)
-        nll = elementwise_nll(self.likelihood, logits, x).sum(dim=1)
+        logits, mean, log_var = module(self._noisy(x))
+        nll = elementwise_nll(self.likelihood, logits, x).sum(dim=-1)
         return self._reduce(nll + self._kl_weight(epoch) * gaussian_kl(mean, log_var), epoch)
 
+    def _elbo_terms(self, module, x):
+        """Deterministic ELBO parts: elementwise NLL at the posterior mean, the mean, KL."""
+        mean, log_var = module.encode(x)
+        nll = elementwise_nll(self.likelihood, module.decoder(mean), x)
+        return nll, mean, gaussian_kl(mean, log_var)
+
     def _eval_loss(self, module, x):
-        mean, log_var = module.encode(x)
-        nll = elementwise_nll(self.likelihood, module.decoder(mean), x).sum(dim=1)
-        return nll + self.beta * gaussian_kl(mean, log_var)
+        nll, _, kl = self._elbo_terms(module, x)
+        return nll.sum(dim=-1) + self.beta * kl  # the training objective, beta included
 
-    def _feature_loss_and_code(self, module, x):
-        mean = module.encode(x)[0]
-        return elementwise_nll(self.likelihood, module.decoder(mean), x), mean
-
-    def _score_tensor(self, module, x):
-        mean, log_var = module.encode(x)
-        nll = elementwise_nll(self.likelihood, module.decoder(mean), x).sum(dim=1)
-        return -(nll + gaussian_kl(mean, log_var))
+    def _inference_terms(self, module, x):
+        nll, mean, kl = self._elbo_terms(module, x)
+        return nll, mean, -(nll.sum(dim=-1) + kl)  # the ELBO (beta = 1)
 
     def _encode_tensor(self, module, x):
         return module.encode(x)[0]
-
-    def _decode_tensor(self, module, z):
-        return module.activate(module.decoder(z))
 
     @validate_params(
         {"n_samples": [Interval(Integral, 1, None, closed="left")],

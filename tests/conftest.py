@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
+
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -23,3 +25,16 @@ def blobs_with_outliers():
     X = np.vstack([inliers, outliers])
     y = np.r_[np.zeros(570), np.ones(30)]
     return X, y
+
+
+# Cheap settings shared by the matrix-style tests (bad input, reliability).
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
+KINDS = ["ae", "vae", "detector"]
+
+
+def make(kind, **params):
+    """A small unfitted estimator of one of KINDS (a detector wraps one autoencoder)."""
+    params = {**SMALL, **params}
+    if kind == "detector":
+        return ReconstructionAnomalyDetector(AutoencoderTransformer(**params), random_state=0)
+    return (AutoencoderTransformer if kind == "ae" else VAETransformer)(**params)

@@ -120,7 +120,8 @@ def test_normalize_errors_divides_by_the_median_training_error(blobs_with_outlie
     X, _ = blobs_with_outliers
     det = ReconstructionAnomalyDetector(AE, latent_weight=0, random_state=0).fit(X)
     raw = det.estimator_._feature_errors(X)
-    np.testing.assert_allclose(det.feature_scales_[0], np.median(raw, 0), rtol=1e-9)
+    # (the errors are held in float32 while their medians are taken)
+    np.testing.assert_allclose(det.feature_scales_[0], np.median(raw, 0), rtol=1e-6)
     np.testing.assert_allclose(det.feature_errors(X), raw / np.median(raw, 0), rtol=1e-6)
     # one member, no code term: the score is minus the mean normalised error
     np.testing.assert_allclose(det.score_samples(X), -(raw / np.median(raw, 0)).mean(1),
@@ -164,3 +165,182 @@ def test_inner_estimator_parameters_are_validated(blobs_with_outliers):
     X, _ = blobs_with_outliers
     with pytest.raises(ValueError, match="activation"):
         ReconstructionAnomalyDetector(AutoencoderTransformer(activation="nope")).fit(X)
+
+
+# ------------------------------------------------------- the detector's own parameters
+def test_training_parameters_reach_the_default_members(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(max_iter=4, learning_rate_init=1e-2, batch_size=64,
+                                        device="cpu", n_jobs=1, random_state=0).fit(X)
+    for member in det.estimators_:
+        assert (member.max_iter, member.learning_rate_init, member.batch_size,
+                member.device, member.n_jobs) == (4, 1e-2, 64, "cpu", 1)
+        assert member.n_iter_ <= 4
+    assert det.n_iter_ == max(m.n_iter_ for m in det.estimators_)
+    # None keeps the default members' own choices
+    default = ReconstructionAnomalyDetector()._members(8)
+    assert {m.learning_rate_init for m in default} == {3e-3}
+    assert {m.max_iter for m in default} == {200}
+
+
+def test_a_given_member_keeps_what_the_user_set_on_it(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    mine = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")
+    det = ReconstructionAnomalyDetector(mine, max_iter=5, learning_rate_init=0.02,
+                                        random_state=0).fit(X)
+    assert det.estimator_.max_iter == 2  # set on the member: it wins
+    assert det.estimator_.learning_rate_init == 0.02  # left at its default: the detector's
+    assert mine.learning_rate_init == 1e-3  # the user's estimator is never modified
+
+
+def test_grid_search_over_the_default_members_max_iter(blobs_with_outliers):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = blobs_with_outliers
+    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(random_state=0))
+
+    def auc(estimator, X, y):
+        return roc_auc_score(y, -estimator.decision_function(X))
+
+    from sklearn.model_selection import StratifiedKFold
+
+    grid = GridSearchCV(pipe, {"reconstructionanomalydetector__max_iter": [2, 3]},
+                        scoring=auc, cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    grid.fit(X, y)
+    assert grid.best_params_["reconstructionanomalydetector__max_iter"] in (2, 3)
+    assert {m.max_iter for m in grid.best_estimator_[-1].estimators_} <= {2, 3}
+
+
+def test_estimator_parameters_of_the_default_ensemble_name_the_detectors_own():
+    det = ReconstructionAnomalyDetector()
+    with pytest.raises(ValueError, match="reconstructionanomalydetector__max_iter"):
+        det.set_params(estimator__max_iter=3)
+    det.set_params(max_iter=3)
+    assert det.max_iter == 3
+
+
+def test_verbose_shows_one_progress_bar_for_the_whole_ensemble(blobs_with_outliers, capsys):
+    X, _ = blobs_with_outliers
+    ReconstructionAnomalyDetector(max_iter=5, n_jobs=1, verbose=1, random_state=0).fit(X)
+    err = capsys.readouterr().err
+    assert "skae ensemble" in err
+    assert "skae:" not in err and "\nskae " not in err.replace("skae ensemble", "")
+
+
+def test_one_convergence_warning_per_fit_pointing_at_the_callers_line(blobs_with_outliers):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, _ = blobs_with_outliers
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_pipeline(StandardScaler(),
+                      ReconstructionAnomalyDetector(max_iter=2, random_state=0)).fit(X)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1
+    assert convergence[0].filename == __file__
+    assert "5 networks" in str(convergence[0].message)
+
+
+def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):
+    X, y = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, contamination="auto", random_state=0).fit(X)
+    s = det.score_samples(X)
+    q1, q3 = np.percentile(s, [25, 75])
+    assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+    flagged = det.predict(X) == -1
+    assert 0 < flagged.mean() < 0.2 and flagged[y == 1].mean() > 0.8
+
+
+def test_default_members_train_as_two_stacks_and_end_as_plain_estimators(blobs_with_outliers):
+    from skae._ensemble import stack_groups
+    from skae._networks import Autoencoder
+
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(max_iter=5, random_state=0).fit(X)
+    assert sorted(map(len, stack_groups(det.estimators_))) == [2, 3]  # by depth
+    for member in det.estimators_:
+        assert type(member.module_) is Autoencoder
+        assert member.module_.encoder[-1].out_features == member.n_components
+        assert len(member.loss_curve_) == member.n_iter_
+        member.transform(X[:3])  # each is a usable estimator on its own
+
+
+def test_stacked_members_each_stop_on_their_own(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    members = [AutoencoderTransformer(hidden_layer_sizes=(w,), n_components=c, tol=0.05,
+                                      max_iter=300, device="cpu") for w, c in
+               [(16, 2), (32, 4), (8, 1)]]
+    det = ReconstructionAnomalyDetector(members, random_state=0).fit(X)
+    epochs = [m.n_iter_ for m in det.estimators_]
+    assert max(epochs) < 300 and len(set(epochs)) > 1
+    for m in det.estimators_:
+        assert m.best_epoch_ == int(np.argmin(m.validation_loss_curve_))
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_feature_errors_of_a_dataframe_is_a_dataframe(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    df = pd.DataFrame(X, columns=list("abcdefgh"), index=np.arange(100, 100 + len(X)))
+    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(df)
+    errors = det.feature_errors(df.iloc[:4])
+    assert list(errors.columns) == list("abcdefgh")
+    assert list(errors.index) == [100, 101, 102, 103]
+    np.testing.assert_allclose(errors.to_numpy(), det.feature_errors(X[:4]))
+
+
+# ------------------------------------------------------------------ partial_fit
+def test_partial_fit_trains_every_member_one_epoch_per_chunk(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(random_state=0)
+    for chunk in np.array_split(X, 3):
+        det.partial_fit(chunk)
+    assert [m.n_iter_ for m in det.estimators_] == [3] * 5
+    assert det.predict(X).shape == (len(X),)
+
+
+def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, reservoir_size=50, random_state=0)
+    for chunk in np.array_split(X, 6):
+        det.partial_fit(chunk)
+        assert det._calibration is None  # recomputed only when scores are needed
+    assert det._reservoir.shape == (50, 8) and det._n_seen == len(X)
+    s = det.score_samples(det._reservoir)
+    assert det.offset_ == pytest.approx(np.percentile(s, 10), rel=1e-4, abs=1e-6)
+    offset = det.offset_
+    det.partial_fit(X[:100])
+    assert det.offset_ != offset  # a new chunk: the calibration is recomputed
+
+
+def test_the_reservoir_is_a_uniform_sample_of_every_row_seen():
+    det = ReconstructionAnomalyDetector(reservoir_size=2000, random_state=0)
+    det.estimators_ = []  # only the sampling is exercised here
+    rows = np.arange(100_000, dtype=float)[:, None]
+    for chunk in np.array_split(rows, 37):
+        det._add_to_reservoir(chunk)
+    sample = det._reservoir[:, 0]
+    assert len(np.unique(sample)) == 2000
+    counts = np.histogram(sample, bins=10, range=(0, 100_000))[0]
+    assert counts.min() > 150  # ~200 expected from each tenth of the stream
+
+
+def test_partial_fit_after_fit_continues_the_members(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    n = det.estimator_.n_iter_
+    det.partial_fit(X[:100])
+    assert det.estimator_.n_iter_ == n + 1
+
+
+def test_a_partially_fitted_detector_pickles_and_continues(blobs_with_outliers):
+    import pickle
+
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(random_state=0).partial_fit(X[:300])
+    loaded = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
+    for est in (det, loaded):
+        est.partial_fit(X[300:])
+    np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))

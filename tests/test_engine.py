@@ -5,15 +5,25 @@ import numpy as np
 import pytest
 import torch
 
-from skae._engine import (TrainConfig, TrainingDivergedError, make_optimizer,
-                          resolve_device, seeded, train)
+from skae import _engine
+from skae._engine import (EarlyStopping, EpochState, TrainConfig, TrainingDivergedError,
+                          TrainingInterruptedWarning,
+                          auto_threads, num_threads, resolve_device, resolve_threads, train)
 from skae._networks import Autoencoder
+from skae._random import generator
+from skae._stacked import StackedAutoencoder
 
 from .conftest import requires_cuda
+
+CPU = torch.device("cpu")
 
 
 def mse(module, x, epoch=0):
     return (module(x) - x).square().mean()
+
+
+def stacked_mse(module, x, epoch=0):
+    return (module(x) - x).square().mean(dim=(-2, -1))
 
 
 def data(n=300, d=6, seed=0):
@@ -21,10 +31,15 @@ def data(n=300, d=6, seed=0):
     return (rng.normal(size=(n, 2)) @ rng.normal(size=(2, d))).astype(np.float32)
 
 
+def fit(net, X, loss=mse, seed=0, n_members=1, **config):
+    return train(net, loss, X, config=TrainConfig(**config), device=CPU,
+                 generator=generator(seed), n_members=n_members)
+
+
 def test_resolve_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
-    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cpu") == CPU
     with pytest.raises(ValueError, match="not a valid torch device"):
         resolve_device("gpu-please")
 
@@ -35,51 +50,56 @@ def test_cuda_without_cuda_names_the_fix():
         resolve_device("cuda")
 
 
-def test_seeded_leaves_the_global_rng_alone():
-    before = torch.random.get_rng_state()
-    with seeded(123, torch.device("cpu")):
-        a = torch.rand(3)
-    assert torch.equal(torch.random.get_rng_state(), before)
-    with seeded(123, torch.device("cpu")):
-        assert torch.equal(torch.rand(3), a)
-
-
 def test_training_reduces_the_loss_and_ends_on_cpu_in_eval_mode():
-    torch.manual_seed(0)
-    net = Autoencoder(6, (16,), 2)
-    result = train(net, mse, data(), config=TrainConfig(max_epochs=30, early_stopping=False,
-                                                        learning_rate=1e-2),
-                   device=torch.device("cpu"))
-    assert result.loss_curve[-1] < 0.2 * result.loss_curve[0]
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
+    result = fit(net, data(), max_epochs=30, early_stopping=False, learning_rate=1e-2)
+    curve = result.members[0].loss_curve
+    assert curve[-1] < 0.2 * curve[0]
     assert not net.training
     assert next(net.parameters()).device.type == "cpu"
-    assert result.validation_loss_curve is None
+    assert result.members[0].validation_loss_curve is None
+
+
+def test_training_never_touches_torchs_global_generator():
+    before = torch.random.get_rng_state()
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
+    fit(net, data(), max_epochs=3)
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_early_stopping_restores_the_best_weights():
-    torch.manual_seed(0)
-    net = Autoencoder(6, (16,), 2)
-    X = data()
-    cfg = TrainConfig(max_epochs=60, learning_rate=5e-2, n_iter_no_change=3, tol=0.0)
-    result = train(net, mse, X, config=cfg, device=torch.device("cpu"))
-    curve = result.validation_loss_curve
-    assert result.best_epoch == int(np.argmin(curve))
-    # The restored weights reproduce the best validation loss: recompute on all rows and
-    # check it is no worse than the last epoch's weights would give.
-    assert result.n_epochs == len(curve) <= 60
-    assert min(curve) == pytest.approx(curve[result.best_epoch])
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
+    result = fit(net, data(), max_epochs=60, learning_rate=5e-2, n_iter_no_change=3, tol=0.0)
+    member = result.members[0]
+    curve = member.validation_loss_curve
+    assert member.best_epoch == int(np.argmin(curve))
+    assert member.n_epochs == len(curve) <= 60
 
 
-def test_non_finite_loss_raises_a_helpful_error():
-    net = Autoencoder(3, (4,), 2)
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_tolerance_is_relative_so_stopping_ignores_the_data_scale(scale):
+    """The same curve multiplied by any constant stops at the same epoch."""
+    curve = [1.0 / (1 + e) ** 0.5 for e in range(400)]  # always falling, ever slower
+    stopper = EarlyStopping(patience=5, tol=1e-2)
+    for epoch, loss in enumerate(curve):
+        _, stop = stopper(EpochState(epoch, scale * loss, None))
+        if stop:
+            break
+    assert epoch == 54  # where a 1% relative improvement takes longer than 5 epochs
+
+
+def test_non_finite_loss_raises_without_sklearn_advice():
+    """The engine knows nothing of sklearn: the facades add the advice."""
+    net = Autoencoder(3, (4,), 2, generator=generator(0))
     X = np.full((20, 3), 1e30, dtype=np.float32)
-    with pytest.raises(TrainingDivergedError, match="StandardScaler"):
-        train(net, mse, X, config=TrainConfig(max_epochs=3), device=torch.device("cpu"))
+    with pytest.raises(TrainingDivergedError, match="non-finite") as info:
+        fit(net, X, max_epochs=3)
+    for sklearn_word in ("StandardScaler", "learning_rate_init", "hidden_layer_sizes"):
+        assert sklearn_word not in str(info.value)
 
 
 def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights():
-    torch.manual_seed(0)
-    net = Autoencoder(6, (8,), 2)
+    net = Autoencoder(6, (8,), 2, generator=generator(0))
     calls = {"n": 0}
 
     def loss(module, x, epoch):
@@ -88,84 +108,161 @@ def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights():
             os.kill(os.getpid(), signal.SIGINT)
         return mse(module, x)
 
-    with pytest.warns(RuntimeWarning, match="interrupted"):
-        result = train(net, loss, data(2000), config=TrainConfig(max_epochs=50, batch_size=64),
-                       device=torch.device("cpu"))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
+        result = fit(net, data(2000), loss=loss, max_epochs=50, batch_size=64)
     assert result.interrupted
-    assert result.n_epochs == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_fused_adam_and_weight_decay_only_on_weights():
-    net = Autoencoder(6, (8,), 2)
-    opt = make_optimizer(net, TrainConfig(alpha=0.5), torch.device("cpu"))
-    assert isinstance(opt, torch.optim.Adam)
-    assert opt.defaults.get("fused") is True
-    decay, no_decay = opt.param_groups
-    assert decay["weight_decay"] == 0.5 and no_decay["weight_decay"] == 0.0
-    assert all(p.ndim >= 2 for p in decay["params"])
-    assert all(p.ndim == 1 for p in no_decay["params"])
-    sgd = make_optimizer(net, TrainConfig(solver="sgd"), torch.device("cpu"))
-    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
+    assert result.members[0].n_epochs == 1
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
 
 
 def test_optimizer_state_resumes():
-    torch.manual_seed(0)
-    net = Autoencoder(6, (8,), 2)
-    cfg = TrainConfig(max_epochs=2, early_stopping=False)
-    first = train(net, mse, data(), config=cfg, device=torch.device("cpu"))
-    second = train(net, mse, data(), config=cfg, device=torch.device("cpu"),
-                   optimizer_state=first.optimizer_state, epoch_offset=2)
+    net = Autoencoder(6, (8,), 2, generator=generator(0))
+    first = fit(net, data(), max_epochs=2, early_stopping=False)
+    second = train(net, mse, data(), config=TrainConfig(max_epochs=2, early_stopping=False),
+                   device=CPU, generator=generator(1), optimizer_state=first.optimizer_state,
+                   epoch_offset=2)
     step = second.optimizer_state["state"][0]["step"]
     assert float(step) == 2 * 4  # 300 rows in batches of 256: 2 steps an epoch, 4 epochs
 
 
+def test_a_state_of_another_network_starts_afresh_with_a_warning():
+    first = fit(Autoencoder(6, (8,), 2, generator=generator(0)), data(), max_epochs=1)
+    other = Autoencoder(6, (4,), 2, generator=generator(0))
+    with pytest.warns(UserWarning, match="fresh optimiser state"):
+        train(other, mse, data(), config=TrainConfig(max_epochs=1), device=CPU,
+              generator=generator(0), optimizer_state=first.optimizer_state)
+
+
 def test_single_row_batches_are_skipped_for_batch_norm():
-    net = Autoencoder(3, (4,), 2, batch_norm=True)
-    X = data(257, 3)
-    cfg = TrainConfig(max_epochs=1, batch_size=256, early_stopping=False,
-                      skip_singleton_batches=True)
-    train(net, mse, X, config=cfg, device=torch.device("cpu"))  # would raise without the skip
+    net = Autoencoder(3, (4,), 2, batch_norm=True, generator=generator(0))
+    fit(net, data(257, 3), max_epochs=1, batch_size=256, early_stopping=False,
+        skip_singleton_batches=True)  # would raise without the skip
+
+
+def members(n=3, seed=0):
+    shapes = [((8,), 2), ((16,), 3), ((4,), 1)][:n]
+    return [Autoencoder(6, h, c, generator=generator(seed + i)) for i, (h, c) in
+            enumerate(shapes)]
+
+
+def test_stacked_members_get_their_own_curves_and_early_stopping():
+    stack = StackedAutoencoder(members(), "relu")
+    result = fit(stack, data(600), loss=stacked_mse, max_epochs=200, learning_rate=1e-2,
+                 n_iter_no_change=3, tol=1e-2, n_members=3)
+    epochs = [m.n_epochs for m in result.members]
+    assert len(set(epochs)) > 1  # they stopped at different epochs
+    for m in result.members:
+        assert len(m.loss_curve) == len(m.validation_loss_curve) == m.n_epochs
+        assert m.best_epoch == int(np.argmin(m.validation_loss_curve))
+
+
+def test_stopped_members_keep_their_best_weights_while_others_train():
+    """Each member ends with the weights of its own best epoch: its validation loss, for
+    those weights, equals the best of its curve."""
+    nets = members()
+    stack = StackedAutoencoder(nets, "relu")
+    X = data(600)
+    gen = generator(0)
+    result = train(stack, stacked_mse, X, config=TrainConfig(
+        max_epochs=200, learning_rate=1e-2, n_iter_no_change=3, tol=1e-2), device=CPU,
+        generator=gen, n_members=3,
+        eval_loss_fn=lambda m, x: (m(x) - x).square().mean(dim=-1))
+    stack.write_members(nets)
+    # recompute each member's validation loss on its own validation rows
+    _, val = _engine._split(len(X), 3, 0.1, CPU, generator(0))
+    for k, net in enumerate(nets):
+        rows = torch.from_numpy(X)[val[k]]
+        with torch.no_grad():
+            loss = float((net(rows) - rows).square().mean())
+        assert loss == pytest.approx(min(result.members[k].validation_loss_curve), rel=1e-5)
+
+
+def test_padding_of_a_stack_stays_exactly_zero():
+    stack = StackedAutoencoder(members(), "tanh")
+    fit(stack, data(300), loss=stacked_mse, max_epochs=5, alpha=1e-2, n_members=3)
+    for layer in stack.stacked_layers():
+        for k, (n_in, n_out) in enumerate(layer_shapes(stack, layer)):
+            w, b = layer.weight[k], layer.bias[k, 0]
+            assert torch.count_nonzero(w[n_in:]) == torch.count_nonzero(w[:, n_out:]) == 0
+            assert torch.count_nonzero(b[n_out:]) == 0
+
+
+def layer_shapes(stack, layer):
+    j = stack.stacked_layers().index(layer)
+    return [shapes[j] for shapes in stack.layer_shapes]
 
 
 @requires_cuda
 def test_training_on_cuda_ends_on_cpu():
-    torch.manual_seed(0)
-    net = Autoencoder(6, (16,), 2)
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
     result = train(net, mse, data(), config=TrainConfig(max_epochs=5),
-                   device=torch.device("cuda"))
+                   device=torch.device("cuda"), generator=generator(0, "cuda"))
     assert next(net.parameters()).device.type == "cpu"
-    assert all(np.isfinite(result.loss_curve))
+    assert all(np.isfinite(result.members[0].loss_curve))
     assert result.optimizer_state["state"][0]["exp_avg"].device.type == "cpu"
 
 
-def test_direct_fused_step_is_bit_identical_to_optimizer_step():
-    from skae._engine import OptimizerStepper
-
-    X = torch.from_numpy(data())
-    results = []
-    for direct in (False, True):
-        torch.manual_seed(0)
-        net = Autoencoder(6, (8,), 2)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
-        stepper = OptimizerStepper(opt)
-        for _ in range(5):
-            opt.zero_grad(set_to_none=True)
-            mse(net, X).backward()
-            stepper.step() if direct else opt.step()
-        results.append((net.state_dict(), opt.state_dict()))
-        if direct:
-            assert stepper._fast is not None  # the direct path was taken
-    (w0, s0), (w1, s1) = results
-    for k in w0:
-        assert torch.equal(w0[k], w1[k])
-    assert float(s0["state"][0]["step"]) == float(s1["state"][0]["step"]) == 5
+@requires_cuda
+def test_a_stack_trains_on_cuda():
+    stack = StackedAutoencoder(members(), "relu")
+    result = train(stack, stacked_mse, data(), config=TrainConfig(max_epochs=5),
+                   device=torch.device("cuda"), generator=generator(0, "cuda"), n_members=3)
+    assert next(stack.parameters()).device.type == "cpu"
+    assert all(np.isfinite(m.loss_curve).all() for m in result.members)
 
 
 def test_num_threads_is_restored():
-    from skae._engine import num_threads
-
     before = torch.get_num_threads()
     with num_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_default_threads_never_exceed_torchs_setting(monkeypatch):
+    monkeypatch.setattr(_engine, "_others_running", lambda: 0.0)
+    with num_threads(1):
+        assert auto_threads(1e12) == 1
+    assert auto_threads(1e3) == 1  # tiny steps: one thread
+    assert auto_threads(1e12) <= torch.get_num_threads()
+
+
+def test_default_threads_take_only_idle_cores(monkeypatch):
+    monkeypatch.setattr(_engine, "_usable_cores", lambda: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    for others, expected in [(0.0, 4), (1.0, 3), (3.0, 1), (9.0, 1)]:
+        monkeypatch.setattr(_engine, "_others_running", lambda others=others: others)
+        assert auto_threads(1e12) == expected
+
+
+def test_other_processes_running_are_counted_but_not_our_own_threads():
+    """A CPU-burning child process shows up; this process's own busy threads do not."""
+    import subprocess
+    import sys
+    import threading
+
+    stop = threading.Event()
+    spinners = [threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+                for _ in range(2)]
+    for s in spinners:
+        s.start()
+    try:
+        quiet = _engine._others_running()
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            import time
+
+            time.sleep(0.3)
+            busy = _engine._others_running()
+        finally:
+            burner.kill()
+    finally:
+        stop.set()
+        for s in spinners:
+            s.join()
+    assert busy >= quiet + 1 - 1e-9 or busy >= 1
+
+
+def test_explicit_n_jobs():
+    assert resolve_threads(3, 0) == 3
+    assert resolve_threads(-1, 0) == _engine._usable_cores()

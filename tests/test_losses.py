@@ -57,3 +57,25 @@ def test_kl_matches_torch_distributions():
     expected = torch.distributions.kl_divergence(q, p).sum(dim=1)
     torch.testing.assert_close(gaussian_kl(mean, log_var), expected)
     assert gaussian_kl(mean, log_var)[1].item() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["mse", "mae", "huber", "bce"])
+def test_the_fused_batch_mean_equals_the_mean_of_the_elementwise_loss(kind):
+    from skae._losses import mean_loss
+
+    gen = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(64, 5, generator=gen)
+    x = torch.rand(64, 5, generator=gen)
+    act = torch.sigmoid if kind == "bce" else identity
+    torch.testing.assert_close(mean_loss(kind, logits, x, act),
+                               elementwise_loss(kind, logits, x, act).mean())
+
+
+def test_bernoulli_nll_matches_torchs_fused_kernel():
+    from skae._losses import bernoulli_nll
+
+    gen = torch.Generator().manual_seed(1)
+    logits, x = 20 * torch.randn(1000, generator=gen), torch.rand(1000, generator=gen)
+    torch.testing.assert_close(
+        bernoulli_nll(logits, x),
+        F.binary_cross_entropy_with_logits(logits, x, reduction="none"))

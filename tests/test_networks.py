@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from skae._networks import ACTIVATIONS, Autoencoder, VariationalAutoencoder, mlp
+from skae._networks import (ACTIVATIONS, Autoencoder, Dropout, VariationalAutoencoder, mlp,
+                            unit_sphere)
+from skae._random import generator
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -44,7 +46,7 @@ def test_selu_uses_lecun_init_and_alpha_dropout():
     block, _ = mlp(2000, (500,), activation="selu", dropout=0.1)
     linear = block[0]
     assert linear.weight.std().item() == pytest.approx(1 / math.sqrt(2000), rel=0.05)
-    assert any(isinstance(m, nn.AlphaDropout) for m in block)
+    assert any(isinstance(m, Dropout) and m.alpha for m in block)
 
 
 def test_relu_uses_kaiming_init():
@@ -58,7 +60,7 @@ def test_batch_norm_and_dropout_layers():
     block, width = mlp(4, (8, 6), batch_norm=True, dropout=0.2)
     assert width == 6
     assert sum(isinstance(m, nn.BatchNorm1d) for m in block) == 2
-    assert sum(isinstance(m, nn.Dropout) for m in block) == 2
+    assert sum(isinstance(m, Dropout) and not m.alpha for m in block) == 2
 
 
 def test_latent_normalize_projects_onto_unit_sphere():
@@ -100,3 +102,32 @@ def test_bernoulli_vae_reconstructs_probabilities():
     net = VariationalAutoencoder(5, (4,), 2, likelihood="bernoulli")
     r = net.reconstruct(torch.randn(8, 5))
     assert torch.all((r > 0) & (r < 1))
+
+
+def test_alpha_dropout_keeps_selus_zero_mean_and_unit_variance():
+    x = torch.nn.SELU()(torch.randn(200_000, generator=generator(0)))
+    drop = Dropout(0.2, alpha=True).train()
+    from skae import _random
+
+    with _random.drawing_from(generator(1)):
+        y = drop(x)
+    assert abs(float(y.mean())) < 0.01 and abs(float(y.var()) - 1) < 0.02
+
+
+def test_unit_sphere_matches_normalize_and_handles_zero():
+    z = torch.randn(5, 3, generator=generator(0))
+    torch.testing.assert_close(unit_sphere(z), torch.nn.functional.normalize(z, dim=1))
+    assert torch.equal(unit_sphere(torch.zeros(1, 3)), torch.zeros(1, 3))
+
+
+def test_building_a_network_never_touches_torchs_global_generator():
+    before = torch.random.get_rng_state()
+    Autoencoder(10, (16, 8), 3, generator=generator(0))
+    VariationalAutoencoder(10, (16, 8), 3, generator=generator(0))
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_the_same_generator_seed_gives_the_same_network():
+    a = Autoencoder(10, (16,), 3, generator=generator(5)).state_dict()
+    b = Autoencoder(10, (16,), 3, generator=generator(5)).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -18,21 +18,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
-                  TrainingDivergedError, TrainingOutOfMemoryError, VAETransformer)
+                  TrainingDivergedError, TrainingOutOfMemoryError)
 
-from .conftest import requires_cuda
-
-SMALL = dict(hidden_layer_sizes=(16,), n_components=2, max_iter=8, device="cpu",
-             random_state=0)
-KINDS = ["ae", "vae", "detector"]
-
-
-def make(kind, **params):
-    params = {**SMALL, **params}
-    if kind == "detector":
-        return ReconstructionAnomalyDetector(AutoencoderTransformer(**params), random_state=0)
-    return (AutoencoderTransformer if kind == "ae" else VAETransformer)(**params)
-
+from .conftest import KINDS, make, requires_cuda
 
 def inner(est):
     return est.estimator if isinstance(est, ReconstructionAnomalyDetector) else est

@@ -1,0 +1,253 @@
+"""An ensemble of autoencoders trained and scored as few networks as possible.
+
+:func:`train_members` trains a detector's members: autoencoders whose settings differ
+only in widths, code size and seed (equal ``_stack_key``) are stacked into one
+:class:`~skae._stacked.StackedAutoencoder` and trained together, one pass per minibatch;
+the rest train one by one. Either way every member ends as an ordinary fitted estimator.
+
+:class:`EnsembleScorer` is the scoring network: the members' networks (stacked the same
+way) followed by each member's calibration (:class:`MemberPlan`), as one module. The
+detector scores with its float64 copy; the ONNX export traces its float32 copy, so the
+exported graph has one matrix product per layer for a whole stack.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._engine import mlp_flops, num_threads, resolve_device, resolve_threads, train
+from ._stacked import StackedAutoencoder
+
+
+def stack_groups(members):
+    """Lists of member indices: one per stack (2+ members with equal keys), then singles."""
+    groups, singles = {}, []
+    for i, member in enumerate(members):
+        key = member._stack_key()
+        if key is None:
+            singles.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    stacks = [g for g in groups.values() if len(g) > 1]
+    return stacks + [g for g in groups.values() if len(g) == 1] + singles
+
+
+# ------------------------------------------------------------------------ training
+def train_members(members, X, *, partial, progress=None):
+    """Fit (or continue) every member on X; returns the members that ran out of epochs."""
+    unconverged = []
+    for group in stack_groups(members):
+        chosen = [members[i] for i in group]
+        if len(chosen) == 1:
+            converged = [chosen[0]._train_on(X, partial, progress)]
+        else:
+            converged = _train_stack(chosen, X, partial, progress)
+        unconverged += [m for m, ok in zip(chosen, converged, strict=True) if not ok]
+    return unconverged
+
+
+def _train_stack(members, X, partial, progress):
+    lead = members[0]  # equal stack keys: every training setting is the lead's
+    prepared = [m._prepare(X, partial, as_float32=i == 0) for i, m in enumerate(members)]
+    X32 = prepared[0][0]
+    continuing = all(c for _, c in prepared)
+    states = [m._resumable_optimizer_state(continuing) for m in members]
+    if continuing and (any(s is None for s in states)
+                       or len({m.n_iter_ for m in members}) != 1):
+        continuing = False  # histories that differ cannot share one optimiser step count
+    device = resolve_device(lead.device)
+    _, gen = lead._generators(device, continuing)
+    if continuing:
+        # the stack trains copies of the weights; they are written back into the members'
+        # own modules only once training has succeeded, so a failure leaves them whole
+        modules = [m.module_ for m in members]
+    else:
+        modules = [m._build_module(X32.shape[1], m._generators(device, False)[0])
+                   for m in members]
+    stack = StackedAutoencoder(modules, lead.activation)
+    optimizer_state = _stack_optimizer_states(stack, states) if continuing else None
+    flops = sum(mlp_flops(m._widths(X32.shape[1]), lead.batch_size) for m in members)
+    with num_threads(resolve_threads(lead.n_jobs, flops)), lead._training_errors():
+        result = train(stack, lead._train_loss, X32, config=lead._train_config(partial),
+                       device=device, generator=gen, n_members=len(members),
+                       eval_loss_fn=lead._eval_loss, optimizer_state=optimizer_state,
+                       epoch_offset=lead.n_iter_ if continuing else 0,
+                       validate=not partial, progress=progress)
+    stack.write_members(modules)
+    member_states = _unstack_optimizer_state(stack, result.optimizer_state)
+    for member, module, outcome, state in zip(members, modules, result.members,
+                                              member_states, strict=True):
+        member._set_fitted(module, outcome, state, gen, device, continuing, partial)
+    return [partial or m.stopped_early or result.interrupted for m in result.members]
+
+
+def _stack_optimizer_states(stack, states):
+    """Members' optimiser states (skae._optim's layout) -> the stack's."""
+    if any(s.get("order") != "module" for s in states):
+        return None  # a state of another layout: start the optimiser afresh
+    n = len(states[0]["state"])
+    keys = [k for k in states[0]["state"][0] if k != "step"]
+    stacked = {i: {} for i in range(n)}
+    for key in keys:
+        per_member = [[s["state"][i][key] for i in range(n)] for s in states]
+        for i, tensor in enumerate(stack.stack_state(per_member)):
+            stacked[i][key] = tensor
+    if "step" in states[0]["state"][0]:
+        for i in stacked:
+            stacked[i]["step"] = states[0]["state"][0]["step"].clone()
+    return {"state": stacked, "param_groups": [{"params": list(range(n))}], "order": "module"}
+
+
+def _unstack_optimizer_state(stack, state):
+    """The stack's optimiser state -> one state per member, in the same layout."""
+    n = len(state["state"])
+    entries = [state["state"][i] for i in range(n)]
+    per_key = {key: stack.unstack_state([e[key] for e in entries])
+               for key in entries[0] if key != "step"}
+    out = []
+    for k in range(stack.n_members):
+        member = {i: {key: per_key[key][k][i] for key in per_key} for i in range(n)}
+        if "step" in entries[0]:
+            for i in member:
+                member[i]["step"] = entries[0]["step"].clone()
+        out.append({"state": member, "param_groups": [{"params": list(range(n))}],
+                    "order": "module"})
+    return out
+
+
+# ------------------------------------------------------------------------- scoring
+@dataclass
+class MemberPlan:
+    """How one member's outputs enter the detector's score.
+
+    The member's error term is ``feature_loss @ error_weights`` (or, without per-feature
+    weights, ``-score * error_scale``) and its code term ``||code @ whitener - shift||^2``.
+    """
+
+    error_weights: np.ndarray | None  # (n_features,)
+    error_scale: float
+    whitener: np.ndarray | None  # (n_components, n_components)
+    shift: np.ndarray | None  # (n_components,)
+    feature_scale: np.ndarray | None  # (n_features,), divides feature_errors
+
+
+def _padded(arrays, shape, fill=0.0):
+    out = np.full((len(arrays), *shape), fill)
+    for k, a in enumerate(arrays):
+        out[(k, *(slice(0, s) for s in np.shape(a)))] = a
+    return out
+
+
+class _Block(nn.Module):
+    """One network of the scorer (a stack or a single member) and its members' plans."""
+
+    def __init__(self, member, network, plans, n_features):
+        super().__init__()
+        self.member, self.network = member, network
+        K = len(plans)
+        use_weights = plans[0].error_weights is not None
+        self.use_weights, self.has_codes = use_weights, plans[0].whitener is not None
+        weights = (_padded([p.error_weights for p in plans], (n_features,)) if use_weights
+                   else np.zeros((K, n_features)))
+        self.register_buffer("error_weights", torch.as_tensor(weights)[..., None])
+        self.register_buffer("error_scale",
+                             torch.as_tensor([[p.error_scale] for p in plans]))
+        width = max(p.whitener.shape[0] for p in plans) if self.has_codes else 1
+        self.register_buffer("whitener", torch.as_tensor(
+            _padded([p.whitener for p in plans], (width, width)) if self.has_codes
+            else np.zeros((K, 1, 1))))
+        self.register_buffer("shift", torch.as_tensor(
+            _padded([p.shift[None] for p in plans], (1, width)) if self.has_codes
+            else np.zeros((K, 1, 1))))
+        scales = [p.feature_scale if p.feature_scale is not None else np.ones(n_features)
+                  for p in plans]
+        self.register_buffer("inverse_scale", torch.as_tensor(1.0 / np.stack(scales))[:, None])
+
+    def forward(self, x):
+        """(feature losses (K, n, F), error terms (K, n), code terms (K, n) or None)."""
+        errors, codes, score = self.member._inference_terms(self.network, x)
+        if errors.dim() == 2:  # a single network: add the member axis
+            errors, codes, score = errors[None], codes[None], score[None]
+        if self.use_weights:
+            error_terms = torch.matmul(errors, self.error_weights).squeeze(-1)
+        else:
+            error_terms = -score * self.error_scale
+        code_terms = None
+        if self.has_codes:
+            y = torch.matmul(codes, self.whitener) - self.shift
+            code_terms = (y * y).sum(dim=-1)
+        return errors, error_terms, code_terms
+
+
+class EnsembleScorer(nn.Module):
+    """The members' networks and their plans as one module.
+
+    ``forward(x)`` gives the anomaly terms, shape (n, n_terms): the members' error terms,
+    then (when there are codes) their code terms, in member order. ``score_samples(x)``
+    gives ``bias - sum of all terms`` (the plans then carry the final weights), and
+    ``feature_errors(x)`` the members' mean scaled per-feature losses.
+    """
+
+    def __init__(self, members, plans, bias, *, dtype=torch.float64):
+        super().__init__()
+        n_features = members[0].n_features_in_
+        blocks, order = [], []
+        for group in stack_groups(members):
+            chosen = [members[i] for i in group]
+            modules = [m.module_ for m in chosen]
+            network = (StackedAutoencoder(modules, chosen[0].activation) if len(chosen) > 1
+                       else copy.deepcopy(modules[0]))
+            blocks.append(_Block(chosen[0], network, [plans[i] for i in group], n_features))
+            order += group
+        self.blocks = nn.ModuleList(blocks)
+        self.register_buffer("order", torch.as_tensor(np.argsort(order)))
+        self.bias = float(bias)
+        self.n_members = len(members)
+        self.to(dtype).eval()
+
+    def _terms(self, x):
+        errors, error_terms, code_terms = zip(*(block(x) for block in self.blocks),
+                                              strict=True)
+        return errors, error_terms, code_terms
+
+    def forward(self, x):
+        _, error_terms, code_terms = self._terms(x)
+        terms = torch.cat(error_terms).index_select(0, self.order)
+        if code_terms[0] is not None:
+            codes = torch.cat(code_terms).index_select(0, self.order)
+            terms = torch.cat([terms, codes])
+        return terms.T
+
+    def score_samples(self, x):
+        _, error_terms, code_terms = self._terms(x)
+        anomaly = None
+        for errors, codes in zip(error_terms, code_terms, strict=True):
+            part = (errors if codes is None else errors + codes).sum(dim=0)
+            anomaly = part if anomaly is None else anomaly + part
+        return self.bias - anomaly
+
+    def feature_errors(self, x):
+        errors = [e * block.inverse_scale for e, block in zip(self._terms(x)[0], self.blocks,
+                                                              strict=True)]
+        total = torch.cat(errors).sum(dim=0)
+        return total / self.n_members
+
+    def member_outputs(self, x):
+        """Per member, in member order: its unscaled feature losses (n, F) and its code
+        (n, n_components), for the detector's calibration."""
+        errors, codes = [], []
+        for block in self.blocks:
+            e, z, _ = block.member._inference_terms(block.network, x)
+            if isinstance(block.network, StackedAutoencoder):
+                errors += list(e)
+                codes += block.network.member_codes(z)
+            else:
+                errors.append(e)
+                codes.append(z)
+        order = self.order.tolist()
+        return [errors[i] for i in order], [codes[i] for i in order]
