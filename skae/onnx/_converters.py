@@ -14,7 +14,11 @@ import warnings
 import onnx
 import torch
 from skl2onnx import update_registered_converter
-from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+from skl2onnx.common.data_types import (
+    FloatTensorType,
+    Int64TensorType,
+    StringTensorType,
+)
 from skl2onnx.helpers import add_onnx_graph
 
 from ..autoencoder import AutoencoderTransformer
@@ -28,32 +32,40 @@ DETECTOR_OPTIONS = {"feature_errors": [False, True], "score_samples": [False, Tr
 class InferenceHead(torch.nn.Module):
     """The estimator's inference outputs as one traceable module.
 
-    ``outputs`` lists what to compute, in order, from: "variable" (``transform``),
-    "label", "scores" (``decision_function``), "score_samples" and "feature_errors".
+    ``outputs`` lists what to compute, in order, from the names in :mod:`._spec`:
+    ``TRANSFORM_OUTPUT`` (``transform``), ``LABEL_OUTPUT``, ``SCORES_OUTPUT``
+    (``decision_function``), ``SCORE_SAMPLES_OUTPUT`` and ``FEATURE_ERRORS_OUTPUT``.
+    A transformer's network is its ``module_``; a detector's is its float32 scoring
+    network (``_inference_module``: the members stacked, one matrix product per layer,
+    with the fitted calibration), the same module its Python scoring runs in float64.
     """
 
     def __init__(self, estimator, outputs):
         super().__init__()
         self.outputs = tuple(outputs)
         self.estimator = estimator
-        members = getattr(estimator, "estimators_", [estimator])
         # Registered as submodules: their weights become the graph's initializers.
-        self.nets = torch.nn.ModuleList([m.module_ for m in members])
-        self.offset = float(getattr(estimator, "offset_", 0.0))
+        if isinstance(estimator, ReconstructionAnomalyDetector):
+            self.network = estimator._inference_module(torch.float32)
+            self.offset = float(estimator.offset_)
+        else:
+            self.network = estimator.module_
+            self.offset = 0.0
 
     def forward(self, x):
-        est, nets = self.estimator, list(self.nets)
         results = {}
-        if "variable" in self.outputs:
-            results["variable"] = est._encode_tensor(nets[0], x)
-        if {"label", "scores", "score_samples"} & set(self.outputs):
-            score = est._score_tensor(nets, x).unsqueeze(1)
+        if _spec.TRANSFORM_OUTPUT in self.outputs:
+            results[_spec.TRANSFORM_OUTPUT] = self.estimator._encode_tensor(self.network, x)
+        if {_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT,
+                _spec.SCORE_SAMPLES_OUTPUT} & set(self.outputs):
+            score = self.network.score_samples(x).unsqueeze(1)
             decision = score - self.offset
-            results["score_samples"] = score
-            results["scores"] = decision
-            results["label"] = torch.where(decision < 0, -1, 1).to(torch.int64).squeeze(1)
-        if "feature_errors" in self.outputs:
-            results["feature_errors"] = est._feature_tensor(nets, x)
+            results[_spec.SCORE_SAMPLES_OUTPUT] = score
+            results[_spec.SCORES_OUTPUT] = decision
+            results[_spec.LABEL_OUTPUT] = torch.where(decision < 0, -1, 1).to(
+                torch.int64).squeeze(1)
+        if _spec.FEATURE_ERRORS_OUTPUT in self.outputs:
+            results[_spec.FEATURE_ERRORS_OUTPUT] = self.network.feature_errors(x)
         return tuple(results[name] for name in self.outputs)
 
 
@@ -65,8 +77,12 @@ def export_head(estimator, outputs, opset):
     axes = {name: {0: "N"} for name in (_spec.INPUT_NAME, *outputs)}
     with warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False) is deprecated, but it needs no
-        # onnxscript and takes ~30 ms where the dynamo exporter takes seconds.
-        warnings.simplefilter("ignore")
+        # onnxscript and takes ~30 ms where the dynamo exporter takes seconds: silence
+        # its two deprecation notices, and only those.
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                message=r"You are using the legacy TorchScript-based ONNX")
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                message=r"The feature will be removed")
         with torch.no_grad():
             torch.onnx.export(head, (x,), buffer, input_names=[_spec.INPUT_NAME],
                               output_names=list(outputs), dynamic_axes=axes,
@@ -96,11 +112,48 @@ def _output_kind(variable):
     raise RuntimeError(f"unexpected output {variable.raw_name!r}")
 
 
+def _float_input(scope, model, inputs):
+    """One float32 tensor for the network from whatever reaches it.
+
+    A DataFrame sample gives one input per column, and a preceding step may output
+    double or int64: concatenate the columns (``SklearnConcat`` casts each part) and
+    cast the result to float32, so the traced network always sees what it was traced on.
+    """
+    text = [v.onnx_name for v in inputs if isinstance(v.type, StringTensorType)]
+    if text:
+        raise TypeError(
+            f"{type(model).__name__} takes numbers, but the inputs {text} hold text: encode "
+            "them first (OneHotEncoder or OrdinalEncoder in a ColumnTransformer).")
+    floats = all(isinstance(v.type, FloatTensorType) for v in inputs)
+    if len(inputs) > 1:
+        concat = scope.declare_local_operator("SklearnConcat")
+        concat.inputs = list(inputs)
+        # (its shape calculator widens the type to double when a part is double)
+        joined = scope.declare_local_variable("skae_columns", FloatTensorType())
+        concat.outputs.append(joined)
+        inputs = [joined]
+    if floats:
+        return list(inputs)
+    cast = scope.declare_local_operator("SklearnCast")
+    cast.inputs = inputs
+    out = scope.declare_local_variable("skae_input", FloatTensorType())
+    cast.outputs.append(out)
+    return [out]
+
+
+def _transformer_parser(scope, model, inputs, custom_parsers=None):
+    """Declare the one output, ``variable``, on a float32 input."""
+    operator = scope.declare_local_operator(f"Skae{type(model).__name__}", model)
+    operator.inputs = _float_input(scope, model, inputs)
+    operator.outputs.append(scope.declare_local_variable("variable", FloatTensorType()))
+    return operator.outputs
+
+
 def _detector_parser(scope, model, inputs, custom_parsers=None):
     """Declare label and scores, plus the optional outputs asked for in the options."""
     options = scope.get_options(model, dict(feature_errors=False, score_samples=False))
     operator = scope.declare_local_operator("SkaeReconstructionAnomalyDetector", model)
-    operator.inputs = inputs
+    operator.inputs = _float_input(scope, model, inputs)
     operator.outputs.append(scope.declare_local_variable("label", Int64TensorType()))
     operator.outputs.append(scope.declare_local_variable("scores", FloatTensorType()))
     if options["score_samples"]:
@@ -125,7 +178,8 @@ def _convert(scope, operator, container):
 def register_converters():
     """Register the three estimators with skl2onnx (idempotent)."""
     for cls in (AutoencoderTransformer, VAETransformer):
-        update_registered_converter(cls, f"Skae{cls.__name__}", _transformer_shape, _convert)
+        update_registered_converter(cls, f"Skae{cls.__name__}", _transformer_shape, _convert,
+                                    parser=_transformer_parser)
     update_registered_converter(
         ReconstructionAnomalyDetector, "SkaeReconstructionAnomalyDetector", _detector_shape,
         _convert, parser=_detector_parser, options=DETECTOR_OPTIONS)

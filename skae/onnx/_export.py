@@ -9,10 +9,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .._explain import error_columns
 from .._version import __version__
 from ..detector import ReconstructionAnomalyDetector
-from . import _spec
+from . import _graph, _spec
 from ._converters import register_converters
+
+_FEATURE_ERRORS = (False, True, "input", "transformed")
 
 
 def _walk(estimator):
@@ -36,20 +39,176 @@ def _final_step(estimator):
     return estimator
 
 
-def _metadata(estimator, n_features):
+# ------------------------------------------------------------------ the sample
+def _is_frame(X):
+    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
+
+
+def _check_sample(estimator, X_sample):
+    """The sample's columns, checked against what the estimator was fitted on.
+
+    Returns ``(n_features, frame)``: the frame (columns in the fitted order) for a
+    DataFrame sample, None for an array sample.
+    """
+    fitted = getattr(estimator, "n_features_in_", None)
+    names = getattr(estimator, "feature_names_in_", None)
+    if _is_frame(X_sample):
+        columns = [str(c) for c in X_sample.columns]
+        if len(set(columns)) != len(columns):
+            raise ValueError("X_sample has duplicated column names; give each column its "
+                             "own name.")
+        if names is not None:
+            missing = [str(n) for n in names if str(n) not in columns]
+            if missing:
+                raise ValueError(
+                    f"X_sample lacks the columns the estimator was fitted on: {missing}. "
+                    "Pass rows of the table it was fitted on (e.g. X_train.iloc[:1]).")
+            X_sample = X_sample.iloc[:, [columns.index(str(n)) for n in names]]
+        elif fitted is not None and X_sample.shape[1] != fitted:
+            raise ValueError(
+                f"X_sample has {X_sample.shape[1]} columns, but the estimator was fitted on "
+                f"{fitted} features.")
+        return X_sample.shape[1], X_sample
+    shape = getattr(X_sample, "shape", None)
+    if shape is None:
+        shape = np.shape(X_sample)
+    if len(shape) != 2:
+        raise ValueError(
+            f"X_sample must be 2-D (rows of the training data, e.g. X[:1]); got "
+            f"{len(shape)} dimension(s). Reshape a single row with X.reshape(1, -1).")
+    if fitted is not None and shape[1] != fitted:
+        raise ValueError(
+            f"X_sample has {shape[1]} features, but the estimator was fitted on {fitted} "
+            "features. Pass rows of the training data (e.g. X_train[:1]).")
+    return int(shape[1]), None
+
+
+def _selects_by_name(estimator):
+    """Whether a ColumnTransformer in the estimator picks columns by name or dtype."""
+    for step in _walk(estimator):
+        if isinstance(step, ColumnTransformer):
+            for _, _, columns in step.transformers:
+                if callable(columns) or isinstance(columns, str) or (
+                        np.ndim(columns) == 1 and any(isinstance(c, str) for c in columns)):
+                    return True
+    return False
+
+
+def _needs_columns(estimator, frame):
+    """A DataFrame sample gives one input per column when the table holds text (a
+    tensor cannot carry it) or the estimator selects columns by name (skl2onnx then
+    looks the names up among the inputs); an all-number table for an estimator that
+    takes every column keeps the one float32 tensor, the fastest to feed."""
+    if frame is None:
+        return False
+    numbers = all(getattr(dtype, "kind", "O") in "fiub" for dtype in frame.dtypes)
+    return not numbers or _selects_by_name(estimator)
+
+
+def _column_type(name, column):
+    """The ONNX input type of one DataFrame column: numbers (bool included) as float32,
+    text and categories as strings."""
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    dtype = column.dtype
+    if getattr(dtype, "name", "") == "category":
+        dtype = dtype.categories.dtype
+    kind = getattr(dtype, "kind", "O")
+    if kind in "fiub":
+        return FloatTensorType([None, 1])
+    if kind in "OSUT":
+        values = column.dropna()
+        if len(values) and not values.map(lambda v: isinstance(v, str)).all():
+            raise ValueError(
+                f"X_sample column {name!r} mixes text with other values; ONNX inputs are "
+                "numbers or text: make it one or the other.")
+        return StringTensorType([None, 1])
+    raise ValueError(
+        f"X_sample column {name!r} has dtype {column.dtype}, which ONNX inputs cannot "
+        "carry: convert it to numbers (e.g. seconds since an origin) or text, in the data "
+        "and in the Pipeline.")
+
+
+def _initial_types(n_features, frame):
+    from skl2onnx.common.data_types import FloatTensorType
+
+    if frame is None:
+        return [(_spec.INPUT_NAME, FloatTensorType([None, n_features]))]
+    return [(str(c), _column_type(str(c), frame[c])) for c in frame.columns]
+
+
+# ------------------------------------------------------------------ the graph
+def _convert(estimator, initial_types, options, opset):
+    from skl2onnx import convert_sklearn
+
+    register_converters()
+    return convert_sklearn(estimator, initial_types=initial_types,
+                           target_opset={"": opset, "ai.onnx.ml": _spec.ML_OPSET},
+                           options=options or None)
+
+
+def _canonical_outputs(onx, estimator, options):
+    """Give the outputs the names the runtime knows, whatever skl2onnx made unique.
+
+    skl2onnx names a detector's outputs label / scores (in the order the parser
+    declares them) and a transformer's ``variable``, but a Pipeline ending in a
+    FeatureUnion outputs ``union``, one ending in a ColumnTransformer
+    ``transformed_column``, and an input column called ``label`` pushes the output to
+    ``label1``. Inputs holding one of the names are renamed first.
+    """
+    last = _final_step(estimator)
+    outputs = [o.name for o in onx.graph.output]
+    if isinstance(last, ReconstructionAnomalyDetector):
+        wanted = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
+        det_options = options.get(id(last), {})
+        if det_options.get("score_samples"):
+            wanted.append(_spec.SCORE_SAMPLES_OUTPUT)
+        if det_options.get("feature_errors"):
+            wanted.append(_spec.FEATURE_ERRORS_OUTPUT)
+    elif len(outputs) == 1 and hasattr(last, "transform") and not hasattr(last, "predict"):
+        wanted = [_spec.TRANSFORM_OUTPUT]
+    else:
+        return
+    if len(wanted) != len(outputs):
+        raise RuntimeError(f"skae expected the outputs {wanted}; the graph has {outputs}.")
+    for old, new in zip(outputs, wanted):
+        if old == new:
+            continue
+        if new in _graph.names(onx.graph):  # an input or an inner value: move it away
+            _graph.rename(onx.graph, new, _graph.unique_name(onx.graph, f"{new}_0"))
+        _graph.rename(onx.graph, old, new)
+
+
+def _map_feature_errors(onx, estimator, space):
+    """Sum the feature_errors output onto input columns where asked and possible;
+    return its columns (``ErrorColumns``)."""
+    columns = error_columns(estimator, space=space)
+    if columns.space == _spec.SPACE_INPUT and not np.array_equal(
+            columns.sources, np.arange(columns.n_columns)):
+        _graph.append_matmul(onx.graph, _spec.FEATURE_ERRORS_OUTPUT,
+                             columns.matrix(np.float32))
+    return columns
+
+
+def _metadata(estimator, n_features, frame):
     meta = {
         _spec.META_VERSION: __version__,
         _spec.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         _spec.META_PARAMS: json.dumps(estimator.get_params(deep=False), default=repr,
                                       sort_keys=True),
         _spec.META_N_FEATURES: str(n_features),
+        _spec.META_INPUTS: _spec.INPUTS_TENSOR if frame is None else _spec.INPUTS_COLUMNS,
     }
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         meta[_spec.META_FEATURE_NAMES] = json.dumps([str(n) for n in names])
+    if frame is not None:
+        meta[_spec.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
     last = _final_step(estimator)
     if isinstance(last, ReconstructionAnomalyDetector):
-        meta[_spec.META_CONTAMINATION] = repr(float(last.contamination))
+        contamination = last.contamination  # a float, or "auto"
+        meta[_spec.META_CONTAMINATION] = (contamination if isinstance(contamination, str)
+                                          else repr(float(contamination)))
         meta[_spec.META_OFFSET] = repr(float(last.offset_))
     return meta
 
@@ -57,24 +216,28 @@ def _metadata(estimator, n_features):
 def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False,
             target_opset=None):
     """See :func:`skae.onnx.to_onnx`."""
-    from skl2onnx import to_onnx as skl_to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
-
+    if feature_errors not in _FEATURE_ERRORS:
+        raise ValueError(f"feature_errors must be one of {_FEATURE_ERRORS}; got "
+                         f"{feature_errors!r}.")
     check_is_fitted(estimator)
-    n_features = np.asarray(X_sample).reshape(len(X_sample), -1).shape[1]
-    register_converters()
+    n_features, frame = _check_sample(estimator, X_sample)
     opset = _spec.OPSET if target_opset is None else int(target_opset)
+    detectors = [d for d in _walk(estimator) if isinstance(d, ReconstructionAnomalyDetector)]
     options = {id(det): {"feature_errors": bool(feature_errors),
-                         "score_samples": bool(score_samples)}
-               for det in _walk(estimator) if isinstance(det, ReconstructionAnomalyDetector)}
-    onx = skl_to_onnx(
-        estimator,
-        initial_types=[(_spec.INPUT_NAME, FloatTensorType([None, n_features]))],
-        target_opset={"": opset, "ai.onnx.ml": _spec.ML_OPSET},
-        options=options or None,
-    )
+                         "score_samples": bool(score_samples)} for det in detectors}
+    if not _needs_columns(estimator, frame):
+        frame = None
+    onx = _convert(estimator, _initial_types(n_features, frame), options, opset)
+    _canonical_outputs(onx, estimator, options)
+    meta = _metadata(estimator, n_features, frame)
+    if feature_errors and isinstance(_final_step(estimator), ReconstructionAnomalyDetector):
+        space = "transformed" if feature_errors == "transformed" else "input"
+        columns = _map_feature_errors(onx, estimator, space)
+        meta[_spec.META_FEATURE_ERRORS_SPACE] = columns.space
+        if columns.names is not None:
+            meta[_spec.META_FEATURE_ERRORS_NAMES] = json.dumps(columns.names)
     onx.doc_string = f"skae {__version__}: {type(estimator).__name__}"
-    for key, value in _metadata(estimator, n_features).items():
+    for key, value in meta.items():
         entry = onx.metadata_props.add()
         entry.key, entry.value = key, value
     return onx

@@ -1,8 +1,13 @@
 """Torch-free scoring of exported skae models: numpy and onnxruntime only.
 
-Nothing here imports torch, scikit-learn or pandas, so production scoring installs and
-starts light. Input checks are hand-written for speed: ``sklearn.utils.check_array``
+Nothing here imports torch or scikit-learn; pandas is touched only through the
+DataFrame it is given. Input checks are hand-written for speed: ``sklearn.utils.check_array``
 alone costs several times the model on one row.
+
+Two kinds of model: one float32 tensor ``"X"`` (exported from a NumPy sample, or a
+DataFrame of numbers), or one input per column (numbers as float32, text as strings), fed
+here from a DataFrame by column name and converted to each input's type (``_feeds``).
+Outputs are checked after each run (``_checks``): a NaN score is never returned.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ import os
 import numpy as np
 
 from . import _spec
+from ._checks import check_finite_input, raise_not_finite
+from ._external_data import check_external_data
+from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+           "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+           "tensor(string)": np.object_, "tensor(bool)": np.bool_}
 
 
 class OnnxModel:
@@ -26,8 +38,8 @@ class OnnxModel:
 
     Parameters
     ----------
-    model : bytes
-        A serialized ONNX model.
+    model : bytes or str
+        A serialized ONNX model, or the path of one.
     intra_op_num_threads : int, default=1
         onnxruntime's intra-op threads. One is fastest for small networks and one row;
         raise it for large batches of wide models.
@@ -43,6 +55,17 @@ class OnnxModel:
         Number of input columns expected.
     feature_names_in_ : list of str or None
         Column names expected, when the model was fitted on a DataFrame.
+    input_columns_ : list of str or None
+        For a model exported from a DataFrame sample, the columns it reads, one graph
+        input each; None for a model with one tensor input.
+    input_types_ : dict or None
+        For such a model, each column's kind: "number" or "text".
+    feature_error_names_ : list of str or None
+        Names of the columns of the ``feature_errors`` output: input columns when the
+        errors were summed back onto them, transformed feature names when a step mixes
+        columns (see ``feature_errors_space_``), None when unknown.
+    feature_errors_space_ : {"input", "transformed"} or None
+        What the ``feature_errors`` columns are; None when unknown or not exported.
     output_names : list of str
         The graph's outputs.
     """
@@ -59,85 +82,187 @@ class OnnxModel:
                                              providers=["CPUExecutionProvider"])
         self.chunk_size = int(chunk_size)
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1:
-            raise ValueError("skae models take one float tensor input; this model takes "
-                             f"{len(inputs)} inputs.")
-        self._input = inputs[0].name
         self.output_names = [o.name for o in self._session.get_outputs()]
         # float outputs that every call checks (the others derive from them)
         self._checked = [n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT)
                          if n in self.output_names]
         self._plans = {}
-        width = inputs[0].shape[1]
-        self.n_features_in_ = int(self.metadata.get(_spec.META_N_FEATURES, width))
         names = self.metadata.get(_spec.META_FEATURE_NAMES)
         self.feature_names_in_ = json.loads(names) if names else None
         offset = self.metadata.get(_spec.META_OFFSET)
         self.offset_ = float(offset) if offset is not None else None
+        self._read_inputs(self._session.get_inputs())
+        self._read_feature_errors()
+
+    def _read_inputs(self, inputs):
+        kind = self.metadata.get(_spec.META_INPUTS)
+        if kind is None:  # exported before the metadata said: one input is a tensor
+            kind = _spec.INPUTS_TENSOR if len(inputs) == 1 else _spec.INPUTS_COLUMNS
+        if kind == _spec.INPUTS_TENSOR:
+            if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+                raise ValueError("skae models take one float tensor input; this model takes "
+                                 f"{[(i.name, i.type) for i in inputs]}.")
+            self._input, self._columns = inputs[0].name, None
+            self.input_columns_ = self.input_types_ = None
+            width = inputs[0].shape[1] if len(inputs[0].shape or ()) == 2 else None
+            self.n_features_in_ = int(self.metadata.get(_spec.META_N_FEATURES, width))
+            return
+        columns = self.metadata.get(_spec.META_INPUT_COLUMNS)
+        columns = json.loads(columns) if columns else [i.name for i in inputs]
+        if len(columns) != len(inputs):
+            raise ValueError(f"The model's metadata names {len(columns)} input columns but "
+                             f"its graph has {len(inputs)} inputs.")
+        unknown = [(i.name, i.type) for i in inputs if i.type not in _DTYPES]
+        if unknown:
+            raise ValueError(f"This model has inputs of types skae cannot feed: {unknown}.")
+        self._input = None
+        self._columns = [(c, i.name, _DTYPES[i.type]) for c, i in zip(columns, inputs)]
+        self._position_cache = None
+        self._numbers_only = all(dtype is np.float32 for _, _, dtype in self._columns)
+        self.input_columns_ = list(columns)
+        self.input_types_ = {c: "text" if dtype is np.object_ else "number"
+                             for c, _, dtype in self._columns}
+        self.n_features_in_ = len(columns)
+
+    def _read_feature_errors(self):
+        self.feature_error_names_ = self.feature_errors_space_ = None
+        if _spec.FEATURE_ERRORS_OUTPUT not in self.output_names:
+            return
+        names = self.metadata.get(_spec.META_FEATURE_ERRORS_NAMES)
+        self.feature_errors_space_ = self.metadata.get(_spec.META_FEATURE_ERRORS_SPACE)
+        if names is not None:
+            self.feature_error_names_ = json.loads(names)
+        elif self.feature_errors_space_ is None and self.feature_names_in_ is not None:
+            # exported before this metadata: the input names are right only when the
+            # errors are as wide as the input
+            out = self._session.get_outputs()[
+                self.output_names.index(_spec.FEATURE_ERRORS_OUTPUT)]
+            width = out.shape[1] if len(out.shape or ()) == 2 else None
+            if width == len(self.feature_names_in_):
+                self.feature_error_names_ = list(self.feature_names_in_)
 
     # -------------------------------------------------------------- input
     def _prepare(self, X):
-        if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a DataFrame, no pandas import
-            try:
-                X = self._select_columns(X)
-            except (TypeError, ValueError) as exc:
-                if "missing the columns" in str(exc):
-                    raise
-                raise ValueError(
-                    "X must be numeric: encode text or categorical columns (or drop them) "
-                    f"before scoring. ({exc})") from None
+        """The graph's feeds: ``{input name: array}``."""
+        if self._columns is None:
+            return {self._input: self._tensor(X)}
+        return self._column_feeds(X)
+
+    def _tensor(self, X):
+        if is_frame(X):
+            X = self._frame_tensor(X)
         elif hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy sparse matrix
             raise TypeError("Sparse input is not supported: pass a dense array "
                             "(X.toarray()).")
         if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2
                 and X.flags.c_contiguous):
-            try:
-                with np.errstate(over="ignore"):  # too large for float32: named below
-                    X = np.ascontiguousarray(X, dtype=np.float32)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(
-                    "X must be numeric (convertible to float32); non-numeric columns must be "
-                    f"encoded or dropped before scoring. ({exc})") from None
-            if X.ndim == 1:
-                raise ValueError(
-                    f"Expected a 2-D array, got a 1-D array of {X.shape[0]} values. Reshape "
-                    "with X.reshape(1, -1) for a single row or X.reshape(-1, 1) for a single "
-                    "feature.")
-            if X.ndim != 2:
-                raise ValueError(f"Expected a 2-D array, got {X.ndim} dimensions.")
+            X = as_float32(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but this model is expecting "
                              f"{self.n_features_in_} features as input.")
         if X.shape[0] == 0:
             raise ValueError("X has 0 rows; at least one row is needed.")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity (or values too large for float32); "
-                             "impute or drop them before scoring.")
         return X
 
-    def _select_columns(self, df):
+    def _frame_tensor(self, df):
         names = [str(c) for c in df.columns]
-        if self.feature_names_in_ is None:
-            return df.to_numpy(dtype=np.float32)
-        if names == self.feature_names_in_:
-            return df.to_numpy(dtype=np.float32)
-        missing = [n for n in self.feature_names_in_ if n not in set(names)]
+        wanted = self.feature_names_in_
+        if wanted is not None and names != wanted:
+            missing = [n for n in wanted if n not in set(names)]
+            if missing:
+                raise ValueError(
+                    f"X is missing the columns the model was fitted on: {missing}.")
+            # Same columns in another order, or extra columns: select by name.
+            df = df.iloc[:, [names.index(n) for n in wanted]]
+            names = list(wanted)
+        return frame_numbers(df, names)
+
+    def _positions(self, X):
+        """Where each of the model's columns is in X (by name)."""
+        columns = tuple(X.columns)
+        cached = self._position_cache
+        if cached is not None and cached[0] == columns:
+            return cached[1]
+        by_name = {}
+        for j, c in enumerate(columns):
+            by_name.setdefault(str(c), j)
+        missing = [c for c, _, _ in self._columns if c not in by_name]
         if missing:
             raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
-        # Same columns in another order, or extra columns: select by name.
-        return df[[df.columns[names.index(n)] for n in self.feature_names_in_]].to_numpy(
-            dtype=np.float32)
+        positions = [by_name[c] for c, _, _ in self._columns]
+        self._position_cache = (columns, positions)
+        return positions
+
+    def _column_feeds(self, X):
+        if not is_frame(X):
+            return self._array_feeds(X)
+        positions = self._positions(X)
+        if len(X) == 0:
+            raise ValueError("X has 0 rows; at least one row is needed.")
+        if self._numbers_only:  # one conversion for all, then one column per input
+            if positions != list(range(X.shape[1])):
+                X = X.iloc[:, positions]
+            return self._split(frame_numbers(X, self.input_columns_))
+        # (pandas' public per-column access costs more than the model on one row)
+        get = getattr(X, "_get_column_array", None)
+        feeds = {}
+        for (column, name, dtype), j in zip(self._columns, positions):
+            values = get(j) if get is not None else X.iloc[:, j].array
+            values = (text(column, values) if dtype is np.object_
+                      else numbers(column, values, dtype))
+            feeds[name] = values.reshape(-1, 1)
+        return feeds
+
+    def _array_feeds(self, X):
+        """A 2-D array for a model of number columns, its columns in the model's order."""
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+            raise TypeError("Sparse input is not supported: pass a dense array "
+                            "(X.toarray()).")
+        text = [c for c, _, dtype in self._columns if dtype is np.object_]
+        if text:
+            raise TypeError(
+                f"This model reads named columns, some of them text ({text}): pass a pandas "
+                f"DataFrame with the columns {self.input_columns_}.")
+        X = as_float32(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but this model is expecting "
+                             f"{self.n_features_in_} features as input (the columns "
+                             f"{self.input_columns_}, in this order).")
+        if X.shape[0] == 0:
+            raise ValueError("X has 0 rows; at least one row is needed.")
+        return self._split(X)
+
+    def _split(self, X):
+        """A float32 2-D array, one column per input."""
+        return {name: np.ascontiguousarray(X[:, j:j + 1]) if dtype is np.float32
+                else X[:, j:j + 1].astype(dtype)
+                for j, (_, name, dtype) in enumerate(self._columns)}
 
     # ---------------------------------------------------------------- run
     def run(self, X, outputs=None):
         """Run the graph on X; return a dict from output name to array.
 
-        Raises ValueError when an output is not finite (input values too large for the
-        network's float32 arithmetic): a NaN score would otherwise label a row an inlier
-        without a word.
+        Parameters
+        ----------
+        X : array-like or pandas DataFrame
+            For a model exported from a DataFrame sample, a DataFrame holding the columns
+            in ``input_columns_`` (others are ignored), each converted to its input's
+            type (numbers to float32, text to strings; a missing text value is fed as
+            "nan", which is how an encoder fitted on missing values knows them), or,
+            when every column is a number, a 2-D array in that column order.
+        outputs : list of str, default=None
+            Outputs to compute; None for all.
+
+        Raises ValueError naming the columns at fault for missing columns, values of the
+        wrong kind, and missing or infinite values the model does not impute (an output
+        that is not finite). A row whose outputs are not finite is never returned: a NaN
+        score would label it an inlier without a word.
         """
         names = self.output_names if outputs is None else list(outputs)
+        unknown = [n for n in names if n not in self.output_names]
+        if unknown:
+            raise ValueError(f"This model has no outputs {unknown}; it outputs "
+                             f"{self.output_names}.")
         return dict(zip(names, self._run(self._prepare(X), names)))
 
     def _fetch_plan(self, names):
@@ -148,22 +273,34 @@ class OnnxModel:
             plan = self._plans[names] = (fetch, [fetch.index(n) for n in self._checked])
         return plan
 
-    def _run(self, X, names):
+    def _session_run(self, fetch, feeds):
+        try:
+            return self._session.run(fetch, feeds)
+        except Exception as exc:  # onnxruntime's own exception types
+            if "Unknown Category" in str(exc):
+                raise ValueError(
+                    "X holds a category that an encoder of the model did not see at fit "
+                    "time, and it was fitted with handle_unknown='error' (scikit-learn "
+                    "raises too): drop such rows, or refit the encoder with "
+                    "handle_unknown='ignore'.") from None
+            raise
+
+    def _run(self, feeds, names):
         fetch, checks = self._fetch_plan(tuple(names))
-        if len(X) <= self.chunk_size:
-            values = self._session.run(fetch, {self._input: X})
+        n = len(next(iter(feeds.values())))
+        if not checks:  # nothing to check afterwards: refuse non-finite input now
+            check_finite_input(self, feeds)
+        if n <= self.chunk_size:
+            values = self._session_run(fetch, feeds)
         else:
-            parts = [self._session.run(fetch, {self._input: X[i:i + self.chunk_size]})
-                     for i in range(0, len(X), self.chunk_size)]
+            parts = [self._session_run(fetch, {k: v[i:i + self.chunk_size]
+                                               for k, v in feeds.items()})
+                     for i in range(0, n, self.chunk_size)]
             values = [np.concatenate([p[k] for p in parts]) for k in range(len(fetch))]
         for k in checks:
             v = values[k]
             if not (math.isfinite(v.item()) if v.size == 1 else np.isfinite(v).all()):
-                raise ValueError(
-                    f"The model's {fetch[k]!r} output is not finite for some rows of X "
-                    f"(largest |value| in X: {float(np.abs(X).max()):.3g}): values this large "
-                    "overflow its float32 arithmetic. Scale X the way the training data was "
-                    "scaled.")
+                raise_not_finite(self, feeds, fetch[k], v)
         return values[:len(names)]
 
     def _output(self, X, name, method):
@@ -187,16 +324,37 @@ class OnnxModel:
         if _spec.SCORE_SAMPLES_OUTPUT in self.output_names:
             return self._output(X, _spec.SCORE_SAMPLES_OUTPUT, "score_samples").reshape(-1)
         if self.offset_ is None:
+            if _spec.SCORES_OUTPUT in self.output_names:
+                raise AttributeError(
+                    "This model has no score_samples: its graph outputs only "
+                    f"{self.output_names}, and the offset that turns scores into "
+                    "score_samples is in skae's metadata, which this model lacks (it was "
+                    "converted with skl2onnx.to_onnx, which writes none). Convert it with "
+                    "skae.onnx.to_onnx, or give skl2onnx.to_onnx "
+                    "options={id(detector): {'score_samples': True}}.")
             raise AttributeError("This model has no score_samples (it is not a detector).")
         return self.decision_function(X) + np.float32(self.offset_)
 
     def feature_errors(self, X):
-        """Per-feature reconstruction errors, shape (n_samples, n_features)."""
+        """Per-column reconstruction errors, shape (n_samples, len(feature_error_names_)).
+
+        The columns are named by ``feature_error_names_`` and described by
+        ``feature_errors_space_``.
+        """
         return self._output(X, _spec.FEATURE_ERRORS_OUTPUT, "feature_errors")
 
     def transform(self, X):
         """Latent codes (or the Pipeline's transformed output)."""
-        return self._output(X, _spec.TRANSFORM_OUTPUT, "transform")
+        return self._output(X, self._transform_output(), "transform")
+
+    def _transform_output(self):
+        if _spec.TRANSFORM_OUTPUT in self.output_names:
+            return _spec.TRANSFORM_OUTPUT
+        # exported before skae named every transformer's output "variable": a Pipeline
+        # ending in a FeatureUnion outputs "union", a ColumnTransformer "transformed_column"
+        if len(self.output_names) == 1 and self.offset_ is None:
+            return self.output_names[0]
+        return _spec.TRANSFORM_OUTPUT
 
     def __repr__(self):
         cls = self.metadata.get(_spec.META_CLASS, "?").rsplit(".", 1)[-1]
@@ -211,7 +369,9 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     ----------
     model : str, path-like, bytes or onnx.ModelProto
         The file written from :func:`skae.onnx.to_onnx`'s result, its bytes, or the
-        ModelProto itself.
+        ModelProto itself. A file is loaded by path, so tensors kept in external data
+        files resolve against the model's folder; locations outside that folder are
+        refused.
     intra_op_num_threads : int, default=1
         onnxruntime's intra-op threads.
     chunk_size : int, default=4096
@@ -222,13 +382,19 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     model : OnnxModel
     """
     if hasattr(model, "SerializeToString"):
-        data = model.SerializeToString()
-    elif isinstance(model, (bytes, bytearray)):
-        data = bytes(model)
+        source = data = model.SerializeToString()
+        folder = None
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        source = data = bytes(model)
+        folder = None
     elif isinstance(model, (str, os.PathLike)):
-        with open(model, "rb") as fh:
+        source = os.fspath(model)
+        with open(source, "rb") as fh:
             data = fh.read()
+        folder = os.path.dirname(os.path.abspath(source))
     else:
         raise TypeError("model must be a path, bytes or an onnx.ModelProto; got "
                         f"{type(model).__name__}.")
-    return OnnxModel(data, intra_op_num_threads=intra_op_num_threads, chunk_size=chunk_size)
+    check_external_data(data, folder)
+    return OnnxModel(source, intra_op_num_threads=intra_op_num_threads,
+                     chunk_size=chunk_size)

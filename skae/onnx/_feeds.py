@@ -1,0 +1,93 @@
+"""A DataFrame's or an array's values as the graph's input types, with errors that name
+the column at fault (numpy only; pandas is used only on the DataFrame it is given)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Text fed for a missing value: skl2onnx writes an encoder's NaN category as "nan".
+MISSING_TEXT = "nan"
+
+
+def is_frame(X):
+    """Whether X is a pandas DataFrame (without importing pandas)."""
+    return hasattr(X, "columns") and hasattr(X, "iloc") and hasattr(X, "to_numpy")
+
+
+def frame_numbers(df, names):
+    """A DataFrame of number columns as one float32 array; ValueError naming a column
+    that is not numeric."""
+    try:
+        with np.errstate(over="ignore"):  # too large for float32: named after the run
+            return df.to_numpy(dtype=np.float32, na_value=np.nan)
+    except (TypeError, ValueError):
+        for j, name in enumerate(names):
+            numbers(name, df.iloc[:, j].array, np.float32)  # raises, naming the column
+        raise
+
+
+def as_float32(X):
+    try:
+        with np.errstate(over="ignore"):  # too large for float32: named after the run
+            X = np.ascontiguousarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "X must be numeric (convertible to float32); non-numeric columns must be "
+            f"encoded or dropped before scoring. ({exc})") from None
+    if X.ndim == 1:
+        raise ValueError(
+            f"Expected a 2-D array, got a 1-D array of {X.shape[0]} values. Reshape "
+            "with X.reshape(1, -1) for a single row or X.reshape(-1, 1) for a single "
+            "feature.")
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D array, got {X.ndim} dimensions.")
+    return X
+
+
+def numbers(name, values, dtype):
+    """One column's values (a NumPy or pandas array) as ``dtype``; ValueError naming
+    the column."""
+    kind = values.dtype.kind
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # too large: named after the run
+            if isinstance(values, np.ndarray) and kind in "fiub":
+                numbers = values.astype(np.float64 if kind == "f" else dtype, copy=False)
+            elif isinstance(values, np.ndarray):  # object: numbers, None, numeric text
+                import pandas as pd  # X is a DataFrame: pandas is loaded already
+
+                numbers = pd.Series(values).to_numpy(dtype=np.float64, na_value=np.nan)
+            else:  # a pandas extension array (nullable ints, booleans, text)
+                numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        example = next((v for v in values if isinstance(v, (str, bytes))), None)
+        found = f"it holds {example!r}" if example is not None else f"dtype {values.dtype}"
+        raise ValueError(
+            f"column {name!r} is not numeric ({found}); the model takes numbers there: fix "
+            "the values, or encode text columns in the Pipeline before fitting.") from None
+    if (np.issubdtype(dtype, np.integer) and numbers.dtype.kind == "f"
+            and not np.isfinite(numbers).all()):
+        raise ValueError(
+            f"column {name!r} has missing or infinite values, but the model takes whole "
+            "numbers there (it had none at fit): fill or drop them before scoring.")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return numbers.astype(dtype, copy=False)
+
+
+def text(name, values):
+    """One column's values as an object array of str; missing values as "nan"."""
+    import pandas as pd  # X is a DataFrame: pandas is loaded already
+
+    original = values.dtype
+    values = np.array(values, dtype=object)
+    missing = pd.isna(values)
+    if not all(isinstance(v, str) for v in values[~missing]):
+        if original.kind in "iufcb":
+            raise ValueError(
+                f"column {name!r} holds numbers ({original}) "
+                "but the model takes text there (it was text at fit): read it as text, e.g. "
+                f"pd.read_csv(..., dtype={{{name!r}: str}}).")
+        values = np.array([v if isinstance(v, str) or gap else str(v)
+                           for v, gap in zip(values, missing)], dtype=object)
+    if missing.any():
+        values[missing] = MISSING_TEXT
+    return values
