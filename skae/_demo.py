@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import warnings
 
 import numpy as np
+
+from ._output import write_bytes
 
 
 def _split(rare, seed):
@@ -86,8 +89,7 @@ def _onnx(pipeline, X_test, folder):
     from .onnx import load_onnx, to_onnx
 
     path = os.path.join(folder, "detector.onnx")
-    with open(path, "wb") as fh:
-        fh.write(to_onnx(pipeline, X_test[:1]).SerializeToString())
+    write_bytes(path, to_onnx(pipeline, X_test[:1]).SerializeToString())  # atomically
     model = load_onnx(path)
     python = pipeline.decision_function(X_test)
     # relative to |score| + 1: scores are in units of the training scores' spread
@@ -143,7 +145,9 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     shown.ax_.set_title(f"The {len(worst)} most anomalous held-out digits, reconstructed by "
                         f"the first autoencoder; anomaly score below (red: digit {rare})")
     path = os.path.join(folder, "report.png")
-    fig.savefig(path, dpi=90)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    write_bytes(path, buffer.getvalue())  # atomically: a failed run keeps the old report
     print(f"  wrote {path}")
     return path
 

@@ -1,49 +1,46 @@
-"""Tables in and out for the command line: CSV / Parquet, in chunks, written atomically.
+"""Tables in for the command line: CSV (any separator, compressed) and Parquet, whole or in
+chunks of bounded size, from a file or a folder of files.
 
 Nothing here imports torch: ``skae score`` runs on numpy, pandas and onnxruntime alone.
+Writing (atomic, compressed, permission-preserving) lives in :mod:`skae._output`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
+import io
 import os
-import tempfile
+import re
 
-import numpy as np
-
-_CSV = (".csv", ".txt", ".tsv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv.gz")
 _PARQUET = (".parquet", ".pq", ".parq")
+_CSV_BASES = (".csv", ".tsv", ".txt")
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz"}
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def split_name(path):
+    """``(format, base suffix, compression)`` of a table's file name.
+
+    ``format`` is "csv" or "parquet"; ``compression`` is None or a pandas compression
+    name ("gzip", "bz2", "zip", "xz"). Raises ValueError for any other name.
+    """
+    name = os.fspath(path).lower()
+    if name.endswith(_PARQUET):
+        return "parquet", os.path.splitext(name)[1], None
+    stem, last = os.path.splitext(name)
+    compression = COMPRESSIONS.get(last)
+    base = os.path.splitext(stem)[1] if compression else last
+    if base in _CSV_BASES:
+        return "csv", base, compression
+    raise ValueError(f"{path}: unknown table format; use .csv, .tsv or .txt (optionally "
+                     "compressed: .gz, .bz2, .zip, .xz) or .parquet.")
 
 
 def table_format(path):
     """``"csv"`` or ``"parquet"`` from a file name's suffix; ValueError for anything else."""
-    name = os.fspath(path).lower()
-    if name.endswith(_PARQUET):
-        return "parquet"
-    if name.endswith(_CSV):
-        return "csv"
-    raise ValueError(f"{path}: unknown table format; use a .csv (.tsv, .csv.gz) or "
-                     ".parquet file.")
-
-
-def _csv_options(path):
-    return {"sep": "\t"} if os.fspath(path).lower().endswith((".tsv", ".tsv.gz")) else {}
-
-
-def _pyarrow():
-    try:
-        import pyarrow
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise ValueError("Parquet files need pyarrow: pip install 'skae[parquet]'.") from None
-    return pyarrow
-
-
-def _check_exists(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path} is a folder; give a .csv or .parquet file.")
+    return split_name(path)[0]
 
 
 def first_line(exc):
@@ -52,12 +49,17 @@ def first_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def is_numeric_column(column):
-    """Numbers a model can take: numeric dtypes, booleans excluded."""
-    import pandas as pd
+class TableError(ValueError):
+    """A table that cannot be read as it is; the message names the file and the fix."""
 
-    return (pd.api.types.is_numeric_dtype(column.dtype)
-            and not pd.api.types.is_bool_dtype(column.dtype))
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise ValueError("Parquet files need pyarrow: pip install 'skae[parquet]'.") from None
+    return pyarrow
 
 
 def _malformed(path, fmt, exc):
@@ -69,136 +71,328 @@ def _reading(path, fmt):
     """Parser errors (pandas', pyarrow's, decoding) as one ValueError naming the file."""
     try:
         yield
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except (ValueError, OSError, UnicodeDecodeError, EOFError) as exc:
+        if type(exc).__module__.startswith("skae"):
+            raise
         raise _malformed(path, fmt, exc) from None
     except Exception as exc:  # pyarrow's own errors are not ValueErrors
-        if type(exc).__module__.startswith(("pyarrow", "pandas")):
+        if type(exc).__module__.startswith(("pyarrow", "pandas", "zipfile", "gzip")):
             raise _malformed(path, fmt, exc) from None
         raise
 
 
-def read_table(path):
-    """Read a whole CSV or Parquet file into a DataFrame."""
+# ---------------------------------------------------------------------- sources
+def table_files(path):
+    """The table files to read: ``[path]`` for a file, the table files under a folder.
+
+    A folder is searched recursively in name order; names starting with "." or "_"
+    (Spark's ``_SUCCESS``, partial files) are skipped, and so are files whose suffix is
+    not a table format. Raises FileNotFoundError / ValueError naming the path.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder.")
+    if not os.path.isdir(path):
+        table_format(path)
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if name.startswith((".", "_")):
+                continue
+            with contextlib.suppress(ValueError):
+                table_format(name)
+                found.append(os.path.join(root, name))
+    if not found:
+        raise ValueError(f"{path} is a folder with no .csv or .parquet files in it.")
+    return found
+
+
+# ----------------------------------------------------------------- CSV dialects
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """How a CSV file separates fields and writes decimal numbers."""
+
+    sep: str = ","
+    decimal: str = "."
+
+
+def _sample_text(path, compression, size=1 << 16):
+    """The first ``size`` characters of a (compressed) text file."""
+    if compression == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise TableError(f"the zip archive holds {len(members)} files; it must hold "
+                                 "exactly one table.")
+            with archive.open(members[0]) as raw:
+                return io.TextIOWrapper(raw, encoding="utf-8", errors="replace",
+                                        newline="").read(size)
+    opener = {"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}.get(compression)
+    if opener is None:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            return fh.read(size)
+    import importlib
+
+    with importlib.import_module(opener).open(path, "rt", encoding="utf-8",
+                                              errors="replace", newline="") as fh:
+        return fh.read(size)
+
+
+_COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*$")
+_POINT_DECIMAL = re.compile(r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$")
+
+
+def _records(sample, sep, truncated):
+    rows = [r for r in csv.reader(io.StringIO(sample), delimiter=sep) if r]
+    return rows[:-1] if truncated and len(rows) > 1 else rows
+
+
+def detect_dialect(path, *, sep=None, decimal=None):
+    """The separator and decimal mark of a CSV file, from its name and first lines.
+
+    ``sep`` / ``decimal`` given are kept; otherwise a ``.tsv`` file is tab-separated, and
+    for other names the separator among ``, ; tab |`` that splits the header into the
+    most fields, with every sampled line splitting the same way, is chosen. The decimal
+    mark is "," when the separator is not "," and numbers such as ``1,5`` appear.
+    Raises ValueError for a file that reads as one column whose header holds ";" or a
+    tab (a separator the lines do not agree on), naming ``--sep``.
+    """
+    _, base, compression = split_name(path)
+    if sep is None and base == ".tsv":
+        sep = "\t"
+    if sep is not None and sep == decimal:
+        raise TableError(f"the separator and the decimal mark are both {sep!r}; give "
+                         "different --sep and --decimal.")
+    if sep is not None and decimal is not None:
+        return Dialect(sep, decimal)
+    with _reading(path, "csv"):
+        sample = _sample_text(path, compression)
+    truncated = len(sample) >= 1 << 16
+    if sep is None:
+        best, best_fields = ",", 1
+        for candidate in _SEPARATORS:
+            rows = _records(sample, candidate, truncated)
+            if not rows:
+                continue
+            width = len(rows[0])
+            if width > best_fields and all(len(r) == width for r in rows[1:]):
+                best, best_fields = candidate, width
+        header = sample.split("\n", 1)[0]
+        if best_fields == 1 and (";" in header or "\t" in header):
+            shown = "tab" if "\t" in header else "';'"
+            raise TableError(
+                f"{path} reads as one column but its header holds {shown} and its lines do "
+                "not split evenly on it; give the separator with --sep (e.g. --sep ';').")
+        sep = best
+    if decimal is None:
+        decimal = "."
+        if sep != ",":
+            fields = [f for r in _records(sample, sep, truncated)[1:] for f in r]
+            comma = sum(bool(_COMMA_DECIMAL.match(f)) for f in fields)
+            point = sum(bool(_POINT_DECIMAL.match(f)) for f in fields)
+            if comma > point:
+                decimal = ","
+    if sep == decimal:
+        raise TableError(f"the separator and the decimal mark are both {sep!r}; give "
+                         "different --sep and --decimal.")
+    return Dialect(sep, decimal)
+
+
+def dialect_for(path, *, sep=None, decimal=None):
+    """A CSV file's dialect (see :func:`detect_dialect`); None for a Parquet file."""
+    if table_format(path) != "csv":
+        return None
+    return detect_dialect(path, sep=sep, decimal=decimal)
+
+
+def decimal_points(frame, columns=None):
+    """Text chunks with decimal commas (``1,5``) rewritten as ``1.5`` in ``columns``.
+
+    Only fields that are whole numbers with a decimal comma change; other text (``a,b``)
+    is kept.
+    """
+    columns = list(frame.columns if columns is None else columns)
+    if not columns:
+        return frame
+    pattern = r"^(\s*[+-]?\d+),(\d+(?:[eE][+-]?\d+)?\s*)$"
+    return frame.assign(**{str(c): frame[c].str.replace(pattern, r"\1.\2", regex=True)
+                           for c in columns})
+
+
+def _csv_options(dialect):
+    return {"sep": dialect.sep, "decimal": dialect.decimal}
+
+
+# ---------------------------------------------------------------------- reading
+def read_table(path, *, dialect=None, columns=None):
+    """Read a whole CSV or Parquet file (or a folder of them) into a DataFrame.
+
+    A Parquet file's index is left out (an index is not a feature).
+    """
     import pandas as pd
 
-    fmt = table_format(path)
-    _check_exists(path)
-    with _reading(path, fmt):
-        if fmt == "parquet":
-            _pyarrow()
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, **_csv_options(path))
+    frames = []
+    for name in table_files(path):
+        fmt = table_format(name)
+        with _reading(name, fmt):
+            if fmt == "parquet":
+                _pyarrow()
+                frames.append(pd.read_parquet(name, columns=columns).reset_index(drop=True))
+            else:
+                frames.append(pd.read_csv(name, usecols=columns, low_memory=False,
+                                          **_csv_options(dialect or detect_dialect(name))))
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if df.shape[0] == 0:
         raise ValueError(f"{path} has no data rows.")
     return df
 
 
-def iter_table(path, chunk_size):
-    """Yield ``(DataFrame chunk, total rows or None)`` without reading the whole file."""
+def _nullable(pa):
+    """Arrow -> pandas types that do not change from batch to batch when nulls appear."""
     import pandas as pd
 
-    fmt = table_format(path)
-    _check_exists(path)
-    with _reading(path, fmt):
-        if fmt == "parquet":
-            pq = _pyarrow().parquet.ParquetFile(path)
-            total = pq.metadata.num_rows
-            for batch in pq.iter_batches(batch_size=chunk_size):
-                yield batch.to_pandas(), total
-            return
-        with pd.read_csv(path, chunksize=chunk_size, **_csv_options(path)) as reader:
-            for chunk in reader:
-                yield chunk, None
+    mapping = {pa.bool_(): pd.BooleanDtype()}
+    for bits in (8, 16, 32, 64):
+        mapping[getattr(pa, f"int{bits}")()] = getattr(pd, f"Int{bits}Dtype")()
+        mapping[getattr(pa, f"uint{bits}")()] = getattr(pd, f"UInt{bits}Dtype")()
+    return mapping.get
 
 
-def numeric_columns(df, columns=None):
-    """The columns to model: ``columns`` (checked) or every numeric one.
+def _range_index(schema):
+    """A Parquet file's named RangeIndex (kept in metadata only): (name, start, step)."""
+    meta = schema.pandas_metadata or {}
+    for entry in meta.get("index_columns", []):
+        if isinstance(entry, dict) and entry.get("kind") == "range" and entry.get("name"):
+            return entry["name"], entry["start"], entry["step"]
+    return None
 
-    Returns ``(selected DataFrame as float64, names of non-numeric columns left out)``.
-    Raises ValueError naming the columns when some are missing, non-numeric, hold NaN or
-    infinity, or when none remain.
+
+def parquet_rows(path):
+    """Rows in a Parquet file, from its footer."""
+    return _pyarrow().parquet.ParquetFile(path).metadata.num_rows
+
+
+def _iter_parquet(path, chunk_size, columns):
+    import pandas as pd
+
+    pa = _pyarrow()
+    # No pre-buffering and a small read buffer: memory stays bounded by the batch (and
+    # the file's page size), not by the row group.
+    pq = pa.parquet.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+    ranged = _range_index(pq.schema_arrow) if columns is None else None
+    types = _nullable(pa)
+    offset = 0
+    for batch in pq.iter_batches(batch_size=chunk_size, columns=columns, use_threads=False):
+        frame = batch.to_pandas(types_mapper=types)
+        if ranged is not None:
+            name, start, step = ranged
+            frame.index = pd.RangeIndex(start + step * offset,
+                                        start + step * (offset + len(frame)), step, name=name)
+        elif columns is not None:
+            frame = frame.reset_index(drop=True)
+        offset += len(frame)
+        yield frame
+
+
+def _iter_csv(path, chunk_size, dialect, columns, dtypes, text):
+    import pandas as pd
+
+    options = _csv_options(dialect or detect_dialect(path))
+    if text:  # every field as the exact text it holds (nothing parsed, nothing lost)
+        options.update(dtype=str, keep_default_na=False, na_filter=False)
+    elif dtypes is not None:
+        options["dtype"] = dtypes
+    with pd.read_csv(path, chunksize=chunk_size, usecols=columns, **options) as reader:
+        yield from reader
+
+
+def iter_table(path, chunk_size, *, dialect=None, columns=None, dtypes=None, text=False):
+    """Yield DataFrame chunks of at most ``chunk_size`` rows, never the whole table.
+
+    Parameters
+    ----------
+    path : str
+        A CSV or Parquet file, or a folder of them (see :func:`table_files`).
+    chunk_size : int
+        Rows per chunk.
+    dialect : Dialect, default=None
+        CSV separator and decimal mark; None detects them per file.
+    columns : list of str, default=None
+        Read only these columns (a Parquet file's index is then left out).
+    dtypes : dict, default=None
+        CSV column types (see :func:`infer_csv_dtypes`), so that every chunk has the same
+        types whatever the chunking.
+    text : bool, default=False
+        Read CSV fields as their exact text (no parsing, no missing values).
+
+    A Parquet file's index is restored in every chunk (its named RangeIndex too); integer
+    and boolean columns use pandas' nullable types, so a column's type does not change
+    between chunks when nulls appear.
     """
-    if df.columns.duplicated().any():
-        dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise ValueError(f"the data has duplicated column names {dupes}; rename them.")
-    if columns:
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise ValueError(f"--columns names columns that are not in the data: {missing}; "
-                             f"the data has {[str(c) for c in df.columns]}.")
-        bad = [c for c in columns if not is_numeric_column(df[c])]
-        if bad:
-            raise ValueError(f"columns {bad} are not numeric; encode them as numbers or leave "
-                             "them out of --columns.")
-        chosen, dropped = list(columns), []
-    else:
-        chosen = [c for c in df.columns if is_numeric_column(df[c])]
-        dropped = [str(c) for c in df.columns if c not in set(chosen)]
-        if not chosen:
-            raise ValueError(f"the data has no numeric columns (it has {dropped[:10]}); "
-                             "encode them as numbers first.")
-    X = df[chosen].astype(np.float64)
-    bad = X.columns[~np.isfinite(X.to_numpy()).all(axis=0)]
-    if len(bad):
-        counts = {str(c): int((~np.isfinite(X[c].to_numpy())).sum()) for c in bad[:5]}
-        raise ValueError(f"columns with missing or infinite values (count per column): "
-                         f"{counts}; fill or drop those rows, or leave the columns out with "
-                         "--columns.")
-    with np.errstate(over="ignore", invalid="ignore"):
-        huge = X.columns[~np.isfinite(X.to_numpy().std(axis=0))]
-    if len(huge):
-        raise ValueError(f"columns {[str(c) for c in huge[:5]]} hold values too large to "
-                         "standardise (their variance overflows); rescale them first (e.g. "
-                         "divide by a power of ten).")
-    return X, dropped
+    for name in table_files(path):
+        fmt = table_format(name)
+        with _reading(name, fmt):
+            if fmt == "parquet":
+                chunks = _iter_parquet(name, chunk_size, columns)
+            else:
+                chunks = _iter_csv(name, chunk_size, dialect, columns, dtypes, text)
+            yield from chunks
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; move it into place only on success.
+def total_rows(path):
+    """Rows in a table (or folder) when known without reading it (Parquet), else None."""
+    names = table_files(path)
+    if all(table_format(n) == "parquet" for n in names):
+        with _reading(path, "parquet"):
+            return sum(parquet_rows(n) for n in names)
+    return None
 
-    On any error (or Ctrl-C) the temporary file is removed and ``path`` is untouched: no
-    partial output, and an existing file is never half-overwritten.
+
+# --------------------------------------------------------------- type inference
+def _chunk_kind(column):
+    """One chunk's column kind: None (all missing), "bool", "int", "float" or "str"."""
+    import pandas as pd
+
+    if column.isna().all():
+        return None
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.infer_dtype(column, skipna=True) == "boolean":
+        return "bool"
+    return "str"
+
+
+_KIND_DTYPE = {"bool": "boolean", "int": "int64", "float": "float64", "str": "str",
+               None: "float64"}
+
+
+def infer_csv_dtypes(path, chunk_size, *, dialect=None):
+    """Column types of a CSV file that hold every chunk's values: one pass, in chunks.
+
+    Integers and floats give float; booleans stay booleans (nullable); a column with text
+    anywhere is text (read as the exact text, so ``007`` and ``A99`` both survive);
+    chunks where a column is empty constrain nothing. Returns ``(dtypes, rows)``.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{path}: the folder {folder} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=".skae-", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-class TableWriter:
-    """Append DataFrame chunks to a CSV or Parquet file at ``path`` (a temporary path)."""
-
-    def __init__(self, path, fmt, *, tsv=False):
-        self.path, self.fmt, self.tsv = path, fmt, tsv
-        self._parquet = None
-        self._wrote_header = False
-
-    def write(self, df):
-        if self.fmt == "parquet":
-            pa = _pyarrow()
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            if self._parquet is None:
-                self._parquet = pa.parquet.ParquetWriter(self.path, table.schema)
-            elif not table.schema.equals(self._parquet.schema):
-                # CSV chunks can infer another dtype (int in one chunk, float in the next)
-                table = table.cast(self._parquet.schema)
-            self._parquet.write_table(table)
-        else:
-            df.to_csv(self.path, mode="a" if self._wrote_header else "w",
-                      header=not self._wrote_header, index=False,
-                      sep="\t" if self.tsv else ",")
-            self._wrote_header = True
-
-    def close(self):
-        if self._parquet is not None:
-            self._parquet.close()
+    kinds, rows = {}, 0
+    for chunk in iter_table(path, chunk_size, dialect=dialect):
+        rows += len(chunk)
+        for name in chunk.columns:
+            seen, kind = kinds.get(name, set()), _chunk_kind(chunk[name])
+            if kind is not None:
+                seen.add(kind)
+            kinds[name] = seen
+    dtypes = {}
+    for name, seen in kinds.items():
+        if len(seen) > 1:
+            seen = {"float"} if seen <= {"int", "float"} else {"str"}
+        dtypes[name] = _KIND_DTYPE[next(iter(seen), None)]
+    return dtypes, rows

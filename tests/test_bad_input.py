@@ -2,6 +2,7 @@
 raises an error whose message names the problem and the fix. Estimators, load_onnx and
 the CLI each get the whole matrix."""
 
+import os
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
@@ -16,17 +18,7 @@ from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
 from skae.cli import main
 from skae.onnx import load_onnx, to_onnx
 
-SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
-KINDS = ["ae", "vae", "detector"]
-
-
-def make(kind, **params):
-    params = {**SMALL, **params}
-    if kind == "detector":
-        return ReconstructionAnomalyDetector(AutoencoderTransformer(**params), random_state=0)
-    cls = AutoencoderTransformer if kind == "ae" else VAETransformer
-    return cls(**params)
-
+from .conftest import KINDS, make
 
 def outputs(est, X):
     """Every public inference method on X; returns {name: array}."""
@@ -205,9 +197,31 @@ def test_invalid_values_name_the_parameter(params, match):
 
 
 # ------------------------------------------------------------------- ONNX scorer
+# Every export option: the sample (one float tensor, or one input per column) and the
+# extra outputs. Each model gets the whole matrix, through every method it has.
+# "by name": a ColumnTransformer selecting the columns by name, which a DataFrame
+# sample turns into one input per column.
+EXPORTS = {
+    "array sample": ("detector", X[:1], {}),
+    "DataFrame sample": ("detector", DF.iloc[:1], {}),
+    "feature_errors": ("detector", X[:1], dict(feature_errors=True)),
+    "feature_errors transformed": ("detector", X[:1], dict(feature_errors="transformed")),
+    "score_samples": ("detector", X[:1], dict(score_samples=True)),
+    "column inputs": ("by name", DF.iloc[:1], {}),
+    "column inputs, every output": ("by name", DF.iloc[:1],
+                                    dict(feature_errors=True, score_samples=True)),
+}
+
+
 @pytest.fixture(scope="module")
-def onnx_model(fitted):
-    return load_onnx(to_onnx(fitted["detector"], X[:1]))
+def onnx_models(fitted):
+    from sklearn.compose import ColumnTransformer
+
+    by_name = make_pipeline(ColumnTransformer([("all", "passthrough", list("abcd"))]),
+                            make("detector")).fit(DF)
+    estimators = {"detector": fitted["detector"], "by name": by_name}
+    return {name: (estimators[kind], load_onnx(to_onnx(estimators[kind], sample, **options)))
+            for name, (kind, sample, options) in EXPORTS.items()}
 
 
 ONNX_CASES = {
@@ -231,19 +245,30 @@ ONNX_CASES = {
 }
 
 
+def _onnx_methods(model):
+    names = ["predict", "decision_function", "score_samples"]
+    return [getattr(model, n) for n in names + (["feature_errors"] if "feature_errors"
+                                                in model.output_names else [])]
+
+
 @pytest.mark.parametrize("case", list(ONNX_CASES))
-def test_onnx_matrix(fitted, onnx_model, case):
+@pytest.mark.parametrize("export", list(EXPORTS))
+def test_onnx_matrix(fitted, onnx_models, export, case):
     data, expected = ONNX_CASES[case]
+    estimator, onnx_model = onnx_models[export]
     if expected is None:
         labels, scores = onnx_model.predict(data), onnx_model.decision_function(data)
         assert set(np.unique(labels)) <= {-1, 1}
         assert np.isfinite(scores).all() and len(scores) == len(labels)
+        for method in _onnx_methods(onnx_model):
+            value = method(data)
+            assert len(value) == len(labels) and np.isfinite(value).all(), method.__name__
         if isinstance(data, pd.DataFrame):  # selected by name: the estimator's answer
-            reference = fitted["detector"].decision_function(data[list("abcd")])
+            reference = estimator.decision_function(data[list("abcd")])
             np.testing.assert_allclose(scores, reference, rtol=1e-4, atol=1e-4)
         return
     exc, parts = expected
-    for method in (onnx_model.predict, onnx_model.decision_function):
+    for method in _onnx_methods(onnx_model):
         with pytest.raises(exc) as info:
             method(data)
         _check_error(info, parts)
@@ -264,13 +289,21 @@ CLI_FIT_CASES = {
     "header only": (DF.iloc[:0], "no data rows"),
     "values around 1e300": (DF * 1e300, "too large to standardise"),
     "values around 1e20 (the scaler copes)": (DF * 1e20, None),
-    "inf": (pd.DataFrame(with_inf, columns=list("abcd")), "missing or infinite"),
-    "only text": (pd.DataFrame({"a": ["x", "y"]}), "no numeric columns"),
+    "inf": (pd.DataFrame(with_inf, columns=list("abcd")), "infinite values"),
+    "only text, every value distinct": (pd.DataFrame({"a": ["x", "y"]}),
+                                        "no column skae fit can use"),
+    "only empty columns": (pd.DataFrame({"a": [np.nan] * 4}), "no column skae fit can use"),
     "one column": (DF[["a"]], None),
     "two rows": (DF.iloc[:2], None),
     "constant columns": (DF.assign(c=1.0, d=1.0), None),
     "duplicated rows": (pd.concat([DF.iloc[:5]] * 6), None),
-    "mixed dtypes (bool and text left out)": (DF.assign(flag=DF["a"] > 0, name="x"), None),
+    "nan (imputed)": (pd.DataFrame(with_nan, columns=list("abcd")), None),
+    "mixed dtypes (bool and int used, constant text left out)": (
+        DF.assign(flag=DF["a"] > 0, count=(DF["b"] * 10).astype(int), name="x"), None),
+    "low-cardinality text (one-hot)": (DF.assign(kind=["u", "v", "w"] * 20), None),
+    "only low-cardinality text": (pd.DataFrame({"kind": ["u", "v", "w"] * 20}), None),
+    "an ID column (left out)": (DF.assign(user=[f"u{i}" for i in range(60)]), None),
+    "dates (left out)": (DF.assign(day=pd.date_range("2024-01-01", periods=60)), None),
 }
 
 
@@ -315,3 +348,60 @@ def test_cli_score_matrix(cli_model, case, tmp_path, capsys):
     errors = [line for line in err.splitlines() if "error:" in line]
     assert rc == 1 and len(errors) == 1 and error in errors[0], err
     assert not out.exists()
+
+
+# The output side: names, formats, and what must never be overwritten.
+def _link(tmp, target, kind):
+    def create(name):
+        path = tmp / name
+        (os.link if kind == "hard" else os.symlink)(target, path)
+        return path
+    return create
+
+
+CLI_OUTPUT_CASES = {
+    # name -> (command, output(tmp, data, model) -> path, expected error or None)
+    "score onto its input": ("score", lambda t, d, m: d, "is the input"),
+    "score onto a hard link to its input": (
+        "score", lambda t, d, m: _link(t, d, "hard")("h.csv"), "is the input"),
+    "score onto a symlink to its input": (
+        "score", lambda t, d, m: _link(t, d, "soft")("s.csv"), "is the input"),
+    "score onto a symlink to the model": (
+        "score", lambda t, d, m: _link(t, m, "soft")("m.csv"), "is the input"),
+    "fit onto its input": ("fit", lambda t, d, m: d, "must be a .onnx file"),
+    "fit onto a symlink to its input": (
+        "fit", lambda t, d, m: _link(t, d, "soft")("s.onnx"), "is the input"),
+    "fit to a table name": ("fit", lambda t, d, m: t / "m.csv", "must be a .onnx file"),
+    "a folder": ("score", lambda t, d, m: (t / "dir.csv").mkdir() or t / "dir.csv",
+                 "is a folder"),
+    "a missing folder": ("score", lambda t, d, m: t / "no" / "o.csv", "does not exist"),
+    "an unknown suffix": ("score", lambda t, d, m: t / "o.xlsx", "unknown table format"),
+    "a compressed name": ("score", lambda t, d, m: t / "o.tsv.gz", None),
+    "a zip name": ("score", lambda t, d, m: t / "o.csv.zip", None),
+    "a parquet name": ("score", lambda t, d, m: t / "o.parquet", None),
+    "an existing output (replaced)": (
+        "score", lambda t, d, m: (t / "old.csv").write_text("old") and t / "old.csv", None),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_OUTPUT_CASES))
+def test_cli_output_matrix(cli_model, case, tmp_path, capsys):
+    from skae._io import read_table
+
+    command, output, error = CLI_OUTPUT_CASES[case]
+    data = tmp_path / "d.csv"
+    DF.to_csv(data, index=False)
+    before, model_before = data.read_bytes(), cli_model.read_bytes()
+    out = output(tmp_path, data, cli_model)
+    argv = (["score", str(cli_model), str(data)] if command == "score"
+            else ["fit", str(data), "--max-iter", "2", "--device", "cpu"])
+    rc = main([*argv, "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert data.read_bytes() == before and cli_model.read_bytes() == model_before
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+    if error is None:
+        assert rc == 0, err
+        assert len(read_table(str(out))) == len(DF)
+        return
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert rc == 1 and len(errors) == 1 and error in errors[0], err

@@ -1,0 +1,356 @@
+"""Which columns ``skae fit`` models and how: roles from column statistics gathered in
+chunks (bounded memory), and the preprocessing ColumnTransformer built from them.
+
+Numeric and boolean columns are standardised, their missing values imputed (median by
+default, plus a 0/1 missing-indicator for each column that had missing values); text columns
+with few distinct values are one-hot encoded (unknown categories at scoring encode as all
+zeros); other text columns (IDs, free text), dates and empty columns are left out and
+named. The statistics come from one pass over the data in chunks, so the same code serves
+a table in memory and one streamed from disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from ._scoring import MISSING_CATEGORY, MISSING_TEXT, as_number, as_text
+
+
+class ColumnsError(ValueError):
+    """Columns that cannot be modelled as asked; the message names them and the fix."""
+
+
+@dataclasses.dataclass
+class _Column:
+    """What one pass has seen of a column."""
+
+    text: bool = False          # a value that is not a number was seen
+    dates: bool = False
+    rows: int = 0
+    missing: int = 0
+    infinite: int = 0
+    first_infinite: int = -1    # data row (0-based) of the first infinite value
+    counts: collections.Counter | None = dataclasses.field(
+        default_factory=collections.Counter)  # None once over the category limit
+    scaler: object = None       # StandardScaler.partial_fit on the numbers seen
+
+
+class ColumnStats:
+    """Per-column statistics gathered chunk by chunk, in memory bounded by the chunk.
+
+    Parameters
+    ----------
+    count_limit : int
+        Distinct values counted per column; beyond it the column counts as having many.
+    sample_rows : int
+        Rows kept in a uniform random sample (bottom-k of random keys) for medians and
+        for fitting the preprocessing's structure.
+    random_state : int
+        Seed of the sample.
+    """
+
+    def __init__(self, *, count_limit, sample_rows, random_state=0):
+        self.count_limit = int(count_limit)
+        self.sample_rows = int(sample_rows)
+        self.columns: dict[str, _Column] = {}
+        self.rows = 0
+        self.sample = None
+        self._rng = np.random.RandomState(random_state)
+
+    def update(self, chunk):
+        """Add a chunk (a DataFrame) to the statistics."""
+        if chunk.columns.duplicated().any():
+            dupes = sorted({str(c) for c in chunk.columns[chunk.columns.duplicated()]})
+            raise ColumnsError(f"the data has duplicated column names {dupes}; rename them.")
+        for name in chunk.columns:
+            column = chunk[name]
+            info = self.columns.setdefault(str(name), _Column())
+            info.rows += len(column)
+            if pd.api.types.is_datetime64_any_dtype(column.dtype):
+                info.dates = True
+                continue
+            if info.counts is not None:
+                self._count(info, column)
+            if not info.text:
+                try:
+                    values = as_number(column, name)
+                except ValueError:
+                    info.text = True
+                else:
+                    self._numbers(info, values)
+                    continue
+            values = column.astype(object)
+            info.missing += int((values.isna() | values.map(
+                lambda v: isinstance(v, str) and v.strip() in MISSING_TEXT)).sum())
+        self._sample(chunk)
+        self.rows += len(chunk)
+
+    def _count(self, info, column):
+        """Count a column's values as categories, until there are too many."""
+        values = column.value_counts(dropna=False)
+        if len(values) > self.count_limit + 1:  # (+1: the missing "category")
+            info.counts = None
+            return
+        for value, count in zip(as_text(values.index.to_series()), values.to_numpy()):
+            info.counts[value] += int(count)
+        if len(set(info.counts) - {MISSING_CATEGORY}) > self.count_limit:
+            info.counts = None
+
+    def _numbers(self, info, values):
+        from sklearn.preprocessing import StandardScaler
+
+        missing, infinite = np.isnan(values), np.isinf(values)
+        info.missing += int(missing.sum())
+        if infinite.any():
+            if info.infinite == 0:
+                info.first_infinite = self.rows + int(np.flatnonzero(infinite)[0])
+            info.infinite += int(infinite.sum())
+            values = np.where(infinite, np.nan, values)
+        if (~np.isnan(values)).any():
+            info.scaler = info.scaler or StandardScaler()
+            with np.errstate(over="ignore", invalid="ignore"):
+                info.scaler.partial_fit(values.reshape(-1, 1))
+
+    def _sample(self, chunk):
+        if self.sample_rows == 0:
+            return
+        keys = self._rng.random_sample(len(chunk))
+        chunk = chunk.reset_index(drop=True).assign(_skae_key=keys)
+        both = chunk if self.sample is None else pd.concat([self.sample, chunk],
+                                                           ignore_index=True)
+        self.sample = (both if len(both) <= self.sample_rows
+                       else both.nsmallest(self.sample_rows, "_skae_key"))
+
+    def sample_frame(self):
+        """The random sample of rows (all columns)."""
+        return self.sample.drop(columns="_skae_key").reset_index(drop=True)
+
+
+@dataclasses.dataclass
+class Roles:
+    """How each column is used: ``numeric`` and ``categorical`` (name -> categories) are
+    the model's inputs, in this order; ``left_out`` maps a name to the reason."""
+
+    numeric: list
+    categorical: dict
+    left_out: dict
+    missing: dict  # numeric column -> missing values filled at fit
+
+    @property
+    def inputs(self):
+        return list(self.numeric) + list(self.categorical)
+
+    def describe(self, fills=None, *, strategy="median", indicators=False):
+        """``{heading: names or {column: note}}`` for the model's metadata and
+        ``skae info``. ``fills`` maps an imputed column to its fill value."""
+        filled = {}
+        for name, count in self.missing.items():
+            if fills is not None:
+                filled[name] = (f"{count} at fit, filled with the training {strategy} "
+                                f"{fills[name]:.6g}"
+                                + (", flagged in an indicator column" if indicators else ""))
+        return {
+            "numeric columns (standardised)": list(self.numeric),
+            "missing values": filled,
+            "categorical columns (one-hot, standardised; an unseen category encodes as "
+            "zeros)": {name: f"{len(cats)} categories"
+                       for name, cats in self.categorical.items()},
+            "left out at fit": dict(self.left_out),
+        }
+
+
+def _check_names(stats, option, names):
+    unknown = [n for n in names or () if n not in stats.columns]
+    if unknown:
+        raise ColumnsError(f"{option} names columns that are not in the data: {unknown}; "
+                           f"the data has {list(stats.columns)[:30]}.")
+
+
+def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
+                 max_categories=20, impute=True):
+    """Decide each column's role from its statistics (see the module docstring).
+
+    ``columns`` restricts the choice to those columns (each still typed by its values);
+    ``categorical`` forces one-hot encoding (of every value; more than
+    ``max_categories`` is an error); ``ignore`` leaves columns out. Raises ColumnsError
+    for unknown names, conflicting options, infinite values, missing values when
+    ``impute`` is False, and when no column is left.
+    """
+    for option, names in [("--columns", columns), ("--categorical", categorical),
+                          ("--ignore", ignore)]:
+        _check_names(stats, option, names)
+    forced, ignored = set(categorical or ()), set(ignore or ())
+    both = sorted(forced & ignored)
+    if both:
+        raise ColumnsError(f"columns {both} are both in --categorical and --ignore.")
+    chosen = set(columns) if columns else None
+    numeric, cats, left_out, missing = [], {}, {}, {}
+    for name, info in stats.columns.items():
+        if name in ignored:
+            left_out[name] = "--ignore"
+            continue
+        if chosen is not None and name not in chosen and name not in forced:
+            left_out[name] = "not in --columns"
+            continue
+        distinct = (None if info.counts is None
+                    else len(set(info.counts) - {MISSING_CATEGORY}))
+        if name in forced:
+            if info.counts is None:
+                raise ColumnsError(
+                    f"--categorical names {name!r}, which has more than {max_categories} "
+                    "distinct values; raise --max-categories to encode them all.")
+            cats[name] = sorted(info.counts)
+            continue
+        if info.dates:
+            left_out[name] = "dates; derive numbers from them to use them"
+        elif info.text:
+            if distinct is not None and 2 <= distinct <= min(max_categories, info.rows / 2):
+                cats[name] = sorted(info.counts)  # (missing values: one more category)
+            elif distinct is not None and distinct < 2:
+                left_out[name] = "text with a single value"
+            elif distinct is not None and distinct <= max_categories:
+                left_out[name] = (f"text with {distinct} distinct values in {info.rows} "
+                                  "rows, an ID or free text (--categorical encodes it)")
+            else:
+                left_out[name] = (f"text with more than {max_categories} distinct values, "
+                                  "an ID or free text (--max-categories or --categorical "
+                                  "encodes it)")
+        elif info.scaler is None:
+            left_out[name] = "no values"
+        else:
+            numeric.append(name)
+            if info.missing:
+                missing[name] = info.missing
+        if chosen is not None and name in chosen and name in left_out:
+            raise ColumnsError(f"--columns names {name!r}, which cannot be used: "
+                               f"{left_out[name]}.")
+    infinite = {n: stats.columns[n] for n in numeric if stats.columns[n].infinite}
+    if infinite:
+        name, info = next(iter(infinite.items()))
+        raise ColumnsError(
+            f"columns {list(infinite)} hold infinite values ({info.infinite} in {name!r}, "
+            f"first at data row {info.first_infinite + 1}); replace or drop them.")
+    if missing and not impute:
+        counts = {n: c for n, c in list(missing.items())[:5]}
+        raise ColumnsError(f"columns with missing values (count per column): {counts}; "
+                           "fill or drop those rows, leave the columns out with --ignore, or "
+                           "let skae fit impute them (--impute median).")
+    huge = [n for n in numeric if not np.isfinite(stats.columns[n].scaler.var_).all()]
+    if huge:
+        raise ColumnsError(f"columns {huge[:5]} hold values too large to standardise (their "
+                           "variance overflows); rescale them first (e.g. divide by a power "
+                           "of ten).")
+    if not numeric and not cats:
+        shown = {n: r for n, r in list(left_out.items())[:10]}
+        raise ColumnsError(f"the data has no column skae fit can use (left out: {shown}).")
+    return Roles(numeric, cats, left_out, missing)
+
+
+def model_frame(df, roles):
+    """The model's input columns from a table: numbers as float64, categories as str."""
+    data = {name: as_number(df[name], name) for name in roles.numeric}
+    data.update({name: as_text(df[name]) for name in roles.categorical})
+    return pd.DataFrame(data, index=df.index)
+
+
+# What the missing-value indicators fill a missing number with before marking it (as
+# above ``_MISSING_MARK / 3``): near the float32 limit, beyond any real value a float32
+# model input can hold without overflowing.
+_MISSING_MARK = 3e38
+
+
+def build_preprocessor(roles, *, impute="median", indicators=False):
+    """The unfitted ColumnTransformer, selecting columns by name.
+
+    Blocks: ``numeric`` (impute, then standardise), ``missing`` (with ``indicators``: one
+    0/1 indicator per numeric column that had missing values at fit), ``categorical``
+    (one-hot, then standardised, so that a rare category stands out as a large value the
+    way a rare number does). The indicators are built from steps every ONNX converter
+    knows (a constant fill, then a threshold), so the whole pipeline exports as one graph.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Binarizer, OneHotEncoder, StandardScaler
+
+    parts = []
+    imputes = bool(roles.missing) and impute != "none"
+    if roles.numeric:
+        steps = [StandardScaler()]
+        if imputes:
+            steps.insert(0, SimpleImputer(strategy=impute, keep_empty_features=True))
+        parts.append(("numeric", make_pipeline(*steps), list(roles.numeric)))
+    if imputes and indicators:
+        parts.append(("missing", make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=_MISSING_MARK,
+                          keep_empty_features=True),
+            Binarizer(threshold=_MISSING_MARK / 3)), list(roles.missing)))
+    if roles.categorical:
+        parts.append(("categorical", make_pipeline(OneHotEncoder(
+            categories=[list(c) for c in roles.categorical.values()],
+            handle_unknown="ignore", sparse_output=False, dtype=np.float64),
+            StandardScaler()), list(roles.categorical)))
+    return ColumnTransformer(parts, remainder="drop")
+
+
+def fit_streamed_preprocessor(roles, stats, *, impute="median", indicators=False):
+    """The preprocessor fitted from streamed statistics, never the whole table.
+
+    Its structure (and the imputer's medians) come from the random sample; the scaler's
+    means and variances are the exact ones of the whole data, from the first pass's
+    ``StandardScaler.partial_fit`` (adjusted for the imputed values).
+    """
+    pre = build_preprocessor(roles, impute=impute, indicators=indicators)
+    sample = model_frame(stats.sample_frame(), roles)
+    for name, cats in roles.categorical.items():  # values outside the kept categories
+        sample.loc[~sample[name].isin(cats), name] = cats[0]
+    pre.fit(sample)
+    if roles.numeric:
+        _set_scaler(pre.named_transformers_["numeric"], roles, stats)
+    if roles.categorical:
+        _set_category_scaler(pre.named_transformers_["categorical"], roles, stats)
+    return pre
+
+
+def _set_category_scaler(block, roles, stats):
+    """The one-hot block's scaler from the whole data's category counts."""
+    shares = np.array([stats.columns[name].counts[c] / stats.rows
+                       for name, cats in roles.categorical.items() for c in cats])
+    _set_moments(block.steps[-1][1], shares, shares * (1 - shares), stats.rows)
+
+
+def _set_moments(scaler, means, variances, rows):
+    """A fitted StandardScaler's statistics, set as ``partial_fit`` would have."""
+    scaler.mean_ = np.asarray(means, dtype=np.float64)
+    scaler.var_ = np.asarray(variances, dtype=np.float64)
+    scale = np.sqrt(scaler.var_)
+    # (a constant column keeps scale 1, as StandardScaler does)
+    scaler.scale_ = np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
+    scaler.n_samples_seen_ = int(rows)
+
+
+def _set_scaler(numeric, roles, stats):
+    """Overwrite the numeric block's scaler with the whole data's statistics (and a mean
+    imputer's means with the exact ones; a median comes from the sample)."""
+    scaler = numeric.steps[-1][1]
+    total = float(stats.rows)
+    means, variances = [], []
+    imputer = numeric.steps[0][1] if len(numeric.steps) > 1 else None
+    for j, name in enumerate(roles.numeric):
+        s = stats.columns[name].scaler
+        n_seen = float(np.ravel(s.n_samples_seen_)[0])
+        mean, var = float(s.mean_[0]), float(s.var_[0])
+        if imputer is not None and imputer.strategy == "mean":
+            imputer.statistics_[j] = mean
+        if imputer is not None:  # the imputed column: observed values plus medians
+            fill, n_fill = float(imputer.statistics_[j]), total - n_seen
+            new_mean = (n_seen * mean + n_fill * fill) / total
+            var = (n_seen * (var + mean ** 2) + n_fill * fill ** 2) / total - new_mean ** 2
+            mean = new_mean
+        means.append(mean)
+        variances.append(max(var, 0.0))
+    _set_moments(scaler, means, variances, total)

@@ -1,0 +1,190 @@
+"""``skae fit``: a table's columns -> ColumnTransformer -> ReconstructionAnomalyDetector,
+fitted in memory or streamed in chunks, and written as one ONNX graph.
+
+In memory (a file below ``STREAM_FILE_BYTES``): the table is read whole and the detector
+trains with ``fit`` (early stopping, its own epochs). Streaming (``--chunk-rows``, a
+folder, or a larger file): a first pass over the data in chunks gathers each column's
+statistics (types, categories up to ``--max-categories``, missing counts, the scaler's
+means and variances by ``StandardScaler.partial_fit``, and a random sample of at most
+``--chunk-rows`` rows for the medians); then ``--epochs`` passes train the detector with
+``partial_fit`` on one chunk at a time. No more than one chunk and the sample are held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+
+from ._columns import (ColumnStats, build_preprocessor, choose_roles,
+                       fit_streamed_preprocessor, model_frame)
+from ._io import (decimal_points, dialect_for, iter_table, read_table, table_files,
+                  table_format)
+from ._output import write_bytes
+from ._scoring import META_COLUMNS
+
+
+
+def _settings():
+    """The command line's module, where the streaming constants live (set by tests)."""
+    from . import cli
+
+    return cli
+
+
+def _detector(args):
+    from . import ReconstructionAnomalyDetector, VAETransformer
+
+    return ReconstructionAnomalyDetector(
+        VAETransformer() if args.model == "vae" else None,
+        contamination=args.contamination, max_iter=args.max_iter, device=args.device,
+        n_jobs=args.n_jobs, verbose=0 if args.quiet else 1, random_state=args.seed)
+
+
+def streams(args):
+    """Whether the fit streams: --chunk-rows given, a folder, or a large file."""
+    if args.chunk_rows is not None or os.path.isdir(args.data):
+        return True
+    size = os.path.getsize(args.data) if os.path.exists(args.data) else 0
+    if table_format(args.data) == "csv" and not args.data.lower().endswith(
+            (".csv", ".tsv", ".txt")):
+        size *= 5  # compressed text: several times larger once read
+    return size > _settings().STREAM_FILE_BYTES
+
+
+def _roles(args, stats):
+    return choose_roles(stats, columns=args.columns, categorical=args.categorical,
+                        ignore=args.ignore, max_categories=args.max_categories,
+                        impute=args.impute != "none")
+
+
+def _dialect(args, path):
+    return dialect_for(path, sep=args.sep, decimal=args.decimal)
+
+
+def fit_table(args, *, say, out):
+    """Run ``skae fit`` (the output was checked by the caller); return the exit code."""
+    from sklearn.pipeline import Pipeline
+
+    files = table_files(args.data)
+    streamed = streams(args)
+    if streamed and args.max_iter is not None:
+        say("skae fit: --max-iter applies to in-memory fits; streaming trains for --epochs")
+    if not streamed and args.epochs is not None:
+        say("skae fit: --epochs applies when streaming (--chunk-rows); this fit is in "
+            "memory and stops by itself (--max-iter caps it)")
+    args.epochs = args.epochs or _settings().STREAM_EPOCHS
+    start = time.perf_counter()
+    from ._engine import TrainingInterruptedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning and friends
+        # Ctrl-C: the estimators stop training and warn; the command writes nothing
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        try:
+            if streamed:
+                pre, detector, roles, stats, sample = _fit_streamed(args, files, say)
+            else:
+                pre, detector, roles, stats, sample = _fit_in_memory(args, files[0], say)
+        except TrainingInterruptedWarning:
+            raise KeyboardInterrupt from None
+    seconds = time.perf_counter() - start
+    pipeline = Pipeline([("columns", pre), ("detector", detector)])
+    onx = _export(pipeline, sample, roles, pre, args)
+    write_bytes(args.output, onx.SerializeToString())
+    flagged = (pipeline.predict(sample) == -1).mean()
+    filled = sum(roles.missing.values())
+    notes = [f"{len(roles.numeric)} numeric", f"{len(roles.categorical)} categorical"]
+    if filled:
+        notes.append(f"{filled} missing values filled in {len(roles.missing)} columns")
+    mode = (f"streamed in chunks of {args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS} rows, "
+            f"{args.epochs} epoch{'s' * (args.epochs != 1)}" if streamed else "in memory")
+    share = f"a {len(sample)}-row sample" if streamed else "training rows"
+    out(f"skae fit: {stats.rows} rows, {len(roles.inputs)} columns used "
+        f"({', '.join(notes)}), {args.model} {mode}, {seconds:.1f} s; {flagged:.1%} of "
+        f"{share} flagged; wrote {args.output}")
+    return 0
+
+
+def _say_roles(args, roles, say):
+    chosen = ("--ignore", "not in --columns")  # the user's choice: nothing to report
+    shown = "; ".join(f"{name}: {why}" for name, why in roles.left_out.items()
+                      if why not in chosen)
+    if shown:
+        say(f"skae fit: leaving out columns: {shown}")
+    if roles.missing and args.impute != "none":
+        counts = ", ".join(f"{n} ({c})" for n, c in roles.missing.items())
+        say(f"skae fit: filling missing values with the training {args.impute}: {counts}")
+
+
+def _fit_in_memory(args, path, say):
+    df = read_table(path, dialect=_dialect(args, path))
+    stats = ColumnStats(count_limit=args.max_categories, sample_rows=0)
+    stats.update(df)
+    roles = _roles(args, stats)
+    _say_roles(args, roles, say)
+    X = model_frame(df, roles)
+    del df
+    if len(X) < 2:
+        raise ValueError(f"{args.data} has {len(X)} row; fitting needs at least 2.")
+    pre = build_preprocessor(roles, impute=args.impute, indicators=args.missing_indicator)
+    Z = pre.fit_transform(X)
+    detector = _detector(args).fit(Z)
+    return pre, detector, roles, stats, X
+
+
+def _chunks(args, files, columns=None):
+    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
+    for path in files:
+        # CSV fields as text: a column's type comes from the values of every chunk, not
+        # from what pandas guesses in each
+        dialect = _dialect(args, path)
+        for chunk in iter_table(path, rows, dialect=dialect, columns=columns,
+                                text=dialect is not None):
+            yield chunk if dialect is None or dialect.decimal == "." \
+                else decimal_points(chunk)
+
+
+def _fit_streamed(args, files, say):
+    from tqdm.auto import tqdm
+
+    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
+    stats = ColumnStats(count_limit=args.max_categories, sample_rows=rows,
+                        random_state=args.seed)
+    with tqdm(unit="rows", desc="skae fit: column statistics", disable=args.quiet or None,
+              leave=False) as bar:
+        for chunk in _chunks(args, files):
+            stats.update(chunk)
+            bar.update(len(chunk))
+    if stats.rows < 2:
+        raise ValueError(f"{args.data} has {stats.rows} row; fitting needs at least 2.")
+    roles = _roles(args, stats)
+    _say_roles(args, roles, say)
+    pre = fit_streamed_preprocessor(roles, stats, impute=args.impute,
+                                    indicators=args.missing_indicator)
+    detector = _detector(args).set_params(verbose=0)
+    used = roles.inputs
+    with tqdm(total=stats.rows * args.epochs, unit="rows", desc="skae fit: training",
+              disable=args.quiet or None) as bar:
+        for epoch in range(args.epochs):
+            bar.set_postfix_str(f"epoch {epoch + 1}/{args.epochs}")
+            for chunk in _chunks(args, files, columns=used):
+                detector.partial_fit(pre.transform(model_frame(chunk, roles)))
+                bar.update(len(chunk))
+    return pre, detector, roles, stats, model_frame(stats.sample_frame(), roles)
+
+
+def _export(pipeline, sample, roles, pre, args):
+    from .onnx import to_onnx
+
+    onx = to_onnx(pipeline, sample.iloc[:1], feature_errors=True)
+    fills = None
+    if roles.missing and args.impute != "none":
+        imputer = pre.named_transformers_["numeric"].steps[0][1]
+        fills = dict(zip(roles.numeric, imputer.statistics_))
+    entry = onx.metadata_props.add()
+    entry.key = META_COLUMNS
+    entry.value = json.dumps(roles.describe(fills, strategy=args.impute,
+                                            indicators=args.missing_indicator))
+    return onx

@@ -1,0 +1,314 @@
+"""Scoring a pandas DataFrame with an exported detector: the input rows plus ``score``,
+``label`` and ``top_feature``.
+
+Torch-free (numpy, pandas and the ONNX runtime only): the ``skae score`` command calls
+:func:`score_frame` per chunk, and the Dask / Spark scorers call it per partition, so a
+table scored anywhere gets the same columns. The value conversions here (:func:`as_number`,
+:func:`as_text`) are also the ones ``skae fit`` applies before training, so a model sees
+the same values at fit and at scoring.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = ("score", "label", "top_feature")
+
+# Text that means "missing" in a number column (pandas' read_csv defaults).
+MISSING_TEXT = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+# The category a missing text value is (the ONNX runtime feeds missing text as "nan").
+MISSING_CATEGORY = "nan"
+_BOOLEANS = {"true": 1.0, "false": 0.0}
+
+
+class RowsError(ValueError):
+    """Some rows cannot be scored; ``position`` is the first one's position in the frame."""
+
+    def __init__(self, message, position):
+        super().__init__(message)
+        self.position = int(position)
+
+
+# ------------------------------------------------------------------ conversions
+def as_number(column, name=None):
+    """A column as float64, for a model input that takes numbers.
+
+    Numbers and booleans convert directly (booleans to 0/1); text is parsed (``True``
+    and ``False`` as 1 and 0), with the usual missing-value markers ("", "NA", "null",
+    ...) read as NaN. Raises :class:`RowsError` naming the column and the first value
+    that is not a number.
+    """
+    name = column.name if name is None else name
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = column.astype(object)
+    values = np.array(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+    failed = np.flatnonzero(np.isnan(values) & text.notna().to_numpy())
+    if len(failed):  # missing-value markers, True / False, or text that is no number
+        words = text.iloc[failed]
+        meaning = {w: _word(w) for w in pd.unique(words)}
+        values[failed] = [meaning[w] for w in words]
+        bad = [i for i, w in zip(failed, words) if meaning[w] is None]
+        if bad:
+            raise RowsError(f"column {name!r} is not numeric: it holds {text.iloc[bad[0]]!r}; "
+                            "the model needs numbers there.", bad[0])
+    return values
+
+
+def _word(value):
+    """What a text that is no number means in a number column: NaN, 1, 0, or None."""
+    if not isinstance(value, str):
+        return None
+    stripped = value.strip()
+    if stripped in MISSING_TEXT:
+        return np.nan
+    return _BOOLEANS.get(stripped.lower())
+
+
+def _category(value):
+    """The text of one category value: numbers (and numeric text) in one canonical form,
+    so ``1``, ``1.0`` and ``"1.0"`` are one category whichever way a table was read."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped in MISSING_TEXT:
+            return MISSING_CATEGORY
+        try:
+            value = float(stripped)
+        except ValueError:
+            return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = float(value)
+        if not np.isfinite(value):
+            return MISSING_CATEGORY if np.isnan(value) else str(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
+    return str(value)
+
+
+def as_text(column):
+    """A column as an object array of str, for a model input that takes categories.
+
+    Missing values (None, NaN, and text such as "NA" or "null") become "nan", which is
+    how ``skae fit`` trains them (one more category) and how the ONNX runtime feeds a
+    missing text value. Numbers, and text that reads as a number, take one canonical
+    form (``1``, ``1.0`` and ``"1.0"`` give "1").
+    """
+    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+    texts = np.array([_category(v) for v in uniques] + [MISSING_CATEGORY], dtype=object)
+    return texts[codes]  # code -1 (missing) takes the last entry
+
+
+# -------------------------------------------------------------------- the model
+# The metadata key ``skae fit`` writes: how the model uses each column. A model with it
+# takes its categories in :func:`as_text`'s form.
+META_COLUMNS = "skae_cli_columns"
+
+
+def model_inputs(model):
+    """``[(column name, kind)]`` of an exported model, kind "number" or "text".
+
+    A model exported from a NumPy sample has one float input, whose columns are
+    ``model.feature_names_in_`` (generic names when it has none); one exported from a
+    DataFrame sample has one input per column, ``model.input_columns_``.
+    """
+    columns = getattr(model, "input_columns_", None)
+    if columns is None:
+        names = model.feature_names_in_ or [f"x{j}" for j in range(model.n_features_in_)]
+        return [(name, "number") for name in names]
+    return [(name, model.input_types_[name]) for name in columns]
+
+
+def model_columns(model):
+    """The frame columns a model reads, or None when it reads all of them by position."""
+    columns = getattr(model, "input_columns_", None)
+    return list(columns) if columns is not None else model.feature_names_in_
+
+
+def feature_error_names(model):
+    """Names of the columns of the model's ``feature_errors`` output, or None if unknown.
+
+    Input column names when the model's errors are per input column, transformed
+    feature names (such as ``pca0``) when a step mixes columns (see the model's
+    ``feature_errors_space_``).
+    """
+    if "feature_errors" not in model.output_names:
+        return None
+    names = getattr(model, "feature_error_names_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _columns_by_name(frame, names):
+    """``{model name: frame column}``; ValueError naming the columns that are missing."""
+    by_name = {}
+    for column in frame.columns:
+        by_name.setdefault(str(column), column)
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"the data lacks the columns the model was fitted on: {missing}.")
+    return {n: frame[by_name[n]] for n in names}
+
+
+def _model_input(model, frame):
+    """The model's columns, converted: numbers (parsed from text when need be) as
+    float64, categories as text (in :func:`as_text`'s form for ``skae fit`` models)."""
+    names = model_columns(model)
+    if names is None:
+        if frame.shape[1] != model.n_features_in_:
+            raise ValueError(f"the data has {frame.shape[1]} columns but the model expects "
+                             f"{model.n_features_in_} (it was fitted without column names).")
+        columns = {str(j): frame.iloc[:, j] for j in range(frame.shape[1])}
+        return np.column_stack([as_number(c, n) for n, c in columns.items()])
+    columns = _columns_by_name(frame, names)
+    canonical = META_COLUMNS in model.metadata
+    data = {}
+    for name, kind in model_inputs(model):
+        column = columns[name]
+        if kind == "number":
+            data[name] = as_number(column, name)
+        else:
+            data[name] = as_text(column) if canonical else _with_missing(column)
+    return pd.DataFrame(data, index=frame.index)
+
+
+def _with_missing(column):
+    """A text column as object values, with missing-value text ("", "NA", ...) as None,
+    as ``pandas.read_csv`` reads it (and the runtime feeds a missing text value)."""
+    values = column.to_numpy(dtype=object).copy()
+    missing = pd.isna(values) | np.array(
+        [isinstance(v, str) and v.strip() in MISSING_TEXT for v in values], dtype=bool)
+    values[missing] = None
+    return values
+
+
+_POSITION = re.compile(r" \((\d+) rows, the first at position (\d+)\)")
+
+
+def _run(model, X, outputs):
+    """``model.run``, with the first bad row of a failure as ``RowsError.position``."""
+    try:
+        return model.run(X, outputs)
+    except ValueError as exc:
+        message = str(exc)
+        found = _POSITION.search(message)
+        if found is None:
+            raise
+        raise RowsError(_POSITION.sub(f" ({found.group(1)} rows)", message, count=1),
+                        int(found.group(2))) from None
+
+
+def score_columns(model, frame, *, threshold=None):
+    """The ``score``, ``label`` and ``top_feature`` columns for a frame's rows.
+
+    Parameters
+    ----------
+    model : skae.onnx.OnnxModel
+        An exported outlier detector (outputs ``label`` and ``scores``).
+    frame : pandas.DataFrame
+        Rows to score; the model's columns are selected by name (by position for a model
+        fitted without names), other columns are ignored.
+    threshold : float, default=None
+        Label rows whose score is below it -1; None keeps the model's cut (0).
+
+    Returns
+    -------
+    columns : pandas.DataFrame
+        Indexed like ``frame``: ``score`` (float32, ``decision_function``; negative =
+        outlier), ``label`` (int64, -1 outlier / +1 inlier) and, when the model outputs
+        per-feature errors with known names, ``top_feature`` (the name of the column whose
+        reconstruction error is largest).
+    """
+    if "label" not in model.output_names or "scores" not in model.output_names:
+        raise ValueError(f"the model is not an outlier detector (its outputs are "
+                         f"{model.output_names}); export a ReconstructionAnomalyDetector.")
+    if threshold is not None and not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
+    names = feature_error_names(model)
+    outputs = ["label", "scores"] + (["feature_errors"] if names is not None else [])
+    if len(frame) == 0:
+        result = {"scores": np.empty(0, np.float32), "label": np.empty(0, np.int64),
+                  "feature_errors": np.empty((0, len(names or ())), np.float32)}
+    else:
+        result = _run(model, _model_input(model, frame), outputs)
+    scores = np.asarray(result["scores"]).reshape(-1)
+    if threshold is None:
+        labels = np.asarray(result["label"]).reshape(-1).astype(np.int64)
+    else:
+        labels = np.where(scores < threshold, -1, 1).astype(np.int64)
+    columns = {"score": scores, "label": labels}
+    if names is not None:
+        errors = np.asarray(result["feature_errors"])
+        if errors.ndim == 2 and errors.shape[1] == len(names):
+            columns["top_feature"] = pd.array(
+                np.asarray(names, dtype=object)[errors.argmax(axis=1)] if len(errors)
+                else np.empty(0, object), dtype="str")
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def index_as_columns(frame):
+    """The frame with its named index levels as leading columns and a fresh RangeIndex.
+
+    Unnamed levels are dropped (a positional index carries no data). Raises ValueError
+    when a level's name is also a column's.
+    """
+    names = [n for n in frame.index.names if n is not None]
+    if not names:
+        return frame.reset_index(drop=True)
+    clash = [str(n) for n in names if n in frame.columns]
+    if clash:
+        raise ValueError(f"the index {clash} has the same name as a column; rename one of "
+                         "them so both can be kept.")
+    unnamed = [i for i, n in enumerate(frame.index.names) if n is None]
+    if unnamed:
+        frame = frame.reset_index(level=unnamed, drop=True)
+    return frame.reset_index()
+
+
+def score_frame(model, frame, *, threshold=None, index="keep"):
+    """The frame with ``score``, ``label`` and ``top_feature`` columns appended.
+
+    Parameters
+    ----------
+    model : skae.onnx.OnnxModel
+        An exported outlier detector.
+    frame : pandas.DataFrame
+        Rows to score; every column is kept, the model's are selected by name.
+    threshold : float, default=None
+        Label rows whose score is below it -1; None keeps the model's cut (0).
+    index : {"keep", "columns"}, default="keep"
+        "keep": the result has the frame's index (rows align with the input, as Dask's
+        ``map_partitions`` needs). "columns": named index levels become leading columns
+        and the index is reset, as ``skae score`` writes files (an index such as ``id``
+        stays, so scored rows can be joined back).
+
+    Returns
+    -------
+    scored : pandas.DataFrame
+        The frame's columns, then ``score``, ``label`` and (see :func:`score_columns`)
+        ``top_feature``.
+
+    Raises
+    ------
+    ValueError
+        When the frame already has a column named ``score``, ``label`` or
+        ``top_feature`` (it would be overwritten), lacks a model column, or holds values
+        the model cannot take (the message names the column and the fix).
+    """
+    if index not in ("keep", "columns"):
+        raise ValueError(f"index must be 'keep' or 'columns'; got {index!r}.")
+    if index == "columns":
+        frame = index_as_columns(frame)
+    taken = [c for c in SCORE_COLUMNS if c in frame.columns]
+    if taken:
+        raise ValueError(f"the data already has columns {taken}; rename them so the scores "
+                         "do not overwrite them.")
+    columns = score_columns(model, frame, threshold=threshold)
+    return pd.concat([frame, columns], axis=1)
