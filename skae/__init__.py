@@ -12,7 +12,8 @@ import importlib
 from ._version import __version__
 
 __all__ = ["AutoencoderTransformer", "ReconstructionAnomalyDetector", "TrainingDivergedError",
-           "TrainingOutOfMemoryError", "VAETransformer", "__version__"]
+           "TrainingInterruptedWarning", "TrainingOutOfMemoryError", "VAETransformer",
+           "__version__"]
 
 _LAZY = {
     "AutoencoderTransformer": "autoencoder",
@@ -20,6 +21,7 @@ _LAZY = {
     "ReconstructionAnomalyDetector": "detector",
     "TrainingDivergedError": "_engine",
     "TrainingOutOfMemoryError": "_engine",
+    "TrainingInterruptedWarning": "_engine",
 }
 
 # The top-level modules the ``train`` extra brings, with the names users know them by.
