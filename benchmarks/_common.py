@@ -7,12 +7,10 @@ import time
 
 import numpy as np
 
-DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets",
-                            "adbench")
+DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "adbench")
 
 
-def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10_000,
-                  basis_seed=0):
+def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10_000, basis_seed=0):
     """Low-rank Gaussian data plus noise, float32, roughly standardised.
 
     ``basis_seed`` picks the subspace and ``seed`` the rows in it, so rows drawn with
@@ -20,14 +18,14 @@ def low_rank_data(n_samples, n_features=100, rank=8, noise=0.1, seed=0, chunk=10
     Built in chunks, so generating it never needs more memory than the result plus a
     few MiB (the memory benchmark measures growth above it).
     """
-    basis = (np.random.RandomState(basis_seed).normal(size=(rank, n_features))
-             / np.sqrt(rank))
+    basis = np.random.RandomState(basis_seed).normal(size=(rank, n_features)) / np.sqrt(rank)
     rng = np.random.RandomState(seed + 1_000_003)
     X = np.empty((n_samples, n_features), dtype=np.float32)
     for start in range(0, n_samples, chunk):
         m = min(chunk, n_samples - start)
-        X[start:start + m] = (rng.normal(size=(m, rank)) @ basis
-                              + noise * rng.normal(size=(m, n_features)))
+        X[start : start + m] = rng.normal(size=(m, rank)) @ basis + noise * rng.normal(
+            size=(m, n_features)
+        )
     return X
 
 

@@ -79,28 +79,50 @@ def measure(quick):
         for batch in batches:
             row = {"width": width, "batch": batch}
             for name, n_jobs in settings.items():
-                ae = AutoencoderTransformer(n_components=8, hidden_layer_sizes=(width,),
-                                            batch_size=batch, max_iter=1,
-                                            early_stopping=False, device="cpu",
-                                            n_jobs=n_jobs, random_state=0)
+                ae = AutoencoderTransformer(
+                    n_components=8,
+                    hidden_layer_sizes=(width,),
+                    batch_size=batch,
+                    max_iter=1,
+                    early_stopping=False,
+                    device="cpu",
+                    n_jobs=n_jobs,
+                    random_state=0,
+                )
                 row[name] = _time(lambda ae=ae: ae.fit(X), repeats)
             flops = mlp_flops([100, width, 8, width, 100], batch)
             row["default_threads"] = resolve_threads(None, flops)
             sweep.append(row)
     goal = []
-    bench = dict(n_components=8, hidden_layer_sizes=(64, 32), batch_size=256,
-                 max_iter=3 if quick else 10, early_stopping=False, device="cpu",
-                 random_state=0)
+    bench = dict(
+        n_components=8,
+        hidden_layer_sizes=(64, 32),
+        batch_size=256,
+        max_iter=3 if quick else 10,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+    )
     table = low_rank_data(4_000 if quick else 10_000, n_features=20, rank=4, seed=1)
     for label, make, data in [
-            ("bench network (100-64-32-8, batch 256)",
-             lambda n: AutoencoderTransformer(**bench, n_jobs=n), X),
-            ("default detector, 10,000 x 20 (max_iter=20)",
-             lambda n: ReconstructionAnomalyDetector(max_iter=5 if quick else 20, n_jobs=n,
-                                                     device="cpu", random_state=0), table)]:
+        (
+            "bench network (100-64-32-8, batch 256)",
+            lambda n: AutoencoderTransformer(**bench, n_jobs=n),
+            X,
+        ),
+        (
+            "default detector, 10,000 x 20 (max_iter=20)",
+            lambda n: ReconstructionAnomalyDetector(
+                max_iter=5 if quick else 20, n_jobs=n, device="cpu", random_state=0
+            ),
+            table,
+        ),
+    ]:
         row = {"what": label}
         for name, n_jobs in settings.items():
-            row[name] = _time(lambda n_jobs=n_jobs: make(n_jobs).fit(data), repeats)
+            row[name] = _time(
+                lambda n_jobs=n_jobs, make=make, data=data: make(n_jobs).fit(data), repeats
+            )
         goal.append(row)
     print(json.dumps({"sweep": sweep, "goal": goal}))
 
@@ -110,15 +132,23 @@ def run(quick=False):
     from _common import table
 
     here = os.path.dirname(os.path.abspath(__file__))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    }
     results = {}
     for condition in ("quiet", "busy"):
         burners = start_burners() if condition == "busy" else []
         try:
-            out = subprocess.run([sys.executable, os.path.join(here, "bench_fit.py"),
-                                  "--threads-point"] + (["--quick"] if quick else []),
-                                 capture_output=True, text=True, check=True, env=env).stdout
+            out = subprocess.run(
+                [sys.executable, os.path.join(here, "bench_fit.py"), "--threads-point"]
+                + (["--quick"] if quick else []),
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout
         finally:
             stop_burners(burners)
         results[condition] = json.loads(out.strip().splitlines()[-1])
@@ -128,13 +158,19 @@ def run(quick=False):
         line = [quiet["width"], quiet["batch"]]
         for r in (quiet, busy):
             best = min(r["1"], r["2"], r["all"])
-            line += [f"{r['1']:.3f}", f"{r['2']:.3f}", f"{r['all']:.3f}",
-                     f"{r['default']:.3f} ({r['default_threads']})",
-                     f"{r['default'] / best:.2f}x"]
+            line += [
+                f"{r['1']:.3f}",
+                f"{r['2']:.3f}",
+                f"{r['all']:.3f}",
+                f"{r['default']:.3f} ({r['default_threads']})",
+                f"{r['default'] / best:.2f}x",
+            ]
         rows.append(line)
-    print(f"\nThreads: seconds per epoch, 10,000 x 100, network 100-w-8-w-100, {cores} cores; "
-          "default = n_jobs=None (threads it chose), ratio to the best thread count; busy = "
-          f"{cores} CPU burners running")
+    print(
+        f"\nThreads: seconds per epoch, 10,000 x 100, network 100-w-8-w-100, {cores} cores; "
+        "default = n_jobs=None (threads it chose), ratio to the best thread count; busy = "
+        f"{cores} CPU burners running"
+    )
     head = ["width", "batch"]
     for c in ("quiet", "busy"):
         head += [f"{c} 1", f"{c} 2", f"{c} all", f"{c} default", f"{c} default/best"]
@@ -148,10 +184,25 @@ def run(quick=False):
             met &= ratio <= 1.2
             line += [f"{r['default']:.2f}", f"{r['1']:.2f}", f"{best:.2f}", f"{ratio:.2f}x"]
         rows.append(line)
-    print("\nDefault settings (n_jobs=None) next to n_jobs=1 and the best thread count, "
-          "seconds per fit")
-    print(table(rows, ["fit", "quiet default", "quiet n_jobs=1", "quiet best",
-                       "quiet default/best", "busy default", "busy n_jobs=1", "busy best",
-                       "busy default/best"]))
+    print(
+        "\nDefault settings (n_jobs=None) next to n_jobs=1 and the best thread count, "
+        "seconds per fit"
+    )
+    print(
+        table(
+            rows,
+            [
+                "fit",
+                "quiet default",
+                "quiet n_jobs=1",
+                "quiet best",
+                "quiet default/best",
+                "busy default",
+                "busy n_jobs=1",
+                "busy best",
+                "busy default/best",
+            ],
+        )
+    )
     print(f"goal (default within 1.2x of the best, quiet and busy): {'met' if met else 'NOT met'}")
     return met

@@ -94,6 +94,7 @@ def _pyod(name):
         from pyod.models.vae import VAE
 
         return VAE(random_state=seed, verbose=0, device="cpu")
+
     return make
 
 
@@ -123,7 +124,8 @@ def split(path, seed):
         keep = rng.choice(len(X), 10_000, replace=False)
         X, y = X[keep], y[keep]
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, shuffle=True, random_state=seed)
+        X, y, test_size=0.3, stratify=y, shuffle=True, random_state=seed
+    )
     scaler = MinMaxScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_test
 
@@ -143,8 +145,11 @@ def evaluate(method, path, seed):
     anomaly = -score if convention == "sklearn" else score
     if not np.all(np.isfinite(anomaly)):
         return {"roc": None, "pr": None, "seconds": seconds, "note": "non-finite scores"}
-    return {"roc": roc_auc_score(y_test, anomaly), "pr": average_precision_score(y_test, anomaly),
-            "seconds": seconds}
+    return {
+        "roc": roc_auc_score(y_test, anomaly),
+        "pr": average_precision_score(y_test, anomaly),
+        "seconds": seconds,
+    }
 
 
 def load_cache():
@@ -164,6 +169,7 @@ def save_cache(cache):
 
 def summarise(cache, datasets, methods, seeds):
     """Per-dataset mean ROC-AUC table, mean ROC/PR-AUC, average rank, wins vs PyOD AE."""
+
     def mean_of(ds, m, key):
         vals = [cache.get(f"{ds}|{s}|{m}", {}).get(key) for s in seeds]
         vals = [v for v in vals if v is not None]
@@ -174,12 +180,19 @@ def summarise(cache, datasets, methods, seeds):
     secs = np.array([[mean_of(ds, m, "seconds") for m in methods] for ds in datasets])
     # Rank per dataset (1 = best); a method without a finite result ranks last.
     ranks = np.array([(-np.nan_to_num(r, nan=-1.0)).argsort().argsort() + 1 for r in roc])
-    rows = [[ds, *[("n/a" if np.isnan(v) else f"{v:.3f}") for v in r]]
-            for ds, r in zip(datasets, roc)]
+    rows = [
+        [ds, *[("n/a" if np.isnan(v) else f"{v:.3f}") for v in r]]
+        for ds, r in zip(datasets, roc, strict=True)
+    ]
     summary = [
-        ["mean ROC-AUC", *[f"{np.nanmean(c):.3f}" + ("" if np.isfinite(c).all()
-                                                     else f" ({np.isnan(c).sum()} n/a)")
-                           for c in roc.T]],
+        [
+            "mean ROC-AUC",
+            *[
+                f"{np.nanmean(c):.3f}"
+                + ("" if np.isfinite(c).all() else f" ({np.isnan(c).sum()} n/a)")
+                for c in roc.T
+            ],
+        ],
         ["mean PR-AUC", *[f"{np.nanmean(c):.3f}" for c in pr.T]],
         ["average rank", *[f"{r:.2f}" for r in ranks.mean(axis=0)]],
         ["fit+score s / dataset", *[f"{np.nanmean(c):.2f}" for c in secs.T]],
@@ -191,28 +204,37 @@ def summarise(cache, datasets, methods, seeds):
         text += f"\n\nskae beats PyOD AutoEncoder on {wins} of {len(datasets)} datasets"
     if "skae" in methods and "skae streamed" in methods:
         i, j = methods.index("skae"), methods.index("skae streamed")
-        text += (f"\nskae streamed (partial_fit, 10 chunks, {STREAM_EPOCHS} passes) mean ROC-AUC "
-                 f"{np.nanmean(roc[:, j]):.3f} vs in-memory fit {np.nanmean(roc[:, i]):.3f} "
-                 f"(difference {np.nanmean(roc[:, j]) - np.nanmean(roc[:, i]):+.3f})")
+        text += (
+            f"\nskae streamed (partial_fit, 10 chunks, {STREAM_EPOCHS} passes) mean ROC-AUC "
+            f"{np.nanmean(roc[:, j]):.3f} vs in-memory fit {np.nanmean(roc[:, i]):.3f} "
+            f"(difference {np.nanmean(roc[:, j]) - np.nanmean(roc[:, i]):+.3f})"
+        )
     if "skae" in methods and "IForest" in methods:
         i, j = methods.index("skae"), methods.index("IForest")
-        text += (f"\nskae mean ROC-AUC {np.nanmean(roc[:, i]):.3f} vs IsolationForest "
-                 f"{np.nanmean(roc[:, j]):.3f}")
+        text += (
+            f"\nskae mean ROC-AUC {np.nanmean(roc[:, i]):.3f} vs IsolationForest "
+            f"{np.nanmean(roc[:, j]):.3f}"
+        )
     return text
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=DEFAULT_DATA,
-                        help="folder of ADBench .npz files (default: ../shared/datasets/adbench)")
+    parser.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA,
+        help="folder of ADBench .npz files (default: ../shared/datasets/adbench)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--datasets", nargs="+", help="subset of dataset names (e.g. 14_glass)")
     parser.add_argument("--fresh", action="store_true", help="recompute the methods run")
     args = parser.parse_args(argv)
 
-    paths = sorted(glob.glob(os.path.join(args.data_dir, "*.npz")),
-                   key=lambda p: int(os.path.basename(p).split("_")[0]))
+    paths = sorted(
+        glob.glob(os.path.join(args.data_dir, "*.npz")),
+        key=lambda p: int(os.path.basename(p).split("_")[0]),
+    )
     if args.datasets:
         paths = [p for p in paths if os.path.basename(p)[:-4] in args.datasets]
     if not paths:
@@ -224,8 +246,12 @@ def main(argv=None):
     torch.set_num_threads(1)  # one core each, as every peer runs
     cache = load_cache()
     datasets = [os.path.basename(p)[:-4] for p in paths]
-    jobs = [(p, ds, s, m) for p, ds in zip(paths, datasets) for s in args.seeds
-            for m in args.methods]
+    jobs = [
+        (p, ds, s, m)
+        for p, ds in zip(paths, datasets, strict=True)
+        for s in args.seeds
+        for m in args.methods
+    ]
     if args.fresh:
         for _, ds, s, m in jobs:
             cache.pop(f"{ds}|{s}|{m}", None)
@@ -233,8 +259,7 @@ def main(argv=None):
     for path, ds, seed, method in tqdm(todo, desc="fits", unit="fit"):
         cache[f"{ds}|{seed}|{method}"] = evaluate(method, path, seed)
         save_cache(cache)
-    print(f"\nROC-AUC (mean of seeds {args.seeds}), ADBench protocol, "
-          f"{len(datasets)} datasets")
+    print(f"\nROC-AUC (mean of seeds {args.seeds}), ADBench protocol, {len(datasets)} datasets")
     print(summarise(cache, datasets, args.methods, args.seeds))
     return 0
 

@@ -32,7 +32,7 @@ LAYERS = [(100, 64), (64, 32), (32, 8), (8, 32), (32, 64), (64, 100)]
 def flops_per_sample(n_features=100, hidden=HIDDEN, code=CODE):
     """Training FLOPs per sample: forward 2*in*out per layer, backward twice that."""
     widths = [n_features, *hidden, code, *reversed(hidden), n_features]
-    return 6 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return 6 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
 
 
 def matmul_peak(device="cpu", n=1024, repeats=20):
@@ -58,10 +58,19 @@ def matmul_peak(device="cpu", n=1024, repeats=20):
 def fit_skae(X, epochs, batch_size=256, device="cpu", **extra):
     from skae import AutoencoderTransformer
 
-    ae = AutoencoderTransformer(n_components=CODE, hidden_layer_sizes=HIDDEN,
-                                batch_size=batch_size, max_iter=epochs, early_stopping=False,
-                                tol=0.0, n_iter_no_change=epochs, learning_rate_init=1e-3,
-                                random_state=0, device=device, **extra)
+    ae = AutoencoderTransformer(
+        n_components=CODE,
+        hidden_layer_sizes=HIDDEN,
+        batch_size=batch_size,
+        max_iter=epochs,
+        early_stopping=False,
+        tol=0.0,
+        n_iter_no_change=epochs,
+        learning_rate_init=1e-3,
+        random_state=0,
+        device=device,
+        **extra,
+    )
     start = time.perf_counter()
     ae.fit(X)
     return time.perf_counter() - start
@@ -72,10 +81,19 @@ def fit_pyod(X, epochs):
 
     # PyOD's builder puts a ReLU on the code layer too (it cannot make a linear code);
     # otherwise the same layers. Its fit also scores the training set: timed and removed.
-    model = AutoEncoder(epoch_num=epochs, batch_size=256, lr=1e-3,
-                        hidden_neuron_list=[*HIDDEN, CODE], batch_norm=False,
-                        dropout_rate=0.0, optimizer_params={"weight_decay": 0.0},
-                        preprocessing=False, verbose=0, device="cpu", random_state=0)
+    model = AutoEncoder(
+        epoch_num=epochs,
+        batch_size=256,
+        lr=1e-3,
+        hidden_neuron_list=[*HIDDEN, CODE],
+        batch_norm=False,
+        dropout_rate=0.0,
+        optimizer_params={"weight_decay": 0.0},
+        preprocessing=False,
+        verbose=0,
+        device="cpu",
+        random_state=0,
+    )
     start = time.perf_counter()
     model.fit(X)
     total = time.perf_counter() - start
@@ -90,10 +108,19 @@ def fit_skorch(X, epochs):
 
     from skae._networks import Autoencoder
 
-    net = NeuralNetRegressor(Autoencoder, module__n_features=X.shape[1],
-                             module__hidden_layer_sizes=HIDDEN, module__n_components=CODE,
-                             max_epochs=epochs, lr=1e-3, optimizer=torch.optim.Adam,
-                             batch_size=256, train_split=None, verbose=0, device="cpu")
+    net = NeuralNetRegressor(
+        Autoencoder,
+        module__n_features=X.shape[1],
+        module__hidden_layer_sizes=HIDDEN,
+        module__n_components=CODE,
+        max_epochs=epochs,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        batch_size=256,
+        train_split=None,
+        verbose=0,
+        device="cpu",
+    )
     start = time.perf_counter()
     net.fit(X, X)
     return time.perf_counter() - start
@@ -113,15 +140,27 @@ def compare(args):
     rows = []
     for name in runners:
         rate = n * epochs / med[name]
-        rows.append([name, f"{med[name]:.2f}", f"{rate / 1e3:,.0f}k",
-                     f"{med['PyOD AutoEncoder'] / med[name]:.2f}x",
-                     f"{med['skorch'] / med[name]:.2f}x",
-                     f"{100 * rate * per_sample / peak:.0f}%"])
-    print(f"\nSame network, 10,000 x 100, batch 256, 20 epochs, Adam 1e-3, 1 thread, "
-          f"median of {args.repeats} interleaved runs; matmul peak {peak / 1e9:.0f} GFLOP/s, "
-          f"{per_sample / 1e3:.0f} kFLOP per sample")
-    print(table(rows, ["library", "fit (s)", "samples/s", "speed vs PyOD", "vs skorch",
-                       "of matmul peak"]))
+        rows.append(
+            [
+                name,
+                f"{med[name]:.2f}",
+                f"{rate / 1e3:,.0f}k",
+                f"{med['PyOD AutoEncoder'] / med[name]:.2f}x",
+                f"{med['skorch'] / med[name]:.2f}x",
+                f"{100 * rate * per_sample / peak:.0f}%",
+            ]
+        )
+    print(
+        f"\nSame network, 10,000 x 100, batch 256, 20 epochs, Adam 1e-3, 1 thread, "
+        f"median of {args.repeats} interleaved runs; matmul peak {peak / 1e9:.0f} GFLOP/s, "
+        f"{per_sample / 1e3:.0f} kFLOP per sample"
+    )
+    print(
+        table(
+            rows,
+            ["library", "fit (s)", "samples/s", "speed vs PyOD", "vs skorch", "of matmul peak"],
+        )
+    )
     return med
 
 
@@ -136,15 +175,26 @@ def _measure_point(n_samples, width_mult, epochs):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     hidden = tuple(h * width_mult for h in HIDDEN)
 
-    ae = AutoencoderTransformer(n_components=CODE, hidden_layer_sizes=hidden, batch_size=256,
-                                max_iter=epochs, early_stopping=True, tol=0.0,
-                                n_iter_no_change=epochs, random_state=0, device="cpu")
+    ae = AutoencoderTransformer(
+        n_components=CODE,
+        hidden_layer_sizes=hidden,
+        batch_size=256,
+        max_iter=epochs,
+        early_stopping=True,
+        tol=0.0,
+        n_iter_no_change=epochs,
+        random_state=0,
+        device="cpu",
+    )
     start = time.perf_counter()
     ae.fit(X)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "extra_bytes": max(after - before, 0),
-                      "data_bytes": X.nbytes}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "extra_bytes": max(after - before, 0), "data_bytes": X.nbytes}
+        )
+    )
 
 
 def scaling(args):
@@ -152,21 +202,44 @@ def scaling(args):
     points = [(n, 1) for n in sizes] + [(10_000, m) for m in (2, 4, 8)]
     rows = []
     for n, mult in points:
-        out = subprocess.run([sys.executable, __file__, "--point", str(n), str(mult),
-                              str(args.scaling_epochs)], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--point", str(n), str(mult), str(args.scaling_epochs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         hidden = tuple(h * mult for h in HIDDEN)
-        rows.append([f"{n:,}", str(hidden), f"{r['seconds']:.2f}",
-                     f"{r['seconds'] / n * 1e6 / args.scaling_epochs:.2f}",
-                     f"{r['data_bytes'] / 2**20:.0f}",
-                     f"{r['extra_bytes'] / 2**20:.0f}",
-                     f"{r['extra_bytes'] / r['data_bytes']:.2f}x"])
-    print(f"\nScaling (skae, {args.scaling_epochs} epochs with a 10% validation split, "
-          "1 thread, after a warm-up fit; peak extra = growth of the process's max RSS "
-          "during fit, above the float32 data)")
-    print(table(rows, ["n_samples", "hidden", "fit (s)", "us / sample / epoch",
-                       "data (MiB)", "peak extra (MiB)", "extra / data"]))
+        rows.append(
+            [
+                f"{n:,}",
+                str(hidden),
+                f"{r['seconds']:.2f}",
+                f"{r['seconds'] / n * 1e6 / args.scaling_epochs:.2f}",
+                f"{r['data_bytes'] / 2**20:.0f}",
+                f"{r['extra_bytes'] / 2**20:.0f}",
+                f"{r['extra_bytes'] / r['data_bytes']:.2f}x",
+            ]
+        )
+    print(
+        f"\nScaling (skae, {args.scaling_epochs} epochs with a 10% validation split, "
+        "1 thread, after a warm-up fit; peak extra = growth of the process's max RSS "
+        "during fit, above the float32 data)"
+    )
+    print(
+        table(
+            rows,
+            [
+                "n_samples",
+                "hidden",
+                "fit (s)",
+                "us / sample / epoch",
+                "data (MiB)",
+                "peak extra (MiB)",
+                "extra / data",
+            ],
+        )
+    )
 
 
 def time_to_quality(args):
@@ -197,9 +270,15 @@ def time_to_quality(args):
     # skae with its default batch size and learning rate on the layers of PyOD's default
     # network (100-64-32-64-100), one epoch per call (warm start keeps the optimiser
     # state), timing only the training calls.
-    ae = AutoencoderTransformer(n_components=32, hidden_layer_sizes=(64,), max_iter=1,
-                                warm_start=True, early_stopping=False, random_state=0,
-                                device="cpu")
+    ae = AutoencoderTransformer(
+        n_components=32,
+        hidden_layer_sizes=(64,),
+        max_iter=1,
+        warm_start=True,
+        early_stopping=False,
+        random_state=0,
+        device="cpu",
+    )
     elapsed, reached = 0.0, None
     for epoch in range(1, 101):
         start = time.perf_counter()
@@ -208,12 +287,16 @@ def time_to_quality(args):
         if -ae.score(X_val) <= target:
             reached = (epoch, elapsed)
             break
-    print(f"\nTime to quality: PyOD defaults (batch 32, 10 epochs, BN, dropout 0.2) reach "
-          f"held-out MSE {target:.4f} in {pyod_time:.2f} s")
+    print(
+        f"\nTime to quality: PyOD defaults (batch 32, 10 epochs, BN, dropout 0.2) reach "
+        f"held-out MSE {target:.4f} in {pyod_time:.2f} s"
+    )
     if reached:
-        print(f"skae defaults (batch 256, Adam 1e-3, same layers without BN/dropout) reach "
-              f"it after {reached[0]} epochs in "
-              f"{reached[1]:.2f} s: {pyod_time / reached[1]:.1f}x faster")
+        print(
+            f"skae defaults (batch 256, Adam 1e-3, same layers without BN/dropout) reach "
+            f"it after {reached[0]} epochs in "
+            f"{reached[1]:.2f} s: {pyod_time / reached[1]:.1f}x faster"
+        )
     else:
         print(f"skae defaults did not reach it in 100 epochs ({elapsed:.1f} s)")
 
@@ -230,10 +313,12 @@ def gpu(args):
     seconds = fit_skae(X, epochs, batch_size=4096, device="cuda")
     rate = len(X) * epochs / seconds
     peak = matmul_peak("cuda", n=8192)
-    print(f"GPU {torch.cuda.get_device_name()}: 1M x 100, batch 4096, {epochs} epochs: "
-          f"{seconds:.2f} s, {rate / 1e6:.2f}M samples/s, "
-          f"{100 * rate * flops_per_sample() / peak:.2f}% of the measured float32 matmul "
-          f"rate ({peak / 1e12:.1f} TFLOP/s)")
+    print(
+        f"GPU {torch.cuda.get_device_name()}: 1M x 100, batch 4096, {epochs} epochs: "
+        f"{seconds:.2f} s, {rate / 1e6:.2f}M samples/s, "
+        f"{100 * rate * flops_per_sample() / peak:.2f}% of the measured float32 matmul "
+        f"rate ({peak / 1e12:.1f} TFLOP/s)"
+    )
     return 0
 
 
@@ -244,8 +329,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 repeats, no 1M point")
     parser.add_argument("--scaling-epochs", type=int, default=2)
     parser.add_argument("--point", nargs=3, type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=["compare", "scaling", "quality", "threads"],
-                        help="run one part")
+    parser.add_argument(
+        "--only", choices=["compare", "scaling", "quality", "threads"], help="run one part"
+    )
     parser.add_argument("--threads-point", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -277,7 +363,7 @@ def main(argv=None):
         import _threads
 
         _threads.run(args.quick)
-    ok = (med["PyOD AutoEncoder"] / med["skae"] >= 2.0 and med["skorch"] / med["skae"] >= 3.0)
+    ok = med["PyOD AutoEncoder"] / med["skae"] >= 2.0 and med["skorch"] / med["skae"] >= 3.0
     print(f"\ntargets (>= 2.0x PyOD and >= 3.0x skorch samples/s): {'met' if ok else 'NOT met'}")
     return 0
 

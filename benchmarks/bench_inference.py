@@ -34,16 +34,19 @@ def payments(n, seed=0):
     rng = np.random.RandomState(seed)
     merchants = np.array(["grocery", "fuel", "restaurant", "online", "travel", "pharmacy"])
     m = rng.choice(len(merchants), n, p=[0.3, 0.15, 0.2, 0.2, 0.05, 0.1])
-    table_ = pd.DataFrame({
-        "payment_id": 50_000_000 + rng.permutation(n),
-        "amount": np.round(np.array([45, 60, 35, 80, 400, 25])[m]
-                           * np.exp(rng.normal(0, 0.4, n)), 2),
-        "hour": np.clip(rng.normal(14, 3.5, n).round(), 0, 23).astype(int),
-        "items": 1 + rng.poisson(2, n),
-        "merchant": merchants[m],
-        "country": rng.choice(["FR", "DE", "ES", "IT"], n, p=[0.7, 0.1, 0.1, 0.1]),
-        "card_present": (m != 3) & (rng.rand(n) > 0.05),
-    })
+    table_ = pd.DataFrame(
+        {
+            "payment_id": 50_000_000 + rng.permutation(n),
+            "amount": np.round(
+                np.array([45, 60, 35, 80, 400, 25])[m] * np.exp(rng.normal(0, 0.4, n)), 2
+            ),
+            "hour": np.clip(rng.normal(14, 3.5, n).round(), 0, 23).astype(int),
+            "items": 1 + rng.poisson(2, n),
+            "merchant": merchants[m],
+            "country": rng.choice(["FR", "DE", "ES", "IT"], n, p=[0.7, 0.1, 0.1, 0.1]),
+            "card_present": (m != 3) & (rng.rand(n) > 0.05),
+        }
+    )
     table_.loc[rng.rand(n) < 0.03, "amount"] = np.nan
     table_.loc[rng.rand(n) < 0.02, "merchant"] = None
     return table_
@@ -55,8 +58,10 @@ def _parity(name, model, python, X):
     got = model.decision_function(X)
     err = float(np.max(np.abs(got - ref) / (np.abs(ref) + 1)))
     same = bool(np.array_equal(model.predict(X), python.predict(X)))
-    print(f"parity, {name}, {len(X):,} rows: max |ONNX - Python| / (|score| + 1) = "
-          f"{err:.1e}, labels identical: {same}")
+    print(
+        f"parity, {name}, {len(X):,} rows: max |ONNX - Python| / (|score| + 1) = "
+        f"{err:.1e}, labels identical: {same}"
+    )
     return err <= 1e-4 and same
 
 
@@ -66,16 +71,22 @@ def _time(fn, row, rows64, big, repeats):
     start = time.perf_counter()
     fn(big)
     elapsed = time.perf_counter() - start
-    return dict(p50=np.median(single), p99=np.percentile(single, 99),
-                rows64=64 / np.median(batch), big=len(big) / elapsed, n_big=len(big))
+    return dict(
+        p50=np.median(single),
+        p99=np.percentile(single, 99),
+        rows64=64 / np.median(batch),
+        big=len(big) / elapsed,
+        n_big=len(big),
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2000, help="single-row calls timed")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (all models)")
-    parser.add_argument("--quick", action="store_true",
-                        help="small data and few repeats: checks the script runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="small data and few repeats: checks the script runs"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     limits = single_thread()  # noqa: F841  (kept alive for the whole run)
@@ -93,31 +104,46 @@ def main(argv=None):
 
     X = low_rank_data(n_fit)
     X_big = low_rank_data(n_big, seed=1)
-    det = ReconstructionAnomalyDetector(AutoencoderTransformer(
-        n_components=32, hidden_layer_sizes=(64,), max_iter=args.epochs, random_state=0,
-        device="cpu")).fit(X)
-    default = ReconstructionAnomalyDetector(max_iter=args.epochs, device="cpu",
-                                            random_state=0).fit(X)
-    pyod = AutoEncoder(epoch_num=args.epochs, hidden_neuron_list=[64, 32], verbose=0,
-                       device="cpu", random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(
+        AutoencoderTransformer(
+            n_components=32,
+            hidden_layer_sizes=(64,),
+            max_iter=args.epochs,
+            random_state=0,
+            device="cpu",
+        )
+    ).fit(X)
+    default = ReconstructionAnomalyDetector(max_iter=args.epochs, device="cpu", random_state=0).fit(
+        X
+    )
+    pyod = AutoEncoder(
+        epoch_num=args.epochs, hidden_neuron_list=[64, 32], verbose=0, device="cpu", random_state=0
+    ).fit(X)
     numeric_onnx = load_onnx(to_onnx(det, X[:1]))
     default_onnx = load_onnx(to_onnx(default, X[:1]))
 
     train, new = payments(n_fit), payments(n_big, seed=1)
     mixed = make_pipeline(
-        ColumnTransformer([
-            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-             ["amount", "hour", "items", "card_present"]),
-            ("categories", OneHotEncoder(handle_unknown="ignore"), ["merchant", "country"]),
-        ]),
+        ColumnTransformer(
+            [
+                (
+                    "numbers",
+                    make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                    ["amount", "hour", "items", "card_present"],
+                ),
+                ("categories", OneHotEncoder(handle_unknown="ignore"), ["merchant", "country"]),
+            ]
+        ),
         ReconstructionAnomalyDetector(max_iter=args.epochs, device="cpu", random_state=0),
     ).fit(train)
     mixed_onnx = load_onnx(to_onnx(mixed, train.iloc[:1]))
 
     # Parity first: each ONNX graph must give its estimator's labels and scores.
-    ok = (_parity("numeric", numeric_onnx, det, X_big)
-          & _parity("default detector", default_onnx, default, X_big)
-          & _parity("mixed table", mixed_onnx, mixed, new))
+    ok = (
+        _parity("numeric", numeric_onnx, det, X_big)
+        & _parity("default detector", default_onnx, default, X_big)
+        & _parity("mixed table", mixed_onnx, mixed, new)
+    )
     if not ok:
         print("PARITY FAILED")
         return 1
@@ -128,39 +154,70 @@ def main(argv=None):
         "numeric: skae load_onnx": (numeric_onnx.decision_function, row, rows64, X_big),
         "numeric: skae estimator (torch)": (det.decision_function, row, rows64, X_big),
         "numeric: PyOD AutoEncoder": (pyod.decision_function, row, rows64, X_big),
-        "default detector: skae load_onnx": (default_onnx.decision_function, row, rows64,
-                                             X_big),
-        "default detector: skae estimator (torch)": (default.decision_function, row, rows64,
-                                                     X_big),
-        "mixed table: skae load_onnx (DataFrame)": (mixed_onnx.decision_function, frame_row,
-                                                    frame64, new),
-        "mixed table: sklearn Pipeline (torch)": (mixed.decision_function, frame_row,
-                                                  frame64, new),
+        "default detector: skae load_onnx": (default_onnx.decision_function, row, rows64, X_big),
+        "default detector: skae estimator (torch)": (default.decision_function, row, rows64, X_big),
+        "mixed table: skae load_onnx (DataFrame)": (
+            mixed_onnx.decision_function,
+            frame_row,
+            frame64,
+            new,
+        ),
+        "mixed table: sklearn Pipeline (torch)": (mixed.decision_function, frame_row, frame64, new),
     }
     results = {name: _time(fn, a, b, c, repeats) for name, (fn, a, b, c) in paths.items()}
     base = results["numeric: skae load_onnx"]["p50"]
-    rows = [[name, f"{r['p50']:.1f}", f"{r['p99']:.1f}", f"{r['p50'] / base:.1f}x",
-             f"{r['rows64'] / 1e3:,.0f}k", f"{r['big'] / 1e3:,.0f}k"]
-            for name, r in results.items()]
+    rows = [
+        [
+            name,
+            f"{r['p50']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['p50'] / base:.1f}x",
+            f"{r['rows64'] / 1e3:,.0f}k",
+            f"{r['big'] / 1e3:,.0f}k",
+        ]
+        for name, r in results.items()
+    ]
     print()
-    print(table(rows, ["path (1 thread)", "1 row p50 (us)", "1 row p99 (us)",
-                       "p50 vs numeric load_onnx", "64-row rows/s",
-                       f"{n_big // 1000}k-row rows/s"]))
+    print(
+        table(
+            rows,
+            [
+                "path (1 thread)",
+                "1 row p50 (us)",
+                "1 row p99 (us)",
+                "p50 vs numeric load_onnx",
+                "64-row rows/s",
+                f"{n_big // 1000}k-row rows/s",
+            ],
+        )
+    )
     pyod_p50 = results["numeric: PyOD AutoEncoder"]["p50"]
 
     def ratio(slow, fast):
         return results[slow]["p50"] / results[fast]["p50"]
 
-    print(f"\nsingle-row decision_function vs PyOD's: numeric load_onnx "
-          f"{pyod_p50 / base:.1f}x faster (target >= 20x), default detector's load_onnx "
-          f"{pyod_p50 / results['default detector: skae load_onnx']['p50']:.1f}x faster")
-    torch_paths = [("numeric", "numeric: skae estimator (torch)", "numeric: skae load_onnx"),
-                   ("default detector", "default detector: skae estimator (torch)",
-                    "default detector: skae load_onnx"),
-                   ("mixed table", "mixed table: sklearn Pipeline (torch)",
-                    "mixed table: skae load_onnx (DataFrame)")]
-    print("load_onnx vs the estimator's torch path (target >= 3x): " + ", ".join(
-        f"{label} {ratio(slow, fast):.1f}x" for label, slow, fast in torch_paths))
+    print(
+        f"\nsingle-row decision_function vs PyOD's: numeric load_onnx "
+        f"{pyod_p50 / base:.1f}x faster (target >= 20x), default detector's load_onnx "
+        f"{pyod_p50 / results['default detector: skae load_onnx']['p50']:.1f}x faster"
+    )
+    torch_paths = [
+        ("numeric", "numeric: skae estimator (torch)", "numeric: skae load_onnx"),
+        (
+            "default detector",
+            "default detector: skae estimator (torch)",
+            "default detector: skae load_onnx",
+        ),
+        (
+            "mixed table",
+            "mixed table: sklearn Pipeline (torch)",
+            "mixed table: skae load_onnx (DataFrame)",
+        ),
+    ]
+    print(
+        "load_onnx vs the estimator's torch path (target >= 3x): "
+        + ", ".join(f"{label} {ratio(slow, fast):.1f}x" for label, slow, fast in torch_paths)
+    )
     return 0
 
 

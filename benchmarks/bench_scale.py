@@ -89,8 +89,12 @@ def fit_model(path):
     from skae.onnx import to_onnx
 
     X = pd.DataFrame(sample(20_000, seed=99), columns=FEATURES)
-    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        contamination=0.01, max_iter=10, random_state=0, device="cpu"))
+    pipe = make_pipeline(
+        StandardScaler(),
+        ReconstructionAnomalyDetector(
+            contamination=0.01, max_iter=10, random_state=0, device="cpu"
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(X)
@@ -149,8 +153,13 @@ class DaskPath:
         from distributed import Client, LocalCluster
 
         self.workers = workers
-        self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                    processes=True, dashboard_address=None, silence_logs=40)
+        self.cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
         self.client = Client(self.cluster)
 
     def score(self, files, model_path):
@@ -188,14 +197,16 @@ class SparkPath:
         here = os.getcwd()
         os.chdir(cwd)  # the JVM keeps it as its working folder
         try:
-            self.spark = (SparkSession.builder.master(f"local[{workers}]")
-                          .appName("skae-bench")
-                          .config("spark.ui.enabled", "false")
-                          .config("spark.ui.showConsoleProgress", "false")
-                          .config("spark.sql.shuffle.partitions", str(workers))
-                          .config("spark.driver.memory", "2g")
-                          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                          .getOrCreate())
+            self.spark = (
+                SparkSession.builder.master(f"local[{workers}]")
+                .appName("skae-bench")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.shuffle.partitions", str(workers))
+                .config("spark.driver.memory", "2g")
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                .getOrCreate()
+            )
         finally:
             os.chdir(here)
         self.spark.sparkContext.setLogLevel("ERROR")
@@ -206,8 +217,11 @@ class SparkPath:
         from skae.distributed import score_spark
 
         scored = score_spark(self.spark.read.parquet(*files), model_path)
-        row = scored.agg(F.count(F.lit(1)), F.sum((F.col("label") == -1).cast("long")),
-                         F.sum(F.col("score").cast("double"))).collect()[0]
+        row = scored.agg(
+            F.count(F.lit(1)),
+            F.sum((F.col("label") == -1).cast("long")),
+            F.sum(F.col("score").cast("double")),
+        ).collect()[0]
         return int(row[0]), int(row[1] or 0), float(row[2] or 0.0)
 
     def move(self, files):
@@ -252,26 +266,31 @@ def scoring(args, folder):
     start = time.perf_counter()
     files = write_table(os.path.join(folder, "table"), args.rows, n_files)
     size = sum(os.path.getsize(f) for f in files)
-    print(f"data: {args.rows:,} rows x {N_FEATURES + 1} columns in {n_files} Parquet files, "
-          f"{size / 2**20:,.0f} MiB on disk, written in {time.perf_counter() - start:.0f} s")
+    print(
+        f"data: {args.rows:,} rows x {N_FEATURES + 1} columns in {n_files} Parquet files, "
+        f"{size / 2**20:,.0f} MiB on disk, written in {time.perf_counter() - start:.0f} s"
+    )
     model_path = fit_model(os.path.join(folder, "model.onnx"))
 
     read, score, onnx = breakdown(files[:2], model_path)
-    print(f"where one process's time goes (2 files): reading Parquet into pandas "
-          f"{read / (read + score):.0%}, score_frame {score / (read + score):.0%} (of which "
-          f"onnxruntime {onnx / score:.0%}, the rest pandas in and out)")
+    print(
+        f"where one process's time goes (2 files): reading Parquet into pandas "
+        f"{read / (read + score):.0%}, score_frame {score / (read + score):.0%} (of which "
+        f"onnxruntime {onnx / score:.0%}, the rest pandas in and out)"
+    )
 
     paths = [("one process (load_onnx, chunks)", OneProcess)]
-    paths += [(f"Dask LocalCluster, {k} worker{'s' * (k > 1)}", lambda k=k: DaskPath(k))
-              for k in (1, 2)]
+    paths += [
+        (f"Dask LocalCluster, {k} worker{'s' * (k > 1)}", lambda k=k: DaskPath(k)) for k in (1, 2)
+    ]
     paths += [(f"Spark local[{k}]", lambda k=k: SparkPath(k, folder)) for k in (1, 2)]
     results, reference = {}, None
     for name, make in paths:
         start = time.perf_counter()
         path = make()
         try:
-            path.score(files[:path.workers], model_path)  # warm-up: imports, sessions,
-            path.move(files[:path.workers])  # and the JVM's compiled code for both passes
+            path.score(files[: path.workers], model_path)  # warm-up: imports, sessions,
+            path.move(files[: path.workers])  # and the JVM's compiled code for both passes
             ready = time.perf_counter() - start
             start = time.perf_counter()
             moved = path.move(files)
@@ -282,32 +301,62 @@ def scoring(args, folder):
         finally:
             path.close()
         reference = reference or got
-        if moved != got[0] or got[:2] != reference[:2] or not np.isclose(
-                got[2], reference[2], rtol=1e-6, atol=1e-3):
-            print(f"PARITY FAILED: {name} gave (rows, flagged, score sum) {got} "
-                  f"({moved} rows moved), one process {reference}")
+        if (
+            moved != got[0]
+            or got[:2] != reference[:2]
+            or not np.isclose(got[2], reference[2], rtol=1e-6, atol=1e-3)
+        ):
+            print(
+                f"PARITY FAILED: {name} gave (rows, flagged, score sum) {got} "
+                f"({moved} rows moved), one process {reference}"
+            )
             return 1
         results[name] = (path.workers, seconds, move, ready)
-        print(f"  {name}: {seconds:.1f} s, without the model {move:.1f} s "
-              f"({ready:.1f} s to start and warm up)")
+        print(
+            f"  {name}: {seconds:.1f} s, without the model {move:.1f} s "
+            f"({ready:.1f} s to start and warm up)"
+        )
 
     base = results["one process (load_onnx, chunks)"][1]
-    pairs = {"Dask LocalCluster, 2 workers": "Dask LocalCluster, 1 worker",
-             "Spark local[2]": "Spark local[1]"}
+    pairs = {
+        "Dask LocalCluster, 2 workers": "Dask LocalCluster, 1 worker",
+        "Spark local[2]": "Spark local[1]",
+    }
     rows = []
-    for name, (workers, seconds, move, ready) in results.items():
+    for name, (_workers, seconds, move, ready) in results.items():
         pair = pairs.get(name)
-        rows.append([name, f"{seconds:.1f}", f"{args.rows / seconds / 1e3:,.0f}k",
-                     f"{base / seconds:.2f}x",
-                     f"{results[pair][1] / seconds:.2f}x" if pair else "",
-                     f"{move:.1f} ({move / seconds:.0%})", f"{ready:.1f}"])
+        rows.append(
+            [
+                name,
+                f"{seconds:.1f}",
+                f"{args.rows / seconds / 1e3:,.0f}k",
+                f"{base / seconds:.2f}x",
+                f"{results[pair][1] / seconds:.2f}x" if pair else "",
+                f"{move:.1f} ({move / seconds:.0%})",
+                f"{ready:.1f}",
+            ]
+        )
     print()
-    print(table(rows, ["path", "seconds", "rows/s", "vs one process", "2 vs 1 worker",
-                       "without the model (s)", "start (s)"]))
-    print(f"\nevery path flagged the same {reference[1]:,} of {reference[0]:,} rows, with the "
-          "same sum of scores. 'without the model': the same rows read and handed to "
-          "Python the same way (Dask map_partitions, Spark mapInPandas) by an identity "
-          "function: the engine's share of the time.")
+    print(
+        table(
+            rows,
+            [
+                "path",
+                "seconds",
+                "rows/s",
+                "vs one process",
+                "2 vs 1 worker",
+                "without the model (s)",
+                "start (s)",
+            ],
+        )
+    )
+    print(
+        f"\nevery path flagged the same {reference[1]:,} of {reference[0]:,} rows, with the "
+        "same sum of scores. 'without the model': the same rows read and handed to "
+        "Python the same way (Dask map_partitions, Spark mapInPandas) by an identity "
+        "function: the engine's share of the time."
+    )
     return 0
 
 
@@ -339,38 +388,71 @@ def streamed_fit(args, folder):
         if size >= 4 * bound:
             break
         big_rows = int(np.ceil(big_rows * 4.05 * bound / size))
-    print(f"\nstreamed fit: memory bound {args.memory_mib} MiB; file {size / 2**20:,.0f} MiB "
-          f"on disk ({size / bound:.1f}x the bound), {big_rows:,} rows "
-          f"({big_rows * row_bytes / 2**20:,.0f} MiB in memory); --chunk-rows {chunk_rows:,} "
-          f"({chunk_rows * row_bytes / 2**20:.1f} MiB a chunk); {args.epochs} epoch(s)")
+    print(
+        f"\nstreamed fit: memory bound {args.memory_mib} MiB; file {size / 2**20:,.0f} MiB "
+        f"on disk ({size / bound:.1f}x the bound), {big_rows:,} rows "
+        f"({big_rows * row_bytes / 2**20:,.0f} MiB in memory); --chunk-rows {chunk_rows:,} "
+        f"({chunk_rows * row_bytes / 2**20:.1f} MiB a chunk); {args.epochs} epoch(s)"
+    )
     rows, peaks = [], []
     for name, path, n in (("one chunk", small, chunk_rows), ("4x the bound", big, big_rows)):
-        command = [sys.executable, "-m", "skae", "fit", path, "-o",
-                   os.path.join(folder, f"fit-{n}.onnx"), "--chunk-rows", str(chunk_rows),
-                   "--epochs", str(args.epochs), "--device", "cpu", "--seed", "0", "-q"]
+        command = [
+            sys.executable,
+            "-m",
+            "skae",
+            "fit",
+            path,
+            "-o",
+            os.path.join(folder, f"fit-{n}.onnx"),
+            "--chunk-rows",
+            str(chunk_rows),
+            "--epochs",
+            str(args.epochs),
+            "--device",
+            "cpu",
+            "--seed",
+            "0",
+            "-q",
+        ]
         code, peak, seconds = peak_rss_mib(command)
         if code:
             print(f"skae fit failed on {name} (exit {code})")
             return 1
         peaks.append(peak)
-        rows.append([name, f"{n:,}", f"{os.path.getsize(path) / 2**20:,.0f}", f"{peak:,.0f}",
-                     f"{seconds:.0f}"])
+        rows.append(
+            [
+                name,
+                f"{n:,}",
+                f"{os.path.getsize(path) / 2**20:,.0f}",
+                f"{peak:,.0f}",
+                f"{seconds:.0f}",
+            ]
+        )
     grown = peaks[1] - peaks[0]
     print(table(rows, ["data", "rows", "file (MiB)", "peak RSS (MiB)", "seconds"]))
-    print(f"peak RSS grew by {grown:,.0f} MiB from one chunk to a file of "
-          f"{size / 2**20:,.0f} MiB ({grown / (size / 2**20):.2f} MiB per MiB of data); "
-          f"bound {args.memory_mib} MiB: {'within' if grown <= args.memory_mib else 'OVER'}")
+    print(
+        f"peak RSS grew by {grown:,.0f} MiB from one chunk to a file of "
+        f"{size / 2**20:,.0f} MiB ({grown / (size / 2**20):.2f} MiB per MiB of data); "
+        f"bound {args.memory_mib} MiB: {'within' if grown <= args.memory_mib else 'OVER'}"
+    )
     return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows scored")
-    parser.add_argument("--memory-mib", type=int, default=256,
-                        help="memory bound of the streamed fit (the file is 4x larger)")
+    parser.add_argument(
+        "--memory-mib",
+        type=int,
+        default=256,
+        help="memory bound of the streamed fit (the file is 4x larger)",
+    )
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the streamed fit")
-    parser.add_argument("--quick", action="store_true",
-                        help="200,000 rows and a 16 MiB bound: checks that it all runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="200,000 rows and a 16 MiB bound: checks that it all runs",
+    )
     parser.add_argument("--only", choices=["scoring", "fit"], help="run one part")
     args = parser.parse_args(argv)
     if args.quick:

@@ -29,8 +29,7 @@ rng = np.random.RandomState(0)
 benign, malignant = np.flatnonzero(target == 1), np.flatnonzero(target == 0)
 rows = np.r_[benign, rng.choice(malignant, size=len(benign) // 10, replace=False)]
 X, y = X[rows], (target[rows] == 0).astype(int)  # y = 1 marks an anomaly
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
-                                                    random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
 
 
 def roc_auc(estimator, X, y):
@@ -39,28 +38,41 @@ def roc_auc(estimator, X, y):
 
 
 # %%
-pipe = Pipeline([
-    ("scale", StandardScaler()),
-    ("detect", ReconstructionAnomalyDetector(
-        AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=10 if FAST else 200),
-        random_state=0)),
-])
+pipe = Pipeline(
+    [
+        ("scale", StandardScaler()),
+        (
+            "detect",
+            ReconstructionAnomalyDetector(
+                AutoencoderTransformer(hidden_layer_sizes=(32,), max_iter=10 if FAST else 200),
+                random_state=0,
+            ),
+        ),
+    ]
+)
 grid = {
     "detect__estimator__n_components": [2, 8],
     "detect__latent_weight": [0.0, 0.5],
 }
-search = GridSearchCV(pipe, grid, scoring=roc_auc,
-                      cv=StratifiedKFold(3, shuffle=True, random_state=0))
+search = GridSearchCV(
+    pipe, grid, scoring=roc_auc, cv=StratifiedKFold(3, shuffle=True, random_state=0)
+)
 search.fit(X_train, y_train)  # y is used by the scorer only; fit ignores it
-for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+results = search.cv_results_
+for params, score in zip(results["params"], results["mean_test_score"], strict=True):
     print(f"{params}  CV ROC-AUC {score:.3f}")
 
 # %%
-forest = Pipeline([("scale", StandardScaler()),
-                   ("detect", IsolationForest(random_state=0))]).fit(X_train)
+forest = Pipeline([("scale", StandardScaler()), ("detect", IsolationForest(random_state=0))]).fit(
+    X_train
+)
 print(f"best: {search.best_params_}")
-print(f"test ROC-AUC: skae {roc_auc(search.best_estimator_, X_test, y_test):.3f}, "
-      f"IsolationForest {roc_auc(forest, X_test, y_test):.3f}")
+print(
+    f"test ROC-AUC: skae {roc_auc(search.best_estimator_, X_test, y_test):.3f}, "
+    f"IsolationForest {roc_auc(forest, X_test, y_test):.3f}"
+)
 labels = search.best_estimator_.predict(X_test)
-print(f"flagged {np.mean(labels == -1):.1%} of test rows; "
-      f"{np.mean(y_test[labels == -1]):.0%} of them malignant")
+print(
+    f"flagged {np.mean(labels == -1):.1%} of test rows; "
+    f"{np.mean(y_test[labels == -1]):.0%} of them malignant"
+)

@@ -37,16 +37,19 @@ def bce(x, r):
 # %%
 recon = {}
 for loss in ["bce", "mse"]:
-    ae = AutoencoderTransformer(n_components=8, hidden_layer_sizes=(128,), loss=loss,
-                                max_iter=MAX_ITER, random_state=0).fit(X_train)
+    ae = AutoencoderTransformer(
+        n_components=8, hidden_layer_sizes=(128,), loss=loss, max_iter=MAX_ITER, random_state=0
+    ).fit(X_train)
     r = recon[loss] = ae.inverse_transform(ae.transform(X_test))
     outside = np.mean((r < 0) | (r > 1))
-    print(f"loss={loss}: test MSE {np.mean((r - X_test) ** 2):.4f}, "
-          f"test BCE {bce(X_test, r):.4f}, values outside [0, 1]: {outside:.1%}")
+    print(
+        f"loss={loss}: test MSE {np.mean((r - X_test) ** 2):.4f}, "
+        f"test BCE {bce(X_test, r):.4f}, values outside [0, 1]: {outside:.1%}"
+    )
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(10, 5))
-for ax, loss in zip(axes, ["bce", "mse"]):
+for ax, loss in zip(axes, ["bce", "mse"], strict=True):
     ReconstructionDisplay(X_test[:10], recon[loss][:10]).plot(ax=ax)
     ax.set_title(f"loss={loss!r}")
 fig.tight_layout()

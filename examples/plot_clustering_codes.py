@@ -30,8 +30,12 @@ X = X / 16.0
 # %%
 # A Pipeline: the autoencoder is just another transformer before KMeans
 for name, reducer in [
-    ("autoencoder (2-D)", AutoencoderTransformer(n_components=2, hidden_layer_sizes=(128, 64),
-                                                 max_iter=MAX_ITER, random_state=0)),
+    (
+        "autoencoder (2-D)",
+        AutoencoderTransformer(
+            n_components=2, hidden_layer_sizes=(128, 64), max_iter=MAX_ITER, random_state=0
+        ),
+    ),
     ("PCA (2-D)", PCA(n_components=2, random_state=0)),
     ("raw pixels", "passthrough"),
 ]:
@@ -40,10 +44,12 @@ for name, reducer in [
     print(f"KMeans on {name:<18} ARI {adjusted_rand_score(digit, labels):.3f}")
 
 # %%
-codes = AutoencoderTransformer(n_components=10, hidden_layer_sizes=(128, 64),
-                               max_iter=MAX_ITER, random_state=0).fit_transform(X)
-embedding = TSNE(n_components=2, init="pca", random_state=0,
-                 max_iter=250 if FAST else 1000).fit_transform(codes)
+codes = AutoencoderTransformer(
+    n_components=10, hidden_layer_sizes=(128, 64), max_iter=MAX_ITER, random_state=0
+).fit_transform(X)
+embedding = TSNE(
+    n_components=2, init="pca", random_state=0, max_iter=250 if FAST else 1000
+).fit_transform(codes)
 fig, ax = plt.subplots(figsize=(6, 5))
 points = ax.scatter(embedding[:, 0], embedding[:, 1], c=digit, cmap="tab10", s=6)
 fig.colorbar(points, ax=ax, label="digit")

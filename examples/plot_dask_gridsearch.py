@@ -59,8 +59,9 @@ def main():
     benign, malignant = np.flatnonzero(target == 1), np.flatnonzero(target == 0)
     rows = np.r_[benign, rng.choice(malignant, size=len(benign) // 10, replace=False)]
     X, y = X.iloc[rows].reset_index(drop=True), (target[rows] == 0).astype(int)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
-                                                        random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
 
     # %%
     # Two worker processes with one thread each (the tests' cluster too).
@@ -72,24 +73,38 @@ def main():
 
         # %%
         # The grid search: each (candidate, fold) fit runs on a worker.
-        pipe = Pipeline([
-            ("scale", StandardScaler()),
-            ("detect", ReconstructionAnomalyDetector(
-                AutoencoderTransformer(hidden_layer_sizes=(32,),
-                                       max_iter=5 if FAST else 100),
-                random_state=0)),
-        ])
-        grid = {"detect__estimator__n_components": [2, 8],
-                "detect__latent_weight": [0.0, 0.5]}
-        search = GridSearchCV(pipe, grid, scoring=roc_auc, n_jobs=-1,
-                              cv=StratifiedKFold(3, shuffle=True, random_state=0))
+        pipe = Pipeline(
+            [
+                ("scale", StandardScaler()),
+                (
+                    "detect",
+                    ReconstructionAnomalyDetector(
+                        AutoencoderTransformer(
+                            hidden_layer_sizes=(32,), max_iter=5 if FAST else 100
+                        ),
+                        random_state=0,
+                    ),
+                ),
+            ]
+        )
+        grid = {"detect__estimator__n_components": [2, 8], "detect__latent_weight": [0.0, 0.5]}
+        search = GridSearchCV(
+            pipe,
+            grid,
+            scoring=roc_auc,
+            n_jobs=-1,
+            cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        )
         with joblib.parallel_backend("dask"):
             search.fit(X_train, y_train)  # y is for the scorer only; fit ignores it
         results = pd.DataFrame(search.cv_results_["params"]).assign(
-            cv_roc_auc=search.cv_results_["mean_test_score"])
+            cv_roc_auc=search.cv_results_["mean_test_score"]
+        )
         print(results.to_string(index=False, float_format="%.3f"))
-        print(f"best: {search.best_params_}; test ROC-AUC "
-              f"{roc_auc(search.best_estimator_, X_test, y_test):.3f}")
+        print(
+            f"best: {search.best_params_}; test ROC-AUC "
+            f"{roc_auc(search.best_estimator_, X_test, y_test):.3f}"
+        )
 
         # %%
         # Scoring a Dask DataFrame with the exported best Pipeline, on the same workers.
@@ -98,22 +113,30 @@ def main():
         scored = score_dask(dd.from_pandas(table, npartitions=4), model).compute()
         expected = score_frame(load_onnx(model), table)
         same = np.array_equal(scored["label"], expected["label"])
-        gap = np.max(np.abs(scored["score"] - expected["score"])
-                     / np.maximum(np.abs(expected["score"]), 1.0))
-        print(f"score_dask on {len(scored)} rows in 4 partitions: labels identical to "
-              f"load_onnx: {same}; max score difference {gap:.1e}")
-        print(scored.loc[scored["label"] == -1, ["score", "top_feature"]]
-              .sort_values("score").head().to_string(float_format="%.2f"))
+        gap = np.max(
+            np.abs(scored["score"] - expected["score"]) / np.maximum(np.abs(expected["score"]), 1.0)
+        )
+        print(
+            f"score_dask on {len(scored)} rows in 4 partitions: labels identical to "
+            f"load_onnx: {same}; max score difference {gap:.1e}"
+        )
+        print(
+            scored.loc[scored["label"] == -1, ["score", "top_feature"]]
+            .sort_values("score")
+            .head()
+            .to_string(float_format="%.2f")
+        )
     finally:
         client.close()
         cluster.close()
 
     # %%
     _, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-    names = [f"code {p['detect__estimator__n_components']}, "
-             f"latent {p['detect__latent_weight']}" for p in search.cv_results_["params"]]
-    ax.barh(names, search.cv_results_["mean_test_score"],
-            xerr=search.cv_results_["std_test_score"])
+    names = [
+        f"code {p['detect__estimator__n_components']}, latent {p['detect__latent_weight']}"
+        for p in search.cv_results_["params"]
+    ]
+    ax.barh(names, search.cv_results_["mean_test_score"], xerr=search.cv_results_["std_test_score"])
     ax.set_xlabel("CV ROC-AUC (fits run on 2 Dask workers)")
     ax.set_xlim(0.5, 1.0)
     plt.show()

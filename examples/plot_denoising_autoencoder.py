@@ -30,9 +30,14 @@ noisy = X_test + NOISE * np.random.RandomState(1).normal(size=X_test.shape)
 # %%
 results = {}
 for name, noise_std in [("plain", 0.0), ("denoising", NOISE)]:
-    ae = AutoencoderTransformer(n_components=16, hidden_layer_sizes=(128,),
-                                output_activation="sigmoid", noise_std=noise_std,
-                                max_iter=MAX_ITER, random_state=0).fit(X_train)
+    ae = AutoencoderTransformer(
+        n_components=16,
+        hidden_layer_sizes=(128,),
+        output_activation="sigmoid",
+        noise_std=noise_std,
+        max_iter=MAX_ITER,
+        random_state=0,
+    ).fit(X_train)
     cleaned = ae.inverse_transform(ae.transform(noisy))
     results[name] = cleaned
     print(f"{name:<10} MSE to the clean digits: {np.mean((cleaned - X_test) ** 2):.4f}")

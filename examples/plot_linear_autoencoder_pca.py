@@ -29,9 +29,14 @@ X -= X.mean(axis=0)
 
 # %%
 pca = PCA(n_components=2).fit(X)
-ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(), activation="identity",
-                            learning_rate_init=1e-2, max_iter=20 if FAST else 300,
-                            random_state=0).fit(X)
+ae = AutoencoderTransformer(
+    n_components=2,
+    hidden_layer_sizes=(),
+    activation="identity",
+    learning_rate_init=1e-2,
+    max_iter=20 if FAST else 300,
+    random_state=0,
+).fit(X)
 
 pca_error = np.mean((X - pca.inverse_transform(pca.transform(X))) ** 2)
 ae_error = np.mean((X - ae.inverse_transform(ae.transform(X))) ** 2)
@@ -43,8 +48,9 @@ print(f"principal angles between the subspaces: {np.round(angles, 2)} degrees")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-for ax, (name, Z) in zip(axes, [("PCA", pca.transform(X)), ("linear autoencoder",
-                                                           ae.transform(X))]):
+for ax, (name, Z) in zip(
+    axes, [("PCA", pca.transform(X)), ("linear autoencoder", ae.transform(X))], strict=True
+):
     ax.scatter(Z[:, 0], Z[:, 1], s=4, c=X[:, 2], cmap="viridis")
     ax.set_title(f"{name} codes")
 fig.tight_layout()

@@ -39,19 +39,23 @@ def payments(n, seed):
     rng = np.random.RandomState(seed)
     merchants = np.array(["grocery", "fuel", "restaurant", "online", "travel", "pharmacy"])
     m = rng.choice(len(merchants), n, p=[0.3, 0.15, 0.2, 0.2, 0.05, 0.1])
-    table = pd.DataFrame({
-        "payment_id": 50_000_000 + rng.permutation(n),  # an ID: no signal, left out
-        "amount": np.round(np.array([45, 60, 35, 80, 400, 25])[m]
-                           * np.exp(rng.normal(0, 0.4, n)), 2),
-        "hour": np.clip(rng.normal(14, 3.5, n).round(), 0, 23).astype(int),
-        "items": 1 + rng.poisson(np.array([6, 0.2, 2, 1, 0.1, 1.5])[m]),
-        "merchant": merchants[m],
-        "country": rng.choice(["FR", "DE", "ES", "IT"], n, p=[0.7, 0.1, 0.1, 0.1]),
-        "card_present": (m != 3) & (rng.rand(n) > 0.05),
-    })
+    table = pd.DataFrame(
+        {
+            "payment_id": 50_000_000 + rng.permutation(n),  # an ID: no signal, left out
+            "amount": np.round(
+                np.array([45, 60, 35, 80, 400, 25])[m] * np.exp(rng.normal(0, 0.4, n)), 2
+            ),
+            "hour": np.clip(rng.normal(14, 3.5, n).round(), 0, 23).astype(int),
+            "items": 1 + rng.poisson(np.array([6, 0.2, 2, 1, 0.1, 1.5])[m]),
+            "merchant": merchants[m],
+            "country": rng.choice(["FR", "DE", "ES", "IT"], n, p=[0.7, 0.1, 0.1, 0.1]),
+            "card_present": (m != 3) & (rng.rand(n) > 0.05),
+        }
+    )
     fraud = rng.choice(n, n // 50, replace=False)
-    table.loc[fraud, "amount"] = np.round(table.loc[fraud, "amount"]
-                                          * rng.uniform(5, 15, len(fraud)), 2)
+    table.loc[fraud, "amount"] = np.round(
+        table.loc[fraud, "amount"] * rng.uniform(5, 15, len(fraud)), 2
+    )
     table.loc[fraud, "hour"] = rng.choice([1, 2, 3, 4], len(fraud))
     table.loc[fraud[::3], "country"] = "BR"
     table.loc[rng.rand(n) < 0.03, "amount"] = np.nan  # gaps, imputed in the Pipeline
@@ -68,13 +72,13 @@ print(train.dtypes.to_string(), "\n")
 numbers = ["amount", "hour", "items", "card_present"]
 categories = ["merchant", "country"]
 pipeline = make_pipeline(
-    ColumnTransformer([
-        ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-         numbers),
-        ("categories", OneHotEncoder(handle_unknown="ignore"), categories),
-    ]),  # remainder="drop": payment_id is not a feature
-    ReconstructionAnomalyDetector(contamination=0.02, max_iter=10 if FAST else 100,
-                                  random_state=0),
+    ColumnTransformer(
+        [
+            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numbers),
+            ("categories", OneHotEncoder(handle_unknown="ignore"), categories),
+        ]
+    ),  # remainder="drop": payment_id is not a feature
+    ReconstructionAnomalyDetector(contamination=0.02, max_iter=10 if FAST else 100, random_state=0),
 ).fit(train)
 print(f"ROC-AUC on new payments: {roc_auc_score(is_fraud, -pipeline.score_samples(new)):.3f}")
 
@@ -94,18 +98,31 @@ print("inputs:", model.input_types_)
 # |score| + 1, since float32 arithmetic leaves about 1e-6 in absolute terms.
 python_scores = pipeline.decision_function(new)
 onnx_scores = model.decision_function(new)
-print(f"labels identical: {np.array_equal(model.predict(new), pipeline.predict(new))}; "
-      "max |ONNX - Python| / (|score| + 1): "
-      f"{np.max(np.abs(onnx_scores - python_scores) / (np.abs(python_scores) + 1)):.1e}")
+print(
+    f"labels identical: {np.array_equal(model.predict(new), pipeline.predict(new))}; "
+    "max |ONNX - Python| / (|score| + 1): "
+    f"{np.max(np.abs(onnx_scores - python_scores) / (np.abs(python_scores) + 1)):.1e}"
+)
 
 # %%
 # Scoring a file from the shell: `skae score payments.onnx new.csv -o scored.csv`
 new.to_csv(os.path.join(folder, "new.csv"), index=False)
-skae(["score", path, os.path.join(folder, "new.csv"), "-o",
-      os.path.join(folder, "scored.csv"), "--quiet"])
+skae(
+    [
+        "score",
+        path,
+        os.path.join(folder, "new.csv"),
+        "-o",
+        os.path.join(folder, "scored.csv"),
+        "--quiet",
+    ]
+)
 scored = pd.read_csv(os.path.join(folder, "scored.csv"))
-print(scored.sort_values("score").head(5)[["payment_id", "amount", "hour", "merchant",
-                                           "country", "score", "top_feature"]].to_string())
+print(
+    scored.sort_values("score")
+    .head(5)[["payment_id", "amount", "hour", "merchant", "country", "score", "top_feature"]]
+    .to_string()
+)
 
 # %%
 # Why? The errors per input column, in Python too (skae.inspection.feature_errors)

@@ -31,8 +31,9 @@ X = data.data[data.target == 1]  # benign tumours: the normal rows
 members = default_estimators(X.shape[1])
 if FAST:
     members = [m.set_params(max_iter=10) for m in members]
-pipeline = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-    members, contamination=0.02, random_state=0)).fit(X)
+pipeline = make_pipeline(
+    StandardScaler(), ReconstructionAnomalyDetector(members, contamination=0.02, random_state=0)
+).fit(X)
 
 # %%
 # Export: one graph, scaler included; feature_errors=True adds the explanation output
@@ -48,8 +49,10 @@ print({k: v for k, v in model.metadata.items() if k in ("skae_version", "contami
 new = data.data[data.target == 0].iloc[:, ::-1]  # malignant rows, columns reversed
 onnx_scores = model.decision_function(new)
 python_scores = pipeline.decision_function(new[X.columns])
-print(f"max |ONNX - Python| relative to |score| + 1: "
-      f"{np.max(np.abs(onnx_scores - python_scores) / (np.abs(python_scores) + 1)):.1e}")
+print(
+    f"max |ONNX - Python| relative to |score| + 1: "
+    f"{np.max(np.abs(onnx_scores - python_scores) / (np.abs(python_scores) + 1)):.1e}"
+)
 print(f"malignant rows flagged: {np.mean(model.predict(new) == -1):.0%}")
 
 # %%

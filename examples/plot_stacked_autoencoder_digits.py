@@ -28,10 +28,12 @@ X_train, X_test = train_test_split(X / 16.0, test_size=0.25, random_state=0)
 
 # %%
 models = {
-    "stacked (128, 64)": AutoencoderTransformer(n_components=16, hidden_layer_sizes=(128, 64),
-                                                max_iter=MAX_ITER, random_state=0),
-    "one layer (64,)": AutoencoderTransformer(n_components=16, hidden_layer_sizes=(64,),
-                                              max_iter=MAX_ITER, random_state=0),
+    "stacked (128, 64)": AutoencoderTransformer(
+        n_components=16, hidden_layer_sizes=(128, 64), max_iter=MAX_ITER, random_state=0
+    ),
+    "one layer (64,)": AutoencoderTransformer(
+        n_components=16, hidden_layer_sizes=(64,), max_iter=MAX_ITER, random_state=0
+    ),
     "PCA": PCA(n_components=16),
 }
 for name, model in models.items():

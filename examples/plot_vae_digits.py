@@ -22,11 +22,16 @@ FAST = os.environ.get("SKAE_EXAMPLES_FAST") == "1"
 X, digit = load_digits(return_X_y=True)
 X = X / 16.0
 
-vae = VAETransformer(n_components=2, hidden_layer_sizes=(256, 128), likelihood="bernoulli",
-                     kl_warmup_epochs=10, max_iter=10 if FAST else 300, random_state=0)
+vae = VAETransformer(
+    n_components=2,
+    hidden_layer_sizes=(256, 128),
+    likelihood="bernoulli",
+    kl_warmup_epochs=10,
+    max_iter=10 if FAST else 300,
+    random_state=0,
+)
 vae.fit(X)
-print(f"mean ELBO per row: {vae.score_samples(X).mean():.2f} nats "
-      f"({vae.n_iter_} epochs)")
+print(f"mean ELBO per row: {vae.score_samples(X).mean():.2f} nats ({vae.n_iter_} epochs)")
 
 # %%
 LatentSpaceDisplay.from_estimator(vae, X, digit)
@@ -36,7 +41,7 @@ DecoderGridDisplay.from_estimator(vae, n=12)
 # New digits from the prior
 samples = vae.sample(16, random_state=0)
 fig, axes = plt.subplots(2, 8, figsize=(8, 2.2))
-for ax, image in zip(axes.ravel(), samples):
+for ax, image in zip(axes.ravel(), samples, strict=True):
     ax.imshow(image.reshape(8, 8), cmap="gray_r")
     ax.axis("off")
 fig.suptitle("Sampled from the prior")

@@ -11,9 +11,15 @@ import importlib
 
 from ._version import __version__
 
-__all__ = ["AutoencoderTransformer", "ReconstructionAnomalyDetector", "TrainingDivergedError",
-           "TrainingInterruptedWarning", "TrainingOutOfMemoryError", "VAETransformer",
-           "__version__"]
+__all__ = [
+    "AutoencoderTransformer",
+    "ReconstructionAnomalyDetector",
+    "TrainingDivergedError",
+    "TrainingInterruptedWarning",
+    "TrainingOutOfMemoryError",
+    "VAETransformer",
+    "__version__",
+]
 
 _LAZY = {
     "AutoencoderTransformer": "autoencoder",
@@ -59,8 +65,10 @@ def _train_import_error(what, exc):
     return ImportError(
         f"{what} needs {_TRAIN_DEPENDENCIES[top]}, which is not installed: training and "
         f"export come with the 'train' extra, {_TRAIN_INSTALL} (pin torch to pick its "
-        "build, e.g. \"torch==2.13.0\"). The core install only scores exported ONNX "
-        "models (skae.onnx.load_onnx, skae score).", name=top)
+        'build, e.g. "torch==2.13.0"). The core install only scores exported ONNX '
+        "models (skae.onnx.load_onnx, skae score).",
+        name=top,
+    )
 
 
 def _require_train(what):
@@ -78,7 +86,8 @@ def _require_train(what):
             found = False
         if not found:
             raise _train_import_error(
-                what, ModuleNotFoundError(f"No module named {module!r}", name=module))
+                what, ModuleNotFoundError(f"No module named {module!r}", name=module)
+            )
 
 
 def _import_train(module, what):

@@ -16,8 +16,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                          _fit_context)
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows  # as IsolationForest does
@@ -25,8 +29,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _random
-from ._engine import (SOLVERS, TrainConfig, TrainingDivergedError, TrainingOutOfMemoryError,
-                      mlp_flops, num_threads, resolve_device, resolve_threads, train)
+from ._engine import (
+    SOLVERS,
+    TrainConfig,
+    TrainingDivergedError,
+    TrainingOutOfMemoryError,
+    mlp_flops,
+    num_threads,
+    resolve_device,
+    resolve_threads,
+    train,
+)
 from ._losses import trimmed_mean
 from ._networks import ACTIVATIONS
 from ._validation import check_codes, check_finite_output, validate, validate_fitted
@@ -54,8 +67,11 @@ def warn_at_caller(message, category=UserWarning):
     """Warn pointing at the first frame outside skae, scikit-learn and joblib: the user's
     own call, whether it was ``fit`` itself, a Pipeline or a grid search."""
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] \
-            in ("skae", "sklearn", "joblib"):
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
+        "skae",
+        "sklearn",
+        "joblib",
+    ):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1)
 
@@ -63,11 +79,16 @@ def warn_at_caller(message, category=UserWarning):
 def warn_not_converged(estimators):
     """One ConvergenceWarning for the estimators that ran out of epochs."""
     names = sorted({f"{type(e).__name__}(max_iter={e.max_iter})" for e in estimators})
-    what = (names[0] if len(estimators) == 1
-            else f"{len(estimators)} networks of the ensemble ({', '.join(names)})")
+    what = (
+        names[0]
+        if len(estimators) == 1
+        else f"{len(estimators)} networks of the ensemble ({', '.join(names)})"
+    )
     warn_at_caller(
         f"{what} reached max_iter epochs before the loss stopped improving; increase "
-        "max_iter if the loss curve is still falling.", ConvergenceWarning)
+        "max_iter if the loss curve is still falling.",
+        ConvergenceWarning,
+    )
 
 
 def chunk_rows(widths, n_rows):
@@ -78,8 +99,10 @@ def chunk_rows(widths, n_rows):
 @torch.no_grad()
 def map_batches(fn, X, batch_size):
     """``fn`` on float64 tensors of ``batch_size`` rows of X; the NumPy results stacked."""
-    outs = [fn(torch.tensor(X[rows], dtype=torch.float64))
-            for rows in gen_batches(max(len(X), 1), batch_size)]
+    outs = [
+        fn(torch.tensor(X[rows], dtype=torch.float64))
+        for rows in gen_batches(max(len(X), 1), batch_size)
+    ]
     return torch.cat(outs).numpy()
 
 
@@ -134,8 +157,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "tol": [Interval(Real, 0, 1, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions({"float32", "bfloat16"})],
-        "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
-                   Interval(Integral, None, -1, closed="right")],
+        "n_jobs": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -143,15 +169,35 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # Parameters that shape the network: a warm start or partial_fit after one of them
     # changed rebuilds the network (with a warning). Everything else applies as it is.
-    _ARCHITECTURE = ("n_components", "hidden_layer_sizes", "activation", "dropout",
-                     "batch_norm")
+    _ARCHITECTURE = ("n_components", "hidden_layer_sizes", "activation", "dropout", "batch_norm")
 
-    def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
-                 noise_std=0.0, loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
-                 learning_rate_init=1e-3, alpha=0.0, batch_size=256, max_iter=200,
-                 shuffle=True, early_stopping=True, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, device="auto", precision="float32", n_jobs=None,
-                 random_state=None, verbose=0, warm_start=False):
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(64, 32),
+        activation="relu",
+        noise_std=0.0,
+        loss_trim=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        solver="adam",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        batch_size=256,
+        max_iter=200,
+        shuffle=True,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        precision="float32",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -241,8 +287,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
-                   for s in sizes):
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be a tuple of positive integers (an empty tuple "
                 f"gives a linear autoencoder); got {self.hidden_layer_sizes!r}."
@@ -341,14 +386,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             raise ValueError("batch_norm=True needs at least 2 samples to train; got 1.")
         self._check_training_data(X)
         if continuing and self._module_config() != self._module_config_fitted:
-            changed = sorted(k for k, v in self._module_config().items()
-                             if self._module_config_fitted.get(k) != v)
+            changed = sorted(
+                k
+                for k, v in self._module_config().items()
+                if self._module_config_fitted.get(k) != v
+            )
             warnings.warn(
                 f"{type(self).__name__}: {', '.join(changed)} changed since the network was "
                 f"built, so {'partial_fit' if partial else 'the warm start'} trains a new "
                 "network from scratch (the optimiser settings, loss and schedule parameters "
-                "apply to a running network; the architecture cannot).", UserWarning,
-                stacklevel=4)
+                "apply to a running network; the architecture cannot).",
+                UserWarning,
+                stacklevel=4,
+            )
             continuing = False
         X32 = np.require(X, dtype=np.float32, requirements=["C", "W"]) if as_float32 else None
         return X32, continuing
@@ -383,18 +433,31 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X32, continuing = self._prepare(X, partial)
         device = resolve_device(self.device)
         init_gen, gen = self._generators(device, continuing)
-        module = (copy.deepcopy(self.module_) if continuing
-                  else self._build_module(X32.shape[1], init_gen))
-        threads = resolve_threads(self.n_jobs, mlp_flops(self._widths(X32.shape[1]),
-                                                         self.batch_size))
+        module = (
+            copy.deepcopy(self.module_)
+            if continuing
+            else self._build_module(X32.shape[1], init_gen)
+        )
+        threads = resolve_threads(
+            self.n_jobs, mlp_flops(self._widths(X32.shape[1]), self.batch_size)
+        )
         with num_threads(threads), self._training_errors():
-            result = train(module, self._train_loss, X32, config=self._train_config(partial),
-                           device=device, generator=gen, eval_loss_fn=self._eval_loss,
-                           optimizer_state=self._resumable_optimizer_state(continuing),
-                           epoch_offset=self.n_iter_ if continuing else 0,
-                           validate=not partial, progress=progress)
-        self._set_fitted(module, result.members[0], result.optimizer_state, gen, device,
-                         continuing, partial)
+            result = train(
+                module,
+                self._train_loss,
+                X32,
+                config=self._train_config(partial),
+                device=device,
+                generator=gen,
+                eval_loss_fn=self._eval_loss,
+                optimizer_state=self._resumable_optimizer_state(continuing),
+                epoch_offset=self.n_iter_ if continuing else 0,
+                validate=not partial,
+                progress=progress,
+            )
+        self._set_fitted(
+            module, result.members[0], result.optimizer_state, gen, device, continuing, partial
+        )
         member = result.members[0]
         return partial or member.stopped_early or result.interrupted
 
@@ -408,21 +471,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"{exc} Likely causes: unscaled input with very large values (put a "
                 "StandardScaler or MinMaxScaler before this estimator in a Pipeline), or a "
                 f"learning rate too high (learning_rate_init={self.learning_rate_init}; try "
-                "10x smaller). No model was kept from this run.") from exc
+                "10x smaller). No model was kept from this run."
+            ) from exc
         except TrainingOutOfMemoryError as exc:
             raise TrainingOutOfMemoryError(
                 f"{exc} Lower batch_size (e.g. batch_size={max(1, self.batch_size // 4)}), "
                 "narrow hidden_layer_sizes, set precision='bfloat16', or train on "
-                "device='cpu'. No model was kept from this run.") from exc
+                "device='cpu'. No model was kept from this run."
+            ) from exc
 
-    def _set_fitted(self, module, result, optimizer_state, generator, device, continuing,
-                    partial=False):
+    def _set_fitted(
+        self, module, result, optimizer_state, generator, device, continuing, partial=False
+    ):
         """Record one training run (also called by a stacked ensemble for each member)."""
         if continuing:
             self.loss_curve_ = self.loss_curve_ + result.loss_curve
             if result.validation_loss_curve is not None:
-                self.validation_loss_curve_ = ((self.validation_loss_curve_ or [])
-                                               + result.validation_loss_curve)
+                self.validation_loss_curve_ = (
+                    self.validation_loss_curve_ or []
+                ) + result.validation_loss_curve
         else:
             self.loss_curve_ = result.loss_curve
             self.validation_loss_curve_ = result.validation_loss_curve
@@ -563,7 +630,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"This {type(self).__name__} was saved with skae {saved_version} and is "
                 f"loaded with skae {__version__}; its behaviour may differ. Refit it, or "
                 "export it to ONNX (skae.onnx.to_onnx) for a version-independent model.",
-                UserWarning, stacklevel=2)
+                UserWarning,
+                stacklevel=2,
+            )
         super().__setstate__(state)
         if "module_" in self.__dict__:
             self._module64 = None  # rebuilt on first use

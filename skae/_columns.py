@@ -28,15 +28,16 @@ class ColumnsError(ValueError):
 class _Column:
     """What one pass has seen of a column."""
 
-    text: bool = False          # a value that is not a number was seen
+    text: bool = False  # a value that is not a number was seen
     dates: bool = False
     rows: int = 0
     missing: int = 0
     infinite: int = 0
-    first_infinite: int = -1    # data row (0-based) of the first infinite value
+    first_infinite: int = -1  # data row (0-based) of the first infinite value
     counts: collections.Counter | None = dataclasses.field(
-        default_factory=collections.Counter)  # None once over the category limit
-    scaler: object = None       # StandardScaler.partial_fit on the numbers seen
+        default_factory=collections.Counter
+    )  # None once over the category limit
+    scaler: object = None  # StandardScaler.partial_fit on the numbers seen
 
 
 class ColumnStats:
@@ -84,8 +85,12 @@ class ColumnStats:
                     self._numbers(info, values)
                     continue
             values = column.astype(object)
-            info.missing += int((values.isna() | values.map(
-                lambda v: isinstance(v, str) and v.strip() in MISSING_TEXT)).sum())
+            info.missing += int(
+                (
+                    values.isna()
+                    | values.map(lambda v: isinstance(v, str) and v.strip() in MISSING_TEXT)
+                ).sum()
+            )
         self._sample(chunk)
         self.rows += len(chunk)
 
@@ -95,7 +100,7 @@ class ColumnStats:
         if len(values) > self.count_limit + 1:  # (+1: the missing "category")
             info.counts = None
             return
-        for value, count in zip(as_text(values.index.to_series()), values.to_numpy()):
+        for value, count in zip(as_text(values.index.to_series()), values.to_numpy(), strict=True):
             info.counts[value] += int(count)
         if len(set(info.counts) - {MISSING_CATEGORY}) > self.count_limit:
             info.counts = None
@@ -120,10 +125,10 @@ class ColumnStats:
             return
         keys = self._rng.random_sample(len(chunk))
         chunk = chunk.reset_index(drop=True).assign(_skae_key=keys)
-        both = chunk if self.sample is None else pd.concat([self.sample, chunk],
-                                                           ignore_index=True)
-        self.sample = (both if len(both) <= self.sample_rows
-                       else both.nsmallest(self.sample_rows, "_skae_key"))
+        both = chunk if self.sample is None else pd.concat([self.sample, chunk], ignore_index=True)
+        self.sample = (
+            both if len(both) <= self.sample_rows else both.nsmallest(self.sample_rows, "_skae_key")
+        )
 
     def sample_frame(self):
         """The random sample of rows (all columns)."""
@@ -150,15 +155,17 @@ class Roles:
         filled = {}
         for name, count in self.missing.items():
             if fills is not None:
-                filled[name] = (f"{count} at fit, filled with the training {strategy} "
-                                f"{fills[name]:.6g}"
-                                + (", flagged in an indicator column" if indicators else ""))
+                filled[name] = (
+                    f"{count} at fit, filled with the training {strategy} "
+                    f"{fills[name]:.6g}"
+                    + (", flagged in an indicator column" if indicators else "")
+                )
         return {
             "numeric columns (standardised)": list(self.numeric),
             "missing values": filled,
-            "categorical columns (one-hot, standardised; an unseen category encodes as "
-            "zeros)": {name: f"{len(cats)} categories"
-                       for name, cats in self.categorical.items()},
+            "categorical columns (one-hot, standardised; an unseen category encodes as zeros)": {
+                name: f"{len(cats)} categories" for name, cats in self.categorical.items()
+            },
             "left out at fit": dict(self.left_out),
         }
 
@@ -166,12 +173,15 @@ class Roles:
 def _check_names(stats, option, names):
     unknown = [n for n in names or () if n not in stats.columns]
     if unknown:
-        raise ColumnsError(f"{option} names columns that are not in the data: {unknown}; "
-                           f"the data has {list(stats.columns)[:30]}.")
+        raise ColumnsError(
+            f"{option} names columns that are not in the data: {unknown}; "
+            f"the data has {list(stats.columns)[:30]}."
+        )
 
 
-def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
-                 max_categories=20, impute=True):
+def choose_roles(
+    stats, *, columns=None, categorical=None, ignore=None, max_categories=20, impute=True
+):
     """Decide each column's role from its statistics (see the module docstring).
 
     ``columns`` restricts the choice to those columns (each still typed by its values);
@@ -180,8 +190,11 @@ def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
     for unknown names, conflicting options, infinite values, missing values when
     ``impute`` is False, and when no column is left.
     """
-    for option, names in [("--columns", columns), ("--categorical", categorical),
-                          ("--ignore", ignore)]:
+    for option, names in [
+        ("--columns", columns),
+        ("--categorical", categorical),
+        ("--ignore", ignore),
+    ]:
         _check_names(stats, option, names)
     forced, ignored = set(categorical or ()), set(ignore or ())
     both = sorted(forced & ignored)
@@ -196,13 +209,13 @@ def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
         if chosen is not None and name not in chosen and name not in forced:
             left_out[name] = "not in --columns"
             continue
-        distinct = (None if info.counts is None
-                    else len(set(info.counts) - {MISSING_CATEGORY}))
+        distinct = None if info.counts is None else len(set(info.counts) - {MISSING_CATEGORY})
         if name in forced:
             if info.counts is None:
                 raise ColumnsError(
                     f"--categorical names {name!r}, which has more than {max_categories} "
-                    "distinct values; raise --max-categories to encode them all.")
+                    "distinct values; raise --max-categories to encode them all."
+                )
             cats[name] = sorted(info.counts)
             continue
         if info.dates:
@@ -213,12 +226,16 @@ def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
             elif distinct is not None and distinct < 2:
                 left_out[name] = "text with a single value"
             elif distinct is not None and distinct <= max_categories:
-                left_out[name] = (f"text with {distinct} distinct values in {info.rows} "
-                                  "rows, an ID or free text (--categorical encodes it)")
+                left_out[name] = (
+                    f"text with {distinct} distinct values in {info.rows} "
+                    "rows, an ID or free text (--categorical encodes it)"
+                )
             else:
-                left_out[name] = (f"text with more than {max_categories} distinct values, "
-                                  "an ID or free text (--max-categories or --categorical "
-                                  "encodes it)")
+                left_out[name] = (
+                    f"text with more than {max_categories} distinct values, "
+                    "an ID or free text (--max-categories or --categorical "
+                    "encodes it)"
+                )
         elif info.scaler is None:
             left_out[name] = "no values"
         else:
@@ -226,24 +243,28 @@ def choose_roles(stats, *, columns=None, categorical=None, ignore=None,
             if info.missing:
                 missing[name] = info.missing
         if chosen is not None and name in chosen and name in left_out:
-            raise ColumnsError(f"--columns names {name!r}, which cannot be used: "
-                               f"{left_out[name]}.")
+            raise ColumnsError(f"--columns names {name!r}, which cannot be used: {left_out[name]}.")
     infinite = {n: stats.columns[n] for n in numeric if stats.columns[n].infinite}
     if infinite:
         name, info = next(iter(infinite.items()))
         raise ColumnsError(
             f"columns {list(infinite)} hold infinite values ({info.infinite} in {name!r}, "
-            f"first at data row {info.first_infinite + 1}); replace or drop them.")
+            f"first at data row {info.first_infinite + 1}); replace or drop them."
+        )
     if missing and not impute:
         counts = {n: c for n, c in list(missing.items())[:5]}
-        raise ColumnsError(f"columns with missing values (count per column): {counts}; "
-                           "fill or drop those rows, leave the columns out with --ignore, or "
-                           "let skae fit impute them (--impute median).")
+        raise ColumnsError(
+            f"columns with missing values (count per column): {counts}; "
+            "fill or drop those rows, leave the columns out with --ignore, or "
+            "let skae fit impute them (--impute median)."
+        )
     huge = [n for n in numeric if not np.isfinite(stats.columns[n].scaler.var_).all()]
     if huge:
-        raise ColumnsError(f"columns {huge[:5]} hold values too large to standardise (their "
-                           "variance overflows); rescale them first (e.g. divide by a power "
-                           "of ten).")
+        raise ColumnsError(
+            f"columns {huge[:5]} hold values too large to standardise (their "
+            "variance overflows); rescale them first (e.g. divide by a power "
+            "of ten)."
+        )
     if not numeric and not cats:
         shown = {n: r for n, r in list(left_out.items())[:10]}
         raise ColumnsError(f"the data has no column skae fit can use (left out: {shown}).")
@@ -285,15 +306,34 @@ def build_preprocessor(roles, *, impute="median", indicators=False):
             steps.insert(0, SimpleImputer(strategy=impute, keep_empty_features=True))
         parts.append(("numeric", make_pipeline(*steps), list(roles.numeric)))
     if imputes and indicators:
-        parts.append(("missing", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=_MISSING_MARK,
-                          keep_empty_features=True),
-            Binarizer(threshold=_MISSING_MARK / 3)), list(roles.missing)))
+        parts.append(
+            (
+                "missing",
+                make_pipeline(
+                    SimpleImputer(
+                        strategy="constant", fill_value=_MISSING_MARK, keep_empty_features=True
+                    ),
+                    Binarizer(threshold=_MISSING_MARK / 3),
+                ),
+                list(roles.missing),
+            )
+        )
     if roles.categorical:
-        parts.append(("categorical", make_pipeline(OneHotEncoder(
-            categories=[list(c) for c in roles.categorical.values()],
-            handle_unknown="ignore", sparse_output=False, dtype=np.float64),
-            StandardScaler()), list(roles.categorical)))
+        parts.append(
+            (
+                "categorical",
+                make_pipeline(
+                    OneHotEncoder(
+                        categories=[list(c) for c in roles.categorical.values()],
+                        handle_unknown="ignore",
+                        sparse_output=False,
+                        dtype=np.float64,
+                    ),
+                    StandardScaler(),
+                ),
+                list(roles.categorical),
+            )
+        )
     return ColumnTransformer(parts, remainder="drop")
 
 
@@ -318,8 +358,13 @@ def fit_streamed_preprocessor(roles, stats, *, impute="median", indicators=False
 
 def _set_category_scaler(block, roles, stats):
     """The one-hot block's scaler from the whole data's category counts."""
-    shares = np.array([stats.columns[name].counts[c] / stats.rows
-                       for name, cats in roles.categorical.items() for c in cats])
+    shares = np.array(
+        [
+            stats.columns[name].counts[c] / stats.rows
+            for name, cats in roles.categorical.items()
+            for c in cats
+        ]
+    )
     _set_moments(block.steps[-1][1], shares, shares * (1 - shares), stats.rows)
 
 
@@ -349,7 +394,7 @@ def _set_scaler(numeric, roles, stats):
         if imputer is not None:  # the imputed column: observed values plus medians
             fill, n_fill = float(imputer.statistics_[j]), total - n_seen
             new_mean = (n_seen * mean + n_fill * fill) / total
-            var = (n_seen * (var + mean ** 2) + n_fill * fill ** 2) / total - new_mean ** 2
+            var = (n_seen * (var + mean**2) + n_fill * fill**2) / total - new_mean**2
             mean = new_mean
         means.append(mean)
         variances.append(max(var, 0.0))

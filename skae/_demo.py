@@ -30,8 +30,7 @@ def _split(rare, seed):
     X, digit = load_digits(return_X_y=True)
     rng = np.random.RandomState(seed)
     normal = np.flatnonzero(digit != rare)
-    rare_rows = rng.choice(np.flatnonzero(digit == rare), size=len(normal) // 20,
-                           replace=False)
+    rare_rows = rng.choice(np.flatnonzero(digit == rare), size=len(normal) // 20, replace=False)
     idx = np.r_[normal, rare_rows]
     X, y = X[idx], (digit[idx] == rare).astype(int)
     return train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
@@ -53,12 +52,21 @@ def _detection(X_train, X_test, y_test, max_iter, seed):
     from .detector import default_estimators
 
     members = [m.set_params(max_iter=max_iter) for m in default_estimators(X_train.shape[1])]
-    skae, skae_s = _timed(lambda: make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        members, contamination=0.05, random_state=seed)).fit(X_train))
-    forest, forest_s = _timed(lambda: make_pipeline(StandardScaler(), IsolationForest(
-        contamination=0.05, random_state=seed)).fit(X_train))
-    for name, model, seconds in [("skae ReconstructionAnomalyDetector", skae, skae_s),
-                                 ("sklearn IsolationForest", forest, forest_s)]:
+    skae, skae_s = _timed(
+        lambda: make_pipeline(
+            StandardScaler(),
+            ReconstructionAnomalyDetector(members, contamination=0.05, random_state=seed),
+        ).fit(X_train)
+    )
+    forest, forest_s = _timed(
+        lambda: make_pipeline(
+            StandardScaler(), IsolationForest(contamination=0.05, random_state=seed)
+        ).fit(X_train)
+    )
+    for name, model, seconds in [
+        ("skae ReconstructionAnomalyDetector", skae, skae_s),
+        ("sklearn IsolationForest", forest, forest_s),
+    ]:
         auc = roc_auc_score(y_test, -model.decision_function(X_test))
         print(f"  {name:<36} ROC-AUC {auc:.3f}   fit {seconds:5.1f} s")
     return skae
@@ -74,12 +82,15 @@ def _clustering(max_iter, seed):
 
     X, digit = load_digits(return_X_y=True)
     X = X / 16.0
-    ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(128, 64),
-                                max_iter=max_iter, random_state=seed)
+    ae = AutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(128, 64), max_iter=max_iter, random_state=seed
+    )
     codes = {"autoencoder": ae.fit_transform(X), "PCA": PCA(2, random_state=seed).fit_transform(X)}
-    for name, Z in [("autoencoder codes (2-D)", codes["autoencoder"]),
-                    ("PCA codes (2-D)", codes["PCA"]),
-                    ("raw pixels (64-D)", X)]:
+    for name, Z in [
+        ("autoencoder codes (2-D)", codes["autoencoder"]),
+        ("PCA codes (2-D)", codes["PCA"]),
+        ("raw pixels (64-D)", X),
+    ]:
         labels = KMeans(10, n_init=10, random_state=seed).fit_predict(Z)
         print(f"  KMeans on {name:<26} ARI {adjusted_rand_score(digit, labels):.3f}")
     return codes, digit
@@ -95,9 +106,11 @@ def _onnx(pipeline, X_test, folder):
     # relative to |score| + 1: scores are in units of the training scores' spread
     diff = np.max(np.abs(model.decision_function(X_test) - python) / (np.abs(python) + 1))
     same = np.mean(model.predict(X_test) == pipeline.predict(X_test))
-    print(f"  wrote {path} ({os.path.getsize(path) / 1e3:.0f} kB); load_onnx re-scored "
-          f"{len(X_test)} rows: labels {same:.1%} identical, scores within {diff:.1e} "
-          "(relative)")
+    print(
+        f"  wrote {path} ({os.path.getsize(path) / 1e3:.0f} kB); load_onnx re-scored "
+        f"{len(X_test)} rows: labels {same:.1%} identical, scores within {diff:.1e} "
+        "(relative)"
+    )
     return path
 
 
@@ -109,16 +122,22 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
         return None
     from matplotlib import patheffects
 
-    from .plotting import (LatentSpaceDisplay, LossCurveDisplay, ReconstructionDisplay,
-                           ReconstructionErrorDisplay, format_score)
+    from .plotting import (
+        LatentSpaceDisplay,
+        LossCurveDisplay,
+        ReconstructionDisplay,
+        ReconstructionErrorDisplay,
+        format_score,
+    )
 
     scaler, detector = pipeline[0], pipeline[-1]
     fig = Figure(figsize=(13, 12), layout="constrained")
     grid = fig.add_gridspec(3, 2, height_ratios=[1, 1.15, 0.62])
     shown = LossCurveDisplay.from_estimator(detector, ax=fig.add_subplot(grid[0, 0]))
     shown.ax_.set_title(f"Training the detector's {len(shown.loss_curves)} autoencoders")
-    shown = ReconstructionErrorDisplay.from_estimator(pipeline, X_test, y_test,
-                                                      ax=fig.add_subplot(grid[0, 1]))
+    shown = ReconstructionErrorDisplay.from_estimator(
+        pipeline, X_test, y_test, ax=fig.add_subplot(grid[0, 1])
+    )
     shown.ax_.set_title(f"Anomaly scores of the held-out rows (anomaly = digit {rare})")
     outline = [patheffects.withStroke(linewidth=3, foreground="white")]
     for col, (name, Z) in enumerate(codes.items()):
@@ -126,8 +145,16 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
         shown.ax_.set_title(f"2-D {name} codes of all 1797 digits")
         for d in range(10):  # each digit's name at the median of its codes
             x, y = np.median(Z[digit == d], axis=0)
-            shown.ax_.text(x, y, str(d), fontsize="large", fontweight="bold", ha="center",
-                           va="center", path_effects=outline)
+            shown.ax_.text(
+                x,
+                y,
+                str(d),
+                fontsize="large",
+                fontweight="bold",
+                ha="center",
+                va="center",
+                path_effects=outline,
+            )
         if col == 0:  # the digits are named in the plot and in the right panel's legend
             shown.ax_.get_legend().remove()
     # The most anomalous test digits, reconstructed by the first network of the ensemble
@@ -136,14 +163,16 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     member = detector.estimators_[0]
     Z = scaler.transform(X_test[worst])
     recon = scaler.inverse_transform(member.inverse_transform(member.transform(Z)))
-    shown = ReconstructionDisplay(X_test[worst], recon, (8, 8),
-                                  [format_score(s) for s in scores[worst]]).plot(
-                                      ax=fig.add_subplot(grid[2, :]))
-    for label, i in zip(shown.ax_.get_xticklabels(), worst):
+    shown = ReconstructionDisplay(
+        X_test[worst], recon, (8, 8), [format_score(s) for s in scores[worst]]
+    ).plot(ax=fig.add_subplot(grid[2, :]))
+    for label, i in zip(shown.ax_.get_xticklabels(), worst, strict=True):
         label.set_color("C3" if y_test[i] else "k")
     shown.ax_.tick_params(labelsize="large")
-    shown.ax_.set_title(f"The {len(worst)} most anomalous held-out digits, reconstructed by "
-                        f"the first autoencoder; anomaly score below (red: digit {rare})")
+    shown.ax_.set_title(
+        f"The {len(worst)} most anomalous held-out digits, reconstructed by "
+        f"the first autoencoder; anomaly score below (red: digit {rare})"
+    )
     path = os.path.join(folder, "report.png")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
@@ -163,9 +192,11 @@ def run_demo(output="skae-demo", *, quick=False, rare=7, seed=0):
     with warnings.catch_warnings():  # the caller's warning filters stay as they were
         warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning in --quick
         X_train, X_test, y_train, y_test = _split(rare, seed)
-        print(f"skae demo: scikit-learn's digits, digit {rare} as the rare class "
-              f"({y_train.mean():.1%} of {len(X_train)} training rows), ROC-AUC on "
-              f"{len(X_test)} held-out rows")
+        print(
+            f"skae demo: scikit-learn's digits, digit {rare} as the rare class "
+            f"({y_train.mean():.1%} of {len(X_train)} training rows), ROC-AUC on "
+            f"{len(X_test)} held-out rows"
+        )
         pipeline = _detection(X_train, X_test, y_test, max_iter, seed)
         print("Dimensionality reduction before clustering (all 1797 digits, 10 clusters):")
         codes, digit = _clustering(max_iter, seed)

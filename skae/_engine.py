@@ -104,8 +104,7 @@ def resolve_device(device) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda' or "
-            "'cuda:N'."
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
         ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
@@ -138,8 +137,9 @@ def _others_running():
         samples = []
         for i in range(3):
             with open("/proc/stat") as fh:
-                total = next(int(line.split()[1]) for line in fh
-                             if line.startswith("procs_running"))
+                total = next(
+                    int(line.split()[1]) for line in fh if line.startswith("procs_running")
+                )
             own = 0
             for task in os.listdir("/proc/self/task"):
                 try:
@@ -203,7 +203,8 @@ def num_threads(n):
 
 def mlp_flops(widths, batch_size, n_members=1):
     """Training FLOPs of one step of an MLP through ``widths`` (forward + backward)."""
-    return 6.0 * batch_size * n_members * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    pairs = zip(widths[:-1], widths[1:], strict=True)
+    return 6.0 * batch_size * n_members * sum(a * b for a, b in pairs)
 
 
 # --------------------------------------------------------------------- interrupts
@@ -266,8 +267,9 @@ class _MemberSnapshots:
 
     def save(self, k):
         state = self.module.state_dict()
-        self.saved[k] = {name: (t if self.n_members == 1 else t[k]).detach().clone()
-                         for name, t in state.items()}
+        self.saved[k] = {
+            name: (t if self.n_members == 1 else t[k]).detach().clone() for name, t in state.items()
+        }
 
     @torch.no_grad()
     def restore(self):
@@ -344,7 +346,7 @@ def _mean_losses(loss_fn, module, X_t, idx, chunk=8192):
     """Per-member mean of ``loss_fn``'s per-sample losses over the rows idx (K, n)."""
     total = torch.zeros(idx.shape[0], dtype=torch.float64, device=X_t.device)
     for start in range(0, idx.shape[1], chunk):
-        losses = loss_fn(module, _gather(X_t, idx[:, start:start + chunk]))
+        losses = loss_fn(module, _gather(X_t, idx[:, start : start + chunk]))
         total += losses.reshape(idx.shape[0], -1).sum(dim=1, dtype=torch.float64)
     return (total / idx.shape[1]).tolist()
 
@@ -354,8 +356,9 @@ def is_out_of_memory(exc):
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     # the CPU allocator raises a plain RuntimeError
-    return isinstance(exc, RuntimeError) and ("out of memory" in str(exc).lower()
-                                              or "can't allocate memory" in str(exc))
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc)
+    )
 
 
 def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, **kwargs):
@@ -375,12 +378,25 @@ def train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, **kw
         raise TrainingOutOfMemoryError(
             f"{device} ran out of memory while training (batch of {config.batch_size} rows, "
             f"training data {X.shape[0]} x {X.shape[1]} = {X.nbytes / 2**20:.0f} MiB held on "
-            "the device).") from exc
+            "the device)."
+        ) from exc
 
 
-def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, generator,
-           n_members=1, eval_loss_fn=None, optimizer_state=None, epoch_offset=0,
-           validate=True, progress=None):
+def _train(
+    module,
+    loss_fn,
+    X,
+    *,
+    config: TrainConfig,
+    device: torch.device,
+    generator,
+    n_members=1,
+    eval_loss_fn=None,
+    optimizer_state=None,
+    epoch_offset=0,
+    validate=True,
+    progress=None,
+):
     """Train ``module`` in place on ``X``; return a :class:`TrainResult`.
 
     Parameters
@@ -425,26 +441,34 @@ def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, gen
     n_train = train_idx.shape[1]
     batch_size = max(1, min(config.batch_size, n_train))
 
-    optimizer = Optimizer(module.named_parameters(), config.solver, config.learning_rate,
-                          config.alpha)
+    optimizer = Optimizer(
+        module.named_parameters(), config.solver, config.learning_rate, config.alpha
+    )
     if optimizer_state is not None:
         try:
             optimizer.load_state_dict(optimizer_state)
         except OptimizerStateMismatch as exc:
-            warnings.warn(f"The saved optimiser state does not fit this network ({exc}); "
-                          "training continues with a fresh optimiser state.", UserWarning,
-                          stacklevel=3)
-    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16))
-                if config.precision == "bfloat16"
-                else contextlib.nullcontext)  # no per-step cost on the default path
+            warnings.warn(
+                f"The saved optimiser state does not fit this network ({exc}); "
+                "training continues with a fresh optimiser state.",
+                UserWarning,
+                stacklevel=3,
+            )
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+        if config.precision == "bfloat16"
+        else contextlib.nullcontext
+    )  # no per-step cost on the default path
     if eval_loss_fn is None:
+
         def eval_loss_fn(m, x):
             return loss_fn(m, x, epoch_offset)
 
     stoppers = [EarlyStopping(config.n_iter_no_change, config.tol) for _ in range(K)]
     snapshots = _MemberSnapshots(module, K)
-    results = [MemberResult(validation_loss_curve=[] if val_idx is not None else None)
-               for _ in range(K)]
+    results = [
+        MemberResult(validation_loss_curve=[] if val_idx is not None else None) for _ in range(K)
+    ]
     active = list(range(K))
     own_bar = progress is None and config.verbose
     bar = ProgressBar(config.max_epochs) if own_bar else progress
@@ -455,11 +479,14 @@ def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, gen
             for local_epoch in range(config.max_epochs):
                 epoch = epoch_offset + local_epoch
                 module.train()
-                order = (train_idx.gather(1, _permutations(K, n_train, device, gen))
-                         if config.shuffle else train_idx)
+                order = (
+                    train_idx.gather(1, _permutations(K, n_train, device, gen))
+                    if config.shuffle
+                    else train_idx
+                )
                 total = torch.zeros(K, device=device)
                 for start in range(0, n_train, batch_size):
-                    idx = order[:, start:start + batch_size]
+                    idx = order[:, start : start + batch_size]
                     if config.skip_singleton_batches and idx.shape[1] == 1 and n_train > 1:
                         continue
                     with autocast():
@@ -477,10 +504,12 @@ def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, gen
                     val_losses = _mean_losses(eval_loss_fn, module, X_t, val_idx)
                 if not all(map(math.isfinite, train_losses + (val_losses or []))):
                     raise TrainingDivergedError(
-                        f"The training loss became non-finite (NaN or inf) at epoch {epoch}.")
+                        f"The training loss became non-finite (NaN or inf) at epoch {epoch}."
+                    )
                 for k in list(active):
-                    state = EpochState(epoch, train_losses[k],
-                                       None if val_losses is None else val_losses[k], k)
+                    state = EpochState(
+                        epoch, train_losses[k], None if val_losses is None else val_losses[k], k
+                    )
                     result = results[k]
                     result.loss_curve.append(state.train_loss)
                     if val_losses is not None:
@@ -499,8 +528,10 @@ def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, gen
                 if interrupt["set"]:
                     warnings.warn(
                         f"Training interrupted by the user at epoch {epoch}; the estimator "
-                        "keeps the best weights found so far.", TrainingInterruptedWarning,
-                        stacklevel=4)
+                        "keeps the best weights found so far.",
+                        TrainingInterruptedWarning,
+                        stacklevel=4,
+                    )
                     interrupted = True
                     break
                 if not active:
@@ -515,8 +546,12 @@ def _train(module, loss_fn, X, *, config: TrainConfig, device: torch.device, gen
         snapshots.restore()
     for k, result in enumerate(results):
         best = stoppers[k].best_epoch
-        result.best_epoch = (best if config.early_stopping and best is not None
-                             else epoch_offset + result.n_epochs - 1)
+        result.best_epoch = (
+            best
+            if config.early_stopping and best is not None
+            else epoch_offset + result.n_epochs - 1
+        )
     module.to("cpu").eval()
-    return TrainResult(members=results, optimizer_state=optimizer.state_dict(),
-                       interrupted=interrupted)
+    return TrainResult(
+        members=results, optimizer_state=optimizer.state_dict(), interrupted=interrupted
+    )

@@ -57,8 +57,7 @@ def _train_stack(members, X, partial, progress):
     X32 = prepared[0][0]
     continuing = all(c for _, c in prepared)
     states = [m._resumable_optimizer_state(continuing) for m in members]
-    if continuing and (any(s is None for s in states)
-                       or len({m.n_iter_ for m in members}) != 1):
+    if continuing and (any(s is None for s in states) or len({m.n_iter_ for m in members}) != 1):
         continuing = False  # histories that differ cannot share one optimiser step count
     device = resolve_device(lead.device)
     _, gen = lead._generators(device, continuing)
@@ -67,21 +66,30 @@ def _train_stack(members, X, partial, progress):
         # own modules only once training has succeeded, so a failure leaves them whole
         modules = [m.module_ for m in members]
     else:
-        modules = [m._build_module(X32.shape[1], m._generators(device, False)[0])
-                   for m in members]
+        modules = [m._build_module(X32.shape[1], m._generators(device, False)[0]) for m in members]
     stack = StackedAutoencoder(modules, lead.activation)
     optimizer_state = _stack_optimizer_states(stack, states) if continuing else None
     flops = sum(mlp_flops(m._widths(X32.shape[1]), lead.batch_size) for m in members)
     with num_threads(resolve_threads(lead.n_jobs, flops)), lead._training_errors():
-        result = train(stack, lead._train_loss, X32, config=lead._train_config(partial),
-                       device=device, generator=gen, n_members=len(members),
-                       eval_loss_fn=lead._eval_loss, optimizer_state=optimizer_state,
-                       epoch_offset=lead.n_iter_ if continuing else 0,
-                       validate=not partial, progress=progress)
+        result = train(
+            stack,
+            lead._train_loss,
+            X32,
+            config=lead._train_config(partial),
+            device=device,
+            generator=gen,
+            n_members=len(members),
+            eval_loss_fn=lead._eval_loss,
+            optimizer_state=optimizer_state,
+            epoch_offset=lead.n_iter_ if continuing else 0,
+            validate=not partial,
+            progress=progress,
+        )
     stack.write_members(modules)
     member_states = _unstack_optimizer_state(stack, result.optimizer_state)
-    for member, module, outcome, state in zip(members, modules, result.members,
-                                              member_states, strict=True):
+    for member, module, outcome, state in zip(
+        members, modules, result.members, member_states, strict=True
+    ):
         member._set_fitted(module, outcome, state, gen, device, continuing, partial)
     return [partial or m.stopped_early or result.interrupted for m in result.members]
 
@@ -107,16 +115,18 @@ def _unstack_optimizer_state(stack, state):
     """The stack's optimiser state -> one state per member, in the same layout."""
     n = len(state["state"])
     entries = [state["state"][i] for i in range(n)]
-    per_key = {key: stack.unstack_state([e[key] for e in entries])
-               for key in entries[0] if key != "step"}
+    per_key = {
+        key: stack.unstack_state([e[key] for e in entries]) for key in entries[0] if key != "step"
+    }
     out = []
     for k in range(stack.n_members):
         member = {i: {key: per_key[key][k][i] for key in per_key} for i in range(n)}
         if "step" in entries[0]:
             for i in member:
                 member[i]["step"] = entries[0]["step"].clone()
-        out.append({"state": member, "param_groups": [{"params": list(range(n))}],
-                    "order": "module"})
+        out.append(
+            {"state": member, "param_groups": [{"params": list(range(n))}], "order": "module"}
+        )
     return out
 
 
@@ -152,20 +162,33 @@ class _Block(nn.Module):
         K = len(plans)
         use_weights = plans[0].error_weights is not None
         self.use_weights, self.has_codes = use_weights, plans[0].whitener is not None
-        weights = (_padded([p.error_weights for p in plans], (n_features,)) if use_weights
-                   else np.zeros((K, n_features)))
+        weights = (
+            _padded([p.error_weights for p in plans], (n_features,))
+            if use_weights
+            else np.zeros((K, n_features))
+        )
         self.register_buffer("error_weights", torch.as_tensor(weights)[..., None])
-        self.register_buffer("error_scale",
-                             torch.as_tensor([[p.error_scale] for p in plans]))
+        self.register_buffer("error_scale", torch.as_tensor([[p.error_scale] for p in plans]))
         width = max(p.whitener.shape[0] for p in plans) if self.has_codes else 1
-        self.register_buffer("whitener", torch.as_tensor(
-            _padded([p.whitener for p in plans], (width, width)) if self.has_codes
-            else np.zeros((K, 1, 1))))
-        self.register_buffer("shift", torch.as_tensor(
-            _padded([p.shift[None] for p in plans], (1, width)) if self.has_codes
-            else np.zeros((K, 1, 1))))
-        scales = [p.feature_scale if p.feature_scale is not None else np.ones(n_features)
-                  for p in plans]
+        self.register_buffer(
+            "whitener",
+            torch.as_tensor(
+                _padded([p.whitener for p in plans], (width, width))
+                if self.has_codes
+                else np.zeros((K, 1, 1))
+            ),
+        )
+        self.register_buffer(
+            "shift",
+            torch.as_tensor(
+                _padded([p.shift[None] for p in plans], (1, width))
+                if self.has_codes
+                else np.zeros((K, 1, 1))
+            ),
+        )
+        scales = [
+            p.feature_scale if p.feature_scale is not None else np.ones(n_features) for p in plans
+        ]
         self.register_buffer("inverse_scale", torch.as_tensor(1.0 / np.stack(scales))[:, None])
 
     def forward(self, x):
@@ -200,8 +223,11 @@ class EnsembleScorer(nn.Module):
         for group in stack_groups(members):
             chosen = [members[i] for i in group]
             modules = [m.module_ for m in chosen]
-            network = (StackedAutoencoder(modules, chosen[0].activation) if len(chosen) > 1
-                       else copy.deepcopy(modules[0]))
+            network = (
+                StackedAutoencoder(modules, chosen[0].activation)
+                if len(chosen) > 1
+                else copy.deepcopy(modules[0])
+            )
             blocks.append(_Block(chosen[0], network, [plans[i] for i in group], n_features))
             order += group
         self.blocks = nn.ModuleList(blocks)
@@ -211,8 +237,7 @@ class EnsembleScorer(nn.Module):
         self.to(dtype).eval()
 
     def _terms(self, x):
-        errors, error_terms, code_terms = zip(*(block(x) for block in self.blocks),
-                                              strict=True)
+        errors, error_terms, code_terms = zip(*(block(x) for block in self.blocks), strict=True)
         return errors, error_terms, code_terms
 
     def forward(self, x):
@@ -232,8 +257,9 @@ class EnsembleScorer(nn.Module):
         return self.bias - anomaly
 
     def feature_errors(self, x):
-        errors = [e * block.inverse_scale for e, block in zip(self._terms(x)[0], self.blocks,
-                                                              strict=True)]
+        errors = [
+            e * block.inverse_scale for e, block in zip(self._terms(x)[0], self.blocks, strict=True)
+        ]
         total = torch.cat(errors).sum(dim=0)
         return total / self.n_members
 

@@ -73,7 +73,8 @@ def split_detector(estimator):
     if not isinstance(estimator, ReconstructionAnomalyDetector):
         raise TypeError(
             "Expected a fitted ReconstructionAnomalyDetector or a Pipeline ending in one; "
-            f"got one ending in {type(estimator).__name__}.")
+            f"got one ending in {type(estimator).__name__}."
+        )
     return [s for s in steps if s is not None and not _is_passthrough(s)], estimator
 
 
@@ -104,11 +105,13 @@ def error_columns(estimator, *, space=INPUT):
             sources = None
             break
         sources = sources[mapped]
-    if not steps or (space == INPUT and sources is not None
-                     and len(sources) == detector.n_features_in_):
+    if not steps or (
+        space == INPUT and sources is not None and len(sources) == detector.n_features_in_
+    ):
         return ErrorColumns(INPUT, names, sources, n_in)
-    return ErrorColumns(TRANSFORMED, _transformed_names(steps, detector), None,
-                        int(detector.n_features_in_))
+    return ErrorColumns(
+        TRANSFORMED, _transformed_names(steps, detector), None, int(detector.n_features_in_)
+    )
 
 
 def _transformed_names(steps, detector):
@@ -224,8 +227,7 @@ def _column_transformer_sources(ct):
     sources = np.full(n_out, -1)
     for name, step, _ in ct.transformers_:
         cut = ct.output_indices_.get(name)
-        if cut is None or cut.stop == cut.start or (isinstance(step, str)
-                                                    and step == "drop"):
+        if cut is None or cut.stop == cut.start or (isinstance(step, str) and step == "drop"):
             continue
         columns = np.asarray(indices[name], dtype=int)
         part = _sources(step, len(columns))

@@ -17,13 +17,16 @@ import os
 import time
 import warnings
 
-from ._columns import (ColumnStats, build_preprocessor, choose_roles,
-                       fit_streamed_preprocessor, model_frame)
-from ._io import (decimal_points, dialect_for, iter_table, read_table, table_files,
-                  table_format)
+from ._columns import (
+    ColumnStats,
+    build_preprocessor,
+    choose_roles,
+    fit_streamed_preprocessor,
+    model_frame,
+)
+from ._io import decimal_points, dialect_for, iter_table, read_table, table_files, table_format
 from ._output import write_bytes
 from ._scoring import META_COLUMNS
-
 
 
 def _settings():
@@ -38,8 +41,13 @@ def _detector(args):
 
     return ReconstructionAnomalyDetector(
         VAETransformer() if args.model == "vae" else None,
-        contamination=args.contamination, max_iter=args.max_iter, device=args.device,
-        n_jobs=args.n_jobs, verbose=0 if args.quiet else 1, random_state=args.seed)
+        contamination=args.contamination,
+        max_iter=args.max_iter,
+        device=args.device,
+        n_jobs=args.n_jobs,
+        verbose=0 if args.quiet else 1,
+        random_state=args.seed,
+    )
 
 
 def streams(args):
@@ -48,15 +56,21 @@ def streams(args):
         return True
     size = os.path.getsize(args.data) if os.path.exists(args.data) else 0
     if table_format(args.data) == "csv" and not args.data.lower().endswith(
-            (".csv", ".tsv", ".txt")):
+        (".csv", ".tsv", ".txt")
+    ):
         size *= 5  # compressed text: several times larger once read
     return size > _settings().STREAM_FILE_BYTES
 
 
 def _roles(args, stats):
-    return choose_roles(stats, columns=args.columns, categorical=args.categorical,
-                        ignore=args.ignore, max_categories=args.max_categories,
-                        impute=args.impute != "none")
+    return choose_roles(
+        stats,
+        columns=args.columns,
+        categorical=args.categorical,
+        ignore=args.ignore,
+        max_categories=args.max_categories,
+        impute=args.impute != "none",
+    )
 
 
 def _dialect(args, path):
@@ -72,8 +86,10 @@ def fit_table(args, *, say, out):
     if streamed and args.max_iter is not None:
         say("skae fit: --max-iter applies to in-memory fits; streaming trains for --epochs")
     if not streamed and args.epochs is not None:
-        say("skae fit: --epochs applies when streaming (--chunk-rows); this fit is in "
-            "memory and stops by itself (--max-iter caps it)")
+        say(
+            "skae fit: --epochs applies when streaming (--chunk-rows); this fit is in "
+            "memory and stops by itself (--max-iter caps it)"
+        )
     args.epochs = args.epochs or _settings().STREAM_EPOCHS
     start = time.perf_counter()
     from ._engine import TrainingInterruptedWarning
@@ -98,19 +114,24 @@ def fit_table(args, *, say, out):
     notes = [f"{len(roles.numeric)} numeric", f"{len(roles.categorical)} categorical"]
     if filled:
         notes.append(f"{filled} missing values filled in {len(roles.missing)} columns")
-    mode = (f"streamed in chunks of {args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS} rows, "
-            f"{args.epochs} epoch{'s' * (args.epochs != 1)}" if streamed else "in memory")
+    mode = (
+        f"streamed in chunks of {args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS} rows, "
+        f"{args.epochs} epoch{'s' * (args.epochs != 1)}"
+        if streamed
+        else "in memory"
+    )
     share = f"a {len(sample)}-row sample" if streamed else "training rows"
-    out(f"skae fit: {stats.rows} rows, {len(roles.inputs)} columns used "
+    out(
+        f"skae fit: {stats.rows} rows, {len(roles.inputs)} columns used "
         f"({', '.join(notes)}), {args.model} {mode}, {seconds:.1f} s; {flagged:.1%} of "
-        f"{share} flagged; wrote {args.output}")
+        f"{share} flagged; wrote {args.output}"
+    )
     return 0
 
 
 def _say_roles(args, roles, say):
     chosen = ("--ignore", "not in --columns")  # the user's choice: nothing to report
-    shown = "; ".join(f"{name}: {why}" for name, why in roles.left_out.items()
-                      if why not in chosen)
+    shown = "; ".join(f"{name}: {why}" for name, why in roles.left_out.items() if why not in chosen)
     if shown:
         say(f"skae fit: leaving out columns: {shown}")
     if roles.missing and args.impute != "none":
@@ -140,20 +161,20 @@ def _chunks(args, files, columns=None):
         # CSV fields as text: a column's type comes from the values of every chunk, not
         # from what pandas guesses in each
         dialect = _dialect(args, path)
-        for chunk in iter_table(path, rows, dialect=dialect, columns=columns,
-                                text=dialect is not None):
-            yield chunk if dialect is None or dialect.decimal == "." \
-                else decimal_points(chunk)
+        for chunk in iter_table(
+            path, rows, dialect=dialect, columns=columns, text=dialect is not None
+        ):
+            yield chunk if dialect is None or dialect.decimal == "." else decimal_points(chunk)
 
 
 def _fit_streamed(args, files, say):
     from tqdm.auto import tqdm
 
     rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
-    stats = ColumnStats(count_limit=args.max_categories, sample_rows=rows,
-                        random_state=args.seed)
-    with tqdm(unit="rows", desc="skae fit: column statistics", disable=args.quiet or None,
-              leave=False) as bar:
+    stats = ColumnStats(count_limit=args.max_categories, sample_rows=rows, random_state=args.seed)
+    with tqdm(
+        unit="rows", desc="skae fit: column statistics", disable=args.quiet or None, leave=False
+    ) as bar:
         for chunk in _chunks(args, files):
             stats.update(chunk)
             bar.update(len(chunk))
@@ -161,12 +182,17 @@ def _fit_streamed(args, files, say):
         raise ValueError(f"{args.data} has {stats.rows} row; fitting needs at least 2.")
     roles = _roles(args, stats)
     _say_roles(args, roles, say)
-    pre = fit_streamed_preprocessor(roles, stats, impute=args.impute,
-                                    indicators=args.missing_indicator)
+    pre = fit_streamed_preprocessor(
+        roles, stats, impute=args.impute, indicators=args.missing_indicator
+    )
     detector = _detector(args).set_params(verbose=0)
     used = roles.inputs
-    with tqdm(total=stats.rows * args.epochs, unit="rows", desc="skae fit: training",
-              disable=args.quiet or None) as bar:
+    with tqdm(
+        total=stats.rows * args.epochs,
+        unit="rows",
+        desc="skae fit: training",
+        disable=args.quiet or None,
+    ) as bar:
         for epoch in range(args.epochs):
             bar.set_postfix_str(f"epoch {epoch + 1}/{args.epochs}")
             for chunk in _chunks(args, files, columns=used):
@@ -182,9 +208,10 @@ def _export(pipeline, sample, roles, pre, args):
     fills = None
     if roles.missing and args.impute != "none":
         imputer = pre.named_transformers_["numeric"].steps[0][1]
-        fills = dict(zip(roles.numeric, imputer.statistics_))
+        fills = dict(zip(roles.numeric, imputer.statistics_, strict=True))
     entry = onx.metadata_props.add()
     entry.key = META_COLUMNS
-    entry.value = json.dumps(roles.describe(fills, strategy=args.impute,
-                                            indicators=args.missing_indicator))
+    entry.value = json.dumps(
+        roles.describe(fills, strategy=args.impute, indicators=args.missing_indicator)
+    )
     return onx

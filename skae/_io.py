@@ -34,8 +34,10 @@ def split_name(path):
     base = os.path.splitext(stem)[1] if compression else last
     if base in _CSV_BASES:
         return "csv", base, compression
-    raise ValueError(f"{path}: unknown table format; use .csv, .tsv or .txt (optionally "
-                     "compressed: .gz, .bz2, .zip, .xz) or .parquet.")
+    raise ValueError(
+        f"{path}: unknown table format; use .csv, .tsv or .txt (optionally "
+        "compressed: .gz, .bz2, .zip, .xz) or .parquet."
+    )
 
 
 def table_format(path):
@@ -126,19 +128,22 @@ def _sample_text(path, compression, size=1 << 16):
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.namelist() if not m.endswith("/")]
             if len(members) != 1:
-                raise TableError(f"the zip archive holds {len(members)} files; it must hold "
-                                 "exactly one table.")
+                raise TableError(
+                    f"the zip archive holds {len(members)} files; it must hold exactly one table."
+                )
             with archive.open(members[0]) as raw:
-                return io.TextIOWrapper(raw, encoding="utf-8", errors="replace",
-                                        newline="").read(size)
+                return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="").read(
+                    size
+                )
     opener = {"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}.get(compression)
     if opener is None:
         with open(path, encoding="utf-8", errors="replace", newline="") as fh:
             return fh.read(size)
     import importlib
 
-    with importlib.import_module(opener).open(path, "rt", encoding="utf-8",
-                                              errors="replace", newline="") as fh:
+    with importlib.import_module(opener).open(
+        path, "rt", encoding="utf-8", errors="replace", newline=""
+    ) as fh:
         return fh.read(size)
 
 
@@ -165,8 +170,10 @@ def detect_dialect(path, *, sep=None, decimal=None):
     if sep is None and base == ".tsv":
         sep = "\t"
     if sep is not None and sep == decimal:
-        raise TableError(f"the separator and the decimal mark are both {sep!r}; give "
-                         "different --sep and --decimal.")
+        raise TableError(
+            f"the separator and the decimal mark are both {sep!r}; give "
+            "different --sep and --decimal."
+        )
     if sep is not None and decimal is not None:
         return Dialect(sep, decimal)
     with _reading(path, "csv"):
@@ -186,7 +193,8 @@ def detect_dialect(path, *, sep=None, decimal=None):
             shown = "tab" if "\t" in header else "';'"
             raise TableError(
                 f"{path} reads as one column but its header holds {shown} and its lines do "
-                "not split evenly on it; give the separator with --sep (e.g. --sep ';').")
+                "not split evenly on it; give the separator with --sep (e.g. --sep ';')."
+            )
         sep = best
     if decimal is None:
         decimal = "."
@@ -197,8 +205,10 @@ def detect_dialect(path, *, sep=None, decimal=None):
             if comma > point:
                 decimal = ","
     if sep == decimal:
-        raise TableError(f"the separator and the decimal mark are both {sep!r}; give "
-                         "different --sep and --decimal.")
+        raise TableError(
+            f"the separator and the decimal mark are both {sep!r}; give "
+            "different --sep and --decimal."
+        )
     return Dialect(sep, decimal)
 
 
@@ -219,8 +229,9 @@ def decimal_points(frame, columns=None):
     if not columns:
         return frame
     pattern = r"^(\s*[+-]?\d+),(\d+(?:[eE][+-]?\d+)?\s*)$"
-    return frame.assign(**{str(c): frame[c].str.replace(pattern, r"\1.\2", regex=True)
-                           for c in columns})
+    return frame.assign(
+        **{str(c): frame[c].str.replace(pattern, r"\1.\2", regex=True) for c in columns}
+    )
 
 
 def _csv_options(dialect):
@@ -243,8 +254,14 @@ def read_table(path, *, dialect=None, columns=None):
                 _pyarrow()
                 frames.append(pd.read_parquet(name, columns=columns).reset_index(drop=True))
             else:
-                frames.append(pd.read_csv(name, usecols=columns, low_memory=False,
-                                          **_csv_options(dialect or detect_dialect(name))))
+                frames.append(
+                    pd.read_csv(
+                        name,
+                        usecols=columns,
+                        low_memory=False,
+                        **_csv_options(dialect or detect_dialect(name)),
+                    )
+                )
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if df.shape[0] == 0:
         raise ValueError(f"{path} has no data rows.")
@@ -290,8 +307,9 @@ def _iter_parquet(path, chunk_size, columns):
         frame = batch.to_pandas(types_mapper=types)
         if ranged is not None:
             name, start, step = ranged
-            frame.index = pd.RangeIndex(start + step * offset,
-                                        start + step * (offset + len(frame)), step, name=name)
+            frame.index = pd.RangeIndex(
+                start + step * offset, start + step * (offset + len(frame)), step, name=name
+            )
         elif columns is not None:
             frame = frame.reset_index(drop=True)
         offset += len(frame)
@@ -371,8 +389,7 @@ def _chunk_kind(column):
     return "str"
 
 
-_KIND_DTYPE = {"bool": "boolean", "int": "int64", "float": "float64", "str": "str",
-               None: "float64"}
+_KIND_DTYPE = {"bool": "boolean", "int": "int64", "float": "float64", "str": "str", None: "float64"}
 
 
 def infer_csv_dtypes(path, chunk_size, *, dialect=None):

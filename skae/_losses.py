@@ -58,8 +58,9 @@ def _loss_pair(kind):
     try:
         return _LOSSES[kind]
     except KeyError:
-        raise ValueError(f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}.") \
-            from None
+        raise ValueError(
+            f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}."
+        ) from None
 
 
 def elementwise_loss(kind, logits, x, activate):

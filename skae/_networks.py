@@ -30,8 +30,13 @@ ACTIVATIONS = {
 }
 
 # The gain passed to ``nn.init`` for the hidden layers of each activation.
-_KAIMING = {"relu": "relu", "prelu": "leaky_relu", "leaky_relu": "leaky_relu",
-            "elu": "relu", "gelu": "relu"}
+_KAIMING = {
+    "relu": "relu",
+    "prelu": "leaky_relu",
+    "leaky_relu": "leaky_relu",
+    "elu": "relu",
+    "gelu": "relu",
+}
 # SELU's fixed point, for alpha-dropout (Klambauer et al., 2017).
 _SELU_ALPHA_PRIME = -1.0507009873554805 * 1.6732632423543772
 
@@ -42,13 +47,11 @@ def _init_linear(layer: nn.Linear, activation: str, generator=None) -> None:
     if activation in _KAIMING:
         # PReLU starts at a=0.25 and LeakyReLU has a=0.01: the 'leaky_relu' gain takes a.
         a = 0.25 if activation == "prelu" else 0.01 if activation == "leaky_relu" else 0.0
-        nn.init.kaiming_normal_(weight, a=a, nonlinearity=_KAIMING[activation],
-                                generator=generator)
+        nn.init.kaiming_normal_(weight, a=a, nonlinearity=_KAIMING[activation], generator=generator)
     elif activation == "selu":
         nn.init.normal_(weight, std=1.0 / math.sqrt(layer.in_features), generator=generator)
     elif activation == "tanh":
-        nn.init.xavier_uniform_(weight, gain=nn.init.calculate_gain("tanh"),
-                                generator=generator)
+        nn.init.xavier_uniform_(weight, gain=nn.init.calculate_gain("tanh"), generator=generator)
     else:
         nn.init.xavier_uniform_(weight, generator=generator)
     nn.init.zeros_(layer.bias)
@@ -84,8 +87,7 @@ class Dropout(nn.Module):
         return f"p={self.p}" + (", alpha=True" if self.alpha else "")
 
 
-def mlp(in_features, sizes, *, activation="relu", dropout=0.0, batch_norm=False,
-        generator=None):
+def mlp(in_features, sizes, *, activation="relu", dropout=0.0, batch_norm=False, generator=None):
     """Stack of ``Linear -> [BatchNorm] -> activation -> [Dropout]`` blocks.
 
     Returns the ``nn.Sequential`` and its output width (``in_features`` when ``sizes`` is
@@ -131,12 +133,26 @@ def unit_sphere(z, eps=1e-12):
 class Decoder(nn.Module):
     """Latent code -> output logits, mirroring the encoder's hidden widths."""
 
-    def __init__(self, n_components, hidden_layer_sizes, n_features, *, activation="relu",
-                 dropout=0.0, batch_norm=False, generator=None):
+    def __init__(
+        self,
+        n_components,
+        hidden_layer_sizes,
+        n_features,
+        *,
+        activation="relu",
+        dropout=0.0,
+        batch_norm=False,
+        generator=None,
+    ):
         super().__init__()
-        self.body, width = mlp(n_components, tuple(reversed(hidden_layer_sizes)),
-                               activation=activation, dropout=dropout, batch_norm=batch_norm,
-                               generator=generator)
+        self.body, width = mlp(
+            n_components,
+            tuple(reversed(hidden_layer_sizes)),
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            generator=generator,
+        )
         self.out = _head(width, n_features, generator)
 
     def forward(self, z):
@@ -172,18 +188,40 @@ class Autoencoder(nn.Module):
         Draws the initial weights.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, n_components, *, activation="relu",
-                 output_activation=None, latent_normalize=False, dropout=0.0,
-                 batch_norm=False, generator=None):
+    def __init__(
+        self,
+        n_features,
+        hidden_layer_sizes,
+        n_components,
+        *,
+        activation="relu",
+        output_activation=None,
+        latent_normalize=False,
+        dropout=0.0,
+        batch_norm=False,
+        generator=None,
+    ):
         super().__init__()
         self.latent_normalize = latent_normalize
         self.output_activation = output_activation
-        body, width = mlp(n_features, hidden_layer_sizes, activation=activation,
-                          dropout=dropout, batch_norm=batch_norm, generator=generator)
+        body, width = mlp(
+            n_features,
+            hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            generator=generator,
+        )
         self.encoder = nn.Sequential(body, _head(width, n_components, generator))
-        self.decoder = Decoder(n_components, hidden_layer_sizes, n_features,
-                               activation=activation, dropout=dropout, batch_norm=batch_norm,
-                               generator=generator)
+        self.decoder = Decoder(
+            n_components,
+            hidden_layer_sizes,
+            n_features,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            generator=generator,
+        )
 
     def encode(self, x):
         z = self.encoder(x)
@@ -211,17 +249,39 @@ class VariationalAutoencoder(nn.Module):
     # Bounds on the log-variance keep exp() finite in float32 early in training.
     LOG_VAR_MIN, LOG_VAR_MAX = -30.0, 20.0
 
-    def __init__(self, n_features, hidden_layer_sizes, n_components, *, activation="relu",
-                 likelihood="gaussian", dropout=0.0, batch_norm=False, generator=None):
+    def __init__(
+        self,
+        n_features,
+        hidden_layer_sizes,
+        n_components,
+        *,
+        activation="relu",
+        likelihood="gaussian",
+        dropout=0.0,
+        batch_norm=False,
+        generator=None,
+    ):
         super().__init__()
         self.likelihood = likelihood
-        self.body, width = mlp(n_features, hidden_layer_sizes, activation=activation,
-                               dropout=dropout, batch_norm=batch_norm, generator=generator)
+        self.body, width = mlp(
+            n_features,
+            hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            generator=generator,
+        )
         self.mean = _head(width, n_components, generator)
         self.log_var = _head(width, n_components, generator)
-        self.decoder = Decoder(n_components, hidden_layer_sizes, n_features,
-                               activation=activation, dropout=dropout, batch_norm=batch_norm,
-                               generator=generator)
+        self.decoder = Decoder(
+            n_components,
+            hidden_layer_sizes,
+            n_features,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            generator=generator,
+        )
 
     def encode(self, x):
         """Posterior mean and log-variance."""

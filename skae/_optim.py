@@ -83,9 +83,11 @@ class Optimizer:
         if self.solver == "sgd":
             return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
         # float32 step counters on the parameter's device, as the fused kernels expect
-        return {"step": torch.zeros((), dtype=torch.float32, device=p.device),
-                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        return {
+            "step": torch.zeros((), dtype=torch.float32, device=p.device),
+            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+        }
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self):
@@ -113,12 +115,34 @@ class Optimizer:
         kernel = _fused_kernel(decoupled, params)
         if kernel is not None:
             torch._foreach_add_(steps, 1)
-            kernel(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=self.lr,
-                   beta1=BETAS[0], beta2=BETAS[1], weight_decay=weight_decay, eps=EPS,
-                   maximize=False, grad_scale=None, found_inf=None)
+            kernel(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=self.lr,
+                beta1=BETAS[0],
+                beta2=BETAS[1],
+                weight_decay=weight_decay,
+                eps=EPS,
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
         else:
-            _adam_reference(params, grads, exp_avgs, exp_avg_sqs, steps, lr=self.lr,
-                            weight_decay=weight_decay, decoupled=decoupled)
+            _adam_reference(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                steps,
+                lr=self.lr,
+                weight_decay=weight_decay,
+                decoupled=decoupled,
+            )
 
     # --------------------------------------------------------------- persistence
     def state_dict(self):
@@ -129,10 +153,18 @@ class Optimizer:
         between calls, which regroups the parameters, still finds each one's state.
         """
         return {
-            "state": {i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
-                      for i, s in enumerate(self.state)},
-            "param_groups": [{"params": [self._index[id(p)] for p in ps], "weight_decay": wd,
-                              "solver": self.solver} for ps, wd in self.groups],
+            "state": {
+                i: {k: v.detach().to("cpu", copy=True) for k, v in s.items()}
+                for i, s in enumerate(self.state)
+            },
+            "param_groups": [
+                {
+                    "params": [self._index[id(p)] for p in ps],
+                    "weight_decay": wd,
+                    "solver": self.solver,
+                }
+                for ps, wd in self.groups
+            ],
             "order": "module",
         }
 
@@ -146,8 +178,8 @@ class Optimizer:
         n_saved = sum(len(g["params"]) for g in state_dict.get("param_groups", []))
         if n_saved != len(self.params):
             raise OptimizerStateMismatch(
-                f"the saved state holds {n_saved} parameters, the network has "
-                f"{len(self.params)}")
+                f"the saved state holds {n_saved} parameters, the network has {len(self.params)}"
+            )
         if state_dict.get("order") == "module":
             order = list(range(len(self.params)))
         else:  # torch.optim numbers parameters across its groups (weights, then the rest)
@@ -166,7 +198,8 @@ class Optimizer:
                 if entry[k].shape != p.shape:
                     raise OptimizerStateMismatch(
                         f"a saved state tensor has shape {tuple(entry[k].shape)}, the "
-                        f"parameter {tuple(p.shape)}")
+                        f"parameter {tuple(p.shape)}"
+                    )
         for position, key in enumerate(order):
             entry, state = saved.get(key), self.state[position]
             if entry is None:
@@ -185,8 +218,7 @@ def _sgd(params, states, lr, weight_decay):
         p.add_(grad.add(buf, alpha=MOMENTUM), alpha=-lr)  # Nesterov
 
 
-def _adam_reference(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, weight_decay,
-                    decoupled):
+def _adam_reference(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, weight_decay, decoupled):
     """The Adam / AdamW update with public tensor operations (torch's algorithm)."""
     beta1, beta2 = BETAS
     for p, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps, strict=True):
@@ -207,8 +239,9 @@ def _fused_kernel(decoupled, params):
     """torch's fused Adam(W) kernel when it is there and passes the self-test, else None."""
     name = "_fused_adamw_" if decoupled else "_fused_adam_"
     device = params[0].device
-    if (device.type not in ("cpu", "cuda")
-            or any(p.dtype != torch.float32 or p.device != device for p in params)):
+    if device.type not in ("cpu", "cuda") or any(
+        p.dtype != torch.float32 or p.device != device for p in params
+    ):
         return None
     key = (name, device.type)
     ok = _FUSED_OK.get(key)
@@ -238,20 +271,49 @@ def _self_test(name, decoupled, device):
             for _ in range(3):
                 if fused:
                     torch._foreach_add_([step], 1)
-                    kernel([param], [grad], [m], [v], [], [step], amsgrad=False, lr=1e-2,
-                           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.1, eps=EPS,
-                           maximize=False, grad_scale=None, found_inf=None)
+                    kernel(
+                        [param],
+                        [grad],
+                        [m],
+                        [v],
+                        [],
+                        [step],
+                        amsgrad=False,
+                        lr=1e-2,
+                        beta1=BETAS[0],
+                        beta2=BETAS[1],
+                        weight_decay=0.1,
+                        eps=EPS,
+                        maximize=False,
+                        grad_scale=None,
+                        found_inf=None,
+                    )
                 else:
-                    _adam_reference([param], [grad], [m], [v], [step], lr=1e-2,
-                                    weight_decay=0.1, decoupled=decoupled)
+                    _adam_reference(
+                        [param],
+                        [grad],
+                        [m],
+                        [v],
+                        [step],
+                        lr=1e-2,
+                        weight_decay=0.1,
+                        decoupled=decoupled,
+                    )
             results.append(param.cpu())
     except Exception as exc:  # a changed signature or a missing kernel for this device
-        warnings.warn(f"skae: torch.{name} is unusable ({type(exc).__name__}: {exc}); "
-                      "training uses the slower reference update.", RuntimeWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"skae: torch.{name} is unusable ({type(exc).__name__}: {exc}); "
+            "training uses the slower reference update.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return False
     if not torch.allclose(results[0], results[1], rtol=1e-5, atol=1e-7):
-        warnings.warn(f"skae: torch.{name} disagrees with the Adam update; training uses the "
-                      "slower reference update.", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"skae: torch.{name} disagrees with the Adam update; training uses the "
+            "slower reference update.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return False
     return True

@@ -52,8 +52,9 @@ def check_output(path, *, inputs=(), suffixes=None):
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise OutputError(f"{path}: the folder {os.path.dirname(os.path.abspath(path))} "
-                          "does not exist.")
+        raise OutputError(
+            f"{path}: the folder {os.path.dirname(os.path.abspath(path))} does not exist."
+        )
     if os.path.exists(target):
         if not stat.S_ISREG(os.stat(target).st_mode):
             raise OutputError(f"{path} exists and is not a regular file; give a file name.")
@@ -65,12 +66,16 @@ def check_output(path, *, inputs=(), suffixes=None):
         readable = False
     for source in inputs:
         source = os.fspath(source)
-        inside = (readable and os.path.isdir(source)
-                  and os.path.commonpath([os.path.realpath(source), target])
-                  == os.path.realpath(source))
+        inside = (
+            readable
+            and os.path.isdir(source)
+            and os.path.commonpath([os.path.realpath(source), target]) == os.path.realpath(source)
+        )
         if _same_file(path, source) or inside:
-            raise OutputError(f"{path} is the input {source}; writing it would destroy the "
-                              "data. Give another output name.")
+            raise OutputError(
+                f"{path} is the input {source}; writing it would destroy the "
+                "data. Give another output name."
+            )
 
 
 @contextlib.contextmanager
@@ -155,11 +160,13 @@ class TableWriter:
         self.path = path
         self.fmt, base, self.compression = split_name(name)
         if dialect is None or base == ".tsv":
-            dialect = Dialect("\t" if base == ".tsv" else ",",
-                              "." if dialect is None else dialect.decimal)
+            dialect = Dialect(
+                "\t" if base == ".tsv" else ",", "." if dialect is None else dialect.decimal
+            )
         self.dialect = dialect
-        self.archive_name = os.path.basename(name)[:-len(".zip")] \
-            if self.compression == "zip" else None
+        self.archive_name = (
+            os.path.basename(name)[: -len(".zip")] if self.compression == "zip" else None
+        )
         self._handle = self._parquet = self._schema = None
 
     def write(self, df):
@@ -169,8 +176,13 @@ class TableWriter:
         first = self._handle is None
         if first:
             self._handle = _text_handle(self.path, self.compression, self.archive_name)
-        df.to_csv(self._handle, header=first, index=False, sep=self.dialect.sep,
-                  decimal=self.dialect.decimal)
+        df.to_csv(
+            self._handle,
+            header=first,
+            index=False,
+            sep=self.dialect.sep,
+            decimal=self.dialect.decimal,
+        )
 
     def _write_parquet(self, df):
         pa = _pyarrow()
@@ -190,8 +202,10 @@ class TableWriter:
             try:
                 pa.array(df[field.name], type=field.type, from_pandas=True)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, KeyError):
-                return (f"column {field.name!r} holds values that do not fit the type "
-                        f"{field.type} its first rows had; write CSV output instead.")
+                return (
+                    f"column {field.name!r} holds values that do not fit the type "
+                    f"{field.type} its first rows had; write CSV output instead."
+                )
         return "a chunk does not fit the Parquet schema of the first rows."
 
     def close(self):

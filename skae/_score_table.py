@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._io import (decimal_points, dialect_for, infer_csv_dtypes, iter_table, table_files,
-                  table_format, total_rows)
+from ._io import (
+    decimal_points,
+    dialect_for,
+    infer_csv_dtypes,
+    iter_table,
+    table_files,
+    table_format,
+    total_rows,
+)
 from ._output import TableWriter, atomic_path
-from ._scoring import (SCORE_COLUMNS, RowsError, index_as_columns, model_columns,
-                       score_columns)
+from ._scoring import SCORE_COLUMNS, RowsError, index_as_columns, model_columns, score_columns
 
 
 class ScoreError(ValueError):
@@ -35,20 +41,26 @@ def score_table(args, model, *, out):
     text = csv_in and out_format == "csv"  # fields copied as their exact text
     total = None if csv_in else total_rows(args.data)
     rows = flagged = 0
-    with atomic_path(args.output) as tmp, tqdm(total=total, unit="rows", desc="skae score",
-                                               disable=args.quiet or None) as bar:
+    with (
+        atomic_path(args.output) as tmp,
+        tqdm(total=total, unit="rows", desc="skae score", disable=args.quiet or None) as bar,
+    ):
         writer = TableWriter(tmp, args.output, dialect=dialect)
         try:
             for path in files:
-                read = dialect_for(path, sep=args.sep, decimal=args.decimal) \
-                    if explicit or path != files[0] else dialect
+                read = (
+                    dialect_for(path, sep=args.sep, decimal=args.decimal)
+                    if explicit or path != files[0]
+                    else dialect
+                )
                 dtypes = None
                 if read is not None and out_format == "parquet":
                     # one type per column over the whole file, so no chunk disagrees
                     dtypes, _ = infer_csv_dtypes(path, args.chunk_size, dialect=read)
                 done = 0
-                for chunk in iter_table(path, args.chunk_size, dialect=read, dtypes=dtypes,
-                                        text=text):
+                for chunk in iter_table(
+                    path, args.chunk_size, dialect=read, dtypes=dtypes, text=text
+                ):
                     scored = _score_chunk(model, chunk, args, path, done, read, text)
                     writer.write(scored)
                     done += len(chunk)
@@ -59,8 +71,10 @@ def score_table(args, model, *, out):
                 raise ScoreError(f"{args.data} has no data rows.")
         finally:
             writer.close()
-    out(f"skae score: {rows} rows, {flagged} flagged as outliers ({flagged / rows:.1%}); "
-        f"wrote {args.output}")
+    out(
+        f"skae score: {rows} rows, {flagged} flagged as outliers ({flagged / rows:.1%}); "
+        f"wrote {args.output}"
+    )
     return 0
 
 
@@ -69,8 +83,9 @@ def _score_chunk(model, chunk, args, path, first_row, dialect, text):
     chunk = index_as_columns(chunk)
     taken = [c for c in SCORE_COLUMNS if c in chunk.columns]
     if taken:
-        raise ScoreError(f"{path} already has columns {taken}; rename them so the scores "
-                         "do not overwrite them.")
+        raise ScoreError(
+            f"{path} already has columns {taken}; rename them so the scores do not overwrite them."
+        )
     view = chunk
     if text and dialect is not None and dialect.decimal != ".":
         needed = set(model_columns(model) or ())
@@ -78,8 +93,9 @@ def _score_chunk(model, chunk, args, path, first_row, dialect, text):
     try:
         scored = score_columns(model, view, threshold=args.threshold)
     except RowsError as exc:
-        raise ScoreError(f"{path}: {exc} (first: data row "
-                         f"{first_row + exc.position + 1})") from None
+        raise ScoreError(
+            f"{path}: {exc} (first: data row {first_row + exc.position + 1})"
+        ) from None
     except ValueError as exc:
         raise ScoreError(f"{path}: {exc}") from None
     return pd.concat([chunk, scored], axis=1)

@@ -18,9 +18,29 @@ import pandas as pd
 SCORE_COLUMNS = ("score", "label", "top_feature")
 
 # Text that means "missing" in a number column (pandas' read_csv defaults).
-MISSING_TEXT = frozenset({
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MISSING_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 
 # The category a missing text value is (the ONNX runtime feeds missing text as "nan").
@@ -56,10 +76,13 @@ def as_number(column, name=None):
         words = text.iloc[failed]
         meaning = {w: _word(w) for w in pd.unique(words)}
         values[failed] = [meaning[w] for w in words]
-        bad = [i for i, w in zip(failed, words) if meaning[w] is None]
+        bad = [i for i, w in zip(failed, words, strict=True) if meaning[w] is None]
         if bad:
-            raise RowsError(f"column {name!r} is not numeric: it holds {text.iloc[bad[0]]!r}; "
-                            "the model needs numbers there.", bad[0])
+            raise RowsError(
+                f"column {name!r} is not numeric: it holds {text.iloc[bad[0]]!r}; "
+                "the model needs numbers there.",
+                bad[0],
+            )
     return values
 
 
@@ -163,8 +186,10 @@ def _model_input(model, frame):
     names = model_columns(model)
     if names is None:
         if frame.shape[1] != model.n_features_in_:
-            raise ValueError(f"the data has {frame.shape[1]} columns but the model expects "
-                             f"{model.n_features_in_} (it was fitted without column names).")
+            raise ValueError(
+                f"the data has {frame.shape[1]} columns but the model expects "
+                f"{model.n_features_in_} (it was fitted without column names)."
+            )
         columns = {str(j): frame.iloc[:, j] for j in range(frame.shape[1])}
         return np.column_stack([as_number(c, n) for n, c in columns.items()])
     columns = _columns_by_name(frame, names)
@@ -184,7 +209,8 @@ def _with_missing(column):
     as ``pandas.read_csv`` reads it (and the runtime feeds a missing text value)."""
     values = column.to_numpy(dtype=object).copy()
     missing = pd.isna(values) | np.array(
-        [isinstance(v, str) and v.strip() in MISSING_TEXT for v in values], dtype=bool)
+        [isinstance(v, str) and v.strip() in MISSING_TEXT for v in values], dtype=bool
+    )
     values[missing] = None
     return values
 
@@ -201,8 +227,9 @@ def _run(model, X, outputs):
         found = _POSITION.search(message)
         if found is None:
             raise
-        raise RowsError(_POSITION.sub(f" ({found.group(1)} rows)", message, count=1),
-                        int(found.group(2))) from None
+        raise RowsError(
+            _POSITION.sub(f" ({found.group(1)} rows)", message, count=1), int(found.group(2))
+        ) from None
 
 
 def score_columns(model, frame, *, threshold=None):
@@ -227,15 +254,20 @@ def score_columns(model, frame, *, threshold=None):
         reconstruction error is largest).
     """
     if "label" not in model.output_names or "scores" not in model.output_names:
-        raise ValueError(f"the model is not an outlier detector (its outputs are "
-                         f"{model.output_names}); export a ReconstructionAnomalyDetector.")
+        raise ValueError(
+            f"the model is not an outlier detector (its outputs are "
+            f"{model.output_names}); export a ReconstructionAnomalyDetector."
+        )
     if threshold is not None and not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
     names = feature_error_names(model)
     outputs = ["label", "scores"] + (["feature_errors"] if names is not None else [])
     if len(frame) == 0:
-        result = {"scores": np.empty(0, np.float32), "label": np.empty(0, np.int64),
-                  "feature_errors": np.empty((0, len(names or ())), np.float32)}
+        result = {
+            "scores": np.empty(0, np.float32),
+            "label": np.empty(0, np.int64),
+            "feature_errors": np.empty((0, len(names or ())), np.float32),
+        }
     else:
         result = _run(model, _model_input(model, frame), outputs)
     scores = np.asarray(result["scores"]).reshape(-1)
@@ -248,8 +280,11 @@ def score_columns(model, frame, *, threshold=None):
         errors = np.asarray(result["feature_errors"])
         if errors.ndim == 2 and errors.shape[1] == len(names):
             columns["top_feature"] = pd.array(
-                np.asarray(names, dtype=object)[errors.argmax(axis=1)] if len(errors)
-                else np.empty(0, object), dtype="str")
+                np.asarray(names, dtype=object)[errors.argmax(axis=1)]
+                if len(errors)
+                else np.empty(0, object),
+                dtype="str",
+            )
     return pd.DataFrame(columns, index=frame.index)
 
 
@@ -264,8 +299,10 @@ def index_as_columns(frame):
         return frame.reset_index(drop=True)
     clash = [str(n) for n in names if n in frame.columns]
     if clash:
-        raise ValueError(f"the index {clash} has the same name as a column; rename one of "
-                         "them so both can be kept.")
+        raise ValueError(
+            f"the index {clash} has the same name as a column; rename one of "
+            "them so both can be kept."
+        )
     unnamed = [i for i, n in enumerate(frame.index.names) if n is None]
     if unnamed:
         frame = frame.reset_index(level=unnamed, drop=True)
@@ -308,7 +345,9 @@ def score_frame(model, frame, *, threshold=None, index="keep"):
         frame = index_as_columns(frame)
     taken = [c for c in SCORE_COLUMNS if c in frame.columns]
     if taken:
-        raise ValueError(f"the data already has columns {taken}; rename them so the scores "
-                         "do not overwrite them.")
+        raise ValueError(
+            f"the data already has columns {taken}; rename them so the scores "
+            "do not overwrite them."
+        )
     columns = score_columns(model, frame, threshold=threshold)
     return pd.concat([frame, columns], axis=1)

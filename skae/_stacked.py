@@ -31,15 +31,20 @@ STACKABLE_ACTIVATIONS = ("relu", "leaky_relu", "selu", "elu", "gelu", "tanh", "i
 
 def _linears(module):
     """The nn.Linear layers of an Autoencoder, in the order the data flows through them."""
-    return [m for part in (module.encoder, module.decoder) for m in part.modules()
-            if isinstance(m, nn.Linear)]
+    return [
+        m
+        for part in (module.encoder, module.decoder)
+        for m in part.modules()
+        if isinstance(m, nn.Linear)
+    ]
 
 
 def can_stack(module):
     """Whether an Autoencoder has only Linear layers and parameter-free activations."""
     return type(module) is Autoencoder and not any(
         isinstance(m, (nn.BatchNorm1d, nn.PReLU, Dropout, nn.Dropout, nn.AlphaDropout))
-        for m in module.modules())
+        for m in module.modules()
+    )
 
 
 def pad_stack(tensors, shape):
@@ -106,16 +111,19 @@ class StackedAutoencoder(nn.Module):
         if len({len(ls) for ls in layers}) != 1:
             raise ValueError("stacked autoencoders must have the same depth")
         first = members[0]
-        if any((m.output_activation, m.latent_normalize)
-               != (first.output_activation, first.latent_normalize) for m in members):
-            raise ValueError("stacked autoencoders must share output_activation and "
-                             "latent_normalize")
+        if any(
+            (m.output_activation, m.latent_normalize)
+            != (first.output_activation, first.latent_normalize)
+            for m in members
+        ):
+            raise ValueError(
+                "stacked autoencoders must share output_activation and latent_normalize"
+            )
         self.output_activation = first.output_activation
         self.latent_normalize = first.latent_normalize
         self.n_members = len(members)
         # per member, per layer: (in, out)
-        self.layer_shapes = [[(lin.in_features, lin.out_features) for lin in ls]
-                             for ls in layers]
+        self.layer_shapes = [[(lin.in_features, lin.out_features) for lin in ls] for ls in layers]
         self.code_sizes = [m.encoder[-1].out_features for m in members]
         stacked = []
         for j in range(len(layers[0])):
@@ -146,8 +154,9 @@ class StackedAutoencoder(nn.Module):
     def write_members(self, members):
         """Copy the trained weights back into the members' own modules (unpadded)."""
         for k, member in enumerate(members):
-            for (n_in, n_out), lin, layer in zip(self.layer_shapes[k], _linears(member),
-                                                 self.stacked_layers(), strict=True):
+            for (n_in, n_out), lin, layer in zip(
+                self.layer_shapes[k], _linears(member), self.stacked_layers(), strict=True
+            ):
                 lin.weight.copy_(layer.weight[k, :n_in, :n_out].T)
                 lin.bias.copy_(layer.bias[k, 0, :n_out])
 
@@ -158,8 +167,7 @@ class StackedAutoencoder(nn.Module):
         out = []
         for j, layer in enumerate(self.stacked_layers()):
             out.append(pad_stack([t[2 * j].T for t in per_member], layer.weight.shape[1:]))
-            out.append(pad_stack([t[2 * j + 1][None] for t in per_member],
-                                 layer.bias.shape[1:]))
+            out.append(pad_stack([t[2 * j + 1][None] for t in per_member], layer.bias.shape[1:]))
         return out
 
     def unstack_state(self, tensors):

@@ -15,8 +15,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 FLOATS = (np.float32, np.float64)
 
-TEXT_FIX = ("encode text or categorical columns first (e.g. OneHotEncoder or OrdinalEncoder "
-            "in a ColumnTransformer) or drop them.")
+TEXT_FIX = (
+    "encode text or categorical columns first (e.g. OneHotEncoder or OrdinalEncoder "
+    "in a ColumnTransformer) or drop them."
+)
 
 
 def _text_columns(X):
@@ -25,8 +27,11 @@ def _text_columns(X):
     if dtypes is not None and hasattr(X, "columns"):
         import pandas as pd
 
-        return [str(c) for c, d in dtypes.items()
-                if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))]
+        return [
+            str(c)
+            for c, d in dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))
+        ]
     try:
         values = np.asarray(X)
     except (TypeError, ValueError):
@@ -44,10 +49,14 @@ def _check_values(X, input_name):
     if X.dtype.kind != "f" or np.isfinite(X).all():
         return X
     if np.isnan(X).any():
-        raise ValueError(f"Input {input_name} contains NaN. Impute them (e.g. SimpleImputer "
-                         "in a Pipeline) or drop those rows.")
-    raise ValueError(f"Input {input_name} contains infinity. Replace or drop the infinite "
-                     "values first (e.g. clip them, or treat them as missing and impute).")
+        raise ValueError(
+            f"Input {input_name} contains NaN. Impute them (e.g. SimpleImputer "
+            "in a Pipeline) or drop those rows."
+        )
+    raise ValueError(
+        f"Input {input_name} contains infinity. Replace or drop the infinite "
+        "values first (e.g. clip them, or treat them as missing and impute)."
+    )
 
 
 def _is_complex(X):
@@ -68,22 +77,27 @@ def _parse(parse, X, input_name):
         if hasattr(X, "tocsr"):  # sparse input: sklearn's message already says what to do
             raise
         if _is_complex(X):
-            raise ValueError(f"Complex data not supported in {input_name}. Pass real "
-                             f"numbers: {input_name}.real, or np.abs({input_name}) for "
-                             "magnitudes.") from exc
+            raise ValueError(
+                f"Complex data not supported in {input_name}. Pass real "
+                f"numbers: {input_name}.real, or np.abs({input_name}) for "
+                "magnitudes."
+            ) from exc
         text = _text_columns(X)
         if not text:
             raise
         # same exception type, sklearn's words kept, the fix added
-        raise type(exc)(f"{str(exc).rstrip('.')}. {input_name} must be numeric "
-                        f"({', '.join(text[:10])}): {TEXT_FIX}") from exc
+        raise type(exc)(
+            f"{str(exc).rstrip('.')}. {input_name} must be numeric "
+            f"({', '.join(text[:10])}): {TEXT_FIX}"
+        ) from exc
     return _check_values(out, input_name)
 
 
 def validate(estimator, X, **kwargs):
     """``validate_data(estimator, X, dtype=float32/float64, **kwargs)`` with fixes named."""
-    return _parse(lambda: validate_data(estimator, X, dtype=FLOATS, ensure_all_finite=False,
-                                        **kwargs), X, "X")
+    return _parse(
+        lambda: validate_data(estimator, X, dtype=FLOATS, ensure_all_finite=False, **kwargs), X, "X"
+    )
 
 
 def validate_fitted(estimator, X):
@@ -94,8 +108,9 @@ def validate_fitted(estimator, X):
 
 def check_codes(Z):
     """``check_array`` for latent codes given to ``inverse_transform``."""
-    return _parse(lambda: check_array(Z, dtype=FLOATS, ensure_all_finite=False,
-                                      input_name="X"), Z, "X")
+    return _parse(
+        lambda: check_array(Z, dtype=FLOATS, ensure_all_finite=False, input_name="X"), Z, "X"
+    )
 
 
 def check_finite_output(out, X, what="output"):
@@ -106,4 +121,5 @@ def check_finite_output(out, X, what="output"):
     raise ValueError(
         f"The network's {what} is not finite for some rows of X (largest |value| in X: "
         f"{largest:.3g}): values this large overflow its arithmetic. Scale X the way the "
-        "training data was scaled (e.g. keep the StandardScaler in the Pipeline).")
+        "training data was scaled (e.g. keep the StandardScaler in the Pipeline)."
+    )

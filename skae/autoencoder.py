@@ -157,24 +157,61 @@ class AutoencoderTransformer(BaseAutoencoder):
         "latent_normalize": ["boolean"],
     }
 
-    def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
-                 output_activation=None, loss="mse", latent_normalize=False, noise_std=0.0,
-                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
-                 learning_rate_init=1e-3,
-                 alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 precision="float32", n_jobs=None, random_state=None, verbose=0,
-                 warm_start=False):
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(64, 32),
+        activation="relu",
+        output_activation=None,
+        loss="mse",
+        latent_normalize=False,
+        noise_std=0.0,
+        loss_trim=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        solver="adam",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        batch_size=256,
+        max_iter=200,
+        shuffle=True,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        precision="float32",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
         super().__init__(
-            n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm,
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            noise_std=noise_std,
+            loss_trim=loss_trim,
+            dropout=dropout,
+            batch_norm=batch_norm,
             solver=solver,
-            learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
-            max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, device=device, precision=precision, n_jobs=n_jobs,
+            learning_rate_init=learning_rate_init,
+            alpha=alpha,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            precision=precision,
+            n_jobs=n_jobs,
             random_state=random_state,
-            verbose=verbose, warm_start=warm_start)
+            verbose=verbose,
+            warm_start=warm_start,
+        )
         self.output_activation = output_activation
         self.loss = loss
         self.latent_normalize = latent_normalize
@@ -188,23 +225,36 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _build_module(self, n_features, generator):
         return Autoencoder(
-            n_features, self._hidden_sizes(), self.n_components,
+            n_features,
+            self._hidden_sizes(),
+            self.n_components,
             activation=self.activation,
             output_activation="sigmoid" if self._module_config()["sigmoid"] else None,
-            latent_normalize=self.latent_normalize, dropout=self.dropout,
-            batch_norm=self.batch_norm, generator=generator)
+            latent_normalize=self.latent_normalize,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            generator=generator,
+        )
 
     def _stack_key(self):
         """Autoencoders that differ only in widths, code size and seed train as one stack."""
-        if (self.activation not in STACKABLE_ACTIVATIONS or self.dropout > 0
-                or self.batch_norm):
+        if self.activation not in STACKABLE_ACTIVATIONS or self.dropout > 0 or self.batch_norm:
             return None
         params = self.get_params(deep=False)
-        for name in ("hidden_layer_sizes", "n_components", "random_state", "verbose",
-                     "n_jobs", "warm_start"):
+        for name in (
+            "hidden_layer_sizes",
+            "n_components",
+            "random_state",
+            "verbose",
+            "n_jobs",
+            "warm_start",
+        ):
             params.pop(name)
-        return (type(self).__name__, len(self._hidden_sizes()),
-                tuple(sorted((k, repr(v)) for k, v in params.items())))
+        return (
+            type(self).__name__,
+            len(self._hidden_sizes()),
+            tuple(sorted((k, repr(v)) for k, v in params.items())),
+        )
 
     def _check_training_data(self, X):
         if self.loss == "bce":

@@ -33,8 +33,9 @@ def printable(text):
     text = str(text)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
 def _print(*parts):
@@ -77,8 +78,9 @@ def _n_jobs(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
     if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or -1 (all cores), "
-                                         f"got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer or -1 (all cores), got {text}"
+        )
     return value
 
 
@@ -103,9 +105,10 @@ def _contamination(text):
 
 def _separator(text):
     text = {"\\t": "\t", "tab": "\t"}.get(text, text)
-    if len(text) != 1 or text in "\"\r\n" or text.isalnum():
+    if len(text) != 1 or text in '"\r\n' or text.isalnum():
         raise argparse.ArgumentTypeError(
-            f"must be one character such as ',' ';' '|' or 'tab', got {text!r}")
+            f"must be one character such as ',' ';' '|' or 'tab', got {text!r}"
+        )
     return text
 
 
@@ -128,12 +131,12 @@ def _load_model(path):
     try:
         return load_onnx(path)
     except (OSError, ValueError, RuntimeError, TypeError) as exc:
-        raise CommandError(f"{path} is not a model skae can load ({first_line(exc)}).") \
-            from None
+        raise CommandError(f"{path} is not a model skae can load ({first_line(exc)}).") from None
     except Exception as exc:  # onnxruntime's own exception types
         if type(exc).__module__.startswith("onnxruntime"):
-            raise CommandError(f"{path} is not a model skae can load (not a valid ONNX "
-                               "file).") from None
+            raise CommandError(
+                f"{path} is not a model skae can load (not a valid ONNX file)."
+            ) from None
         raise
 
 
@@ -165,8 +168,10 @@ def _score(args) -> int:
     check_output(args.output, inputs=[args.data, args.model])
     model = _load_model(args.model)
     if "label" not in model.output_names or "scores" not in model.output_names:
-        raise CommandError(f"{args.model} is not an outlier detector (its outputs are "
-                           f"{model.output_names}); export a ReconstructionAnomalyDetector.")
+        raise CommandError(
+            f"{args.model} is not an outlier detector (its outputs are "
+            f"{model.output_names}); export a ReconstructionAnomalyDetector."
+        )
     return score_table(args, model, out=_print)
 
 
@@ -184,8 +189,7 @@ def _export_sample(args, estimator, n_features):
     from ._io import iter_table
 
     if args.sample is not None:
-        chunk = next(iter(iter_table(args.sample, 1, dialect=_dialect(args, args.sample))),
-                     None)
+        chunk = next(iter(iter_table(args.sample, 1, dialect=_dialect(args, args.sample))), None)
         if chunk is None or len(chunk) == 0:
             raise CommandError(f"{args.sample} has no data rows.")
         return chunk.reset_index(drop=True)
@@ -209,19 +213,25 @@ def _export(args) -> int:
     from ._output import check_output, write_bytes
     from .onnx import to_onnx
 
-    check_output(args.output, inputs=[args.model] + ([args.sample] if args.sample else []),
-                 suffixes=(".onnx",))
+    check_output(
+        args.output,
+        inputs=[args.model] + ([args.sample] if args.sample else []),
+        suffixes=(".onnx",),
+    )
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"{args.model}: no such file.")
     try:
         estimator = joblib.load(args.model)
     except Exception as exc:
-        raise CommandError(f"{args.model} could not be loaded with joblib "
-                           f"({type(exc).__name__}: {exc}).") from None
+        raise CommandError(
+            f"{args.model} could not be loaded with joblib ({type(exc).__name__}: {exc})."
+        ) from None
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features is None:
-        raise CommandError(f"{args.model} holds a {type(estimator).__name__} that is not a "
-                           "fitted estimator (no n_features_in_); fit it before saving.")
+        raise CommandError(
+            f"{args.model} holds a {type(estimator).__name__} that is not a "
+            "fitted estimator (no n_features_in_); fit it before saving."
+        )
     sample = _export_sample(args, estimator, n_features)
     try:
         onx = to_onnx(estimator, sample, feature_errors=not args.no_feature_errors)
@@ -298,20 +308,23 @@ def _column_lines(columns, inputs):
                 yield f"    {name}: {note}"
         else:
             shown = ", ".join(map(str, names[:30]))
-            yield f"  {heading}: {shown}" + (f" ... (+{len(names) - 30})"
-                                              if len(names) > 30 else "")
+            yield f"  {heading}: {shown}" + (
+                f" ... (+{len(names) - 30})" if len(names) > 30 else ""
+            )
 
 
 def _feature_errors_line(model, meta, names):
     meta.pop("feature_errors_space", None)
     space = getattr(model, "feature_errors_space_", None)
     if names is None:
-        return ("feature errors: per feature, names unknown (skae score writes no "
-                "top_feature)")
+        return "feature errors: per feature, names unknown (skae score writes no top_feature)"
     if space is None:
         space = "input" if names == model.feature_names_in_ else "transformed"
-    where = ("per input column" if space == "input"
-             else "per transformed feature (after the pipeline's preprocessing)")
+    where = (
+        "per input column"
+        if space == "input"
+        else "per transformed feature (after the pipeline's preprocessing)"
+    )
     return f"feature errors: {where}: top_feature names one of {len(names)}"
 
 
@@ -328,115 +341,203 @@ def _demo(args) -> int:
 
 # ------------------------------------------------------------------------ parser
 def _table_options(parser):
-    parser.add_argument("--sep", type=_separator, metavar="CHAR",
-                        help="CSV field separator (default: detected among , ; tab |)")
-    parser.add_argument("--decimal", choices=[".", ","], metavar="MARK",
-                        help="CSV decimal mark, . or , (default: detected; ',' only with "
-                             "another separator)")
+    parser.add_argument(
+        "--sep",
+        type=_separator,
+        metavar="CHAR",
+        help="CSV field separator (default: detected among , ; tab |)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=[".", ","],
+        metavar="MARK",
+        help="CSV decimal mark, . or , (default: detected; ',' only with another separator)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="skae",
         description="scikit-learn autoencoders: fit outlier detectors, export them to ONNX "
-                    "and score tables without torch.")
+        "and score tables without torch.",
+    )
     from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"skae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    demo = sub.add_parser("demo", help="the main job end to end on bundled digits",
-                          description="Outliers among scikit-learn's bundled digits (one digit "
-                          "held out as the rare class) next to IsolationForest, clustering on "
-                          "autoencoder codes vs PCA vs raw pixels, ONNX export and re-scoring, "
-                          "and a PNG report.")
-    demo.add_argument("-o", "--output", default="skae-demo",
-                      help="folder for the report and the model (default: skae-demo)")
+    demo = sub.add_parser(
+        "demo",
+        help="the main job end to end on bundled digits",
+        description="Outliers among scikit-learn's bundled digits (one digit "
+        "held out as the rare class) next to IsolationForest, clustering on "
+        "autoencoder codes vs PCA vs raw pixels, ONNX export and re-scoring, "
+        "and a PNG report.",
+    )
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="skae-demo",
+        help="folder for the report and the model (default: skae-demo)",
+    )
     demo.add_argument("--quick", action="store_true", help="fewer epochs: a few seconds")
-    demo.add_argument("--rare", type=int, default=7, choices=range(10), metavar="DIGIT",
-                      help="digit used as the rare class (default: 7)")
+    demo.add_argument(
+        "--rare",
+        type=int,
+        default=7,
+        choices=range(10),
+        metavar="DIGIT",
+        help="digit used as the rare class (default: 7)",
+    )
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     demo.set_defaults(func=_demo)
 
-    fit = sub.add_parser("fit", help="fit a detector on a CSV/Parquet table, write ONNX",
-                         description=_fit.__doc__)
-    fit.add_argument("data", help="training table (.csv, .tsv, .txt, optionally .gz/.bz2/"
-                                  ".zip/.xz; .parquet), or a folder of them")
+    fit = sub.add_parser(
+        "fit", help="fit a detector on a CSV/Parquet table, write ONNX", description=_fit.__doc__
+    )
+    fit.add_argument(
+        "data",
+        help="training table (.csv, .tsv, .txt, optionally .gz/.bz2/"
+        ".zip/.xz; .parquet), or a folder of them",
+    )
     fit.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    fit.add_argument("--contamination", type=_contamination, default=0.1, metavar="SHARE",
-                     help="expected share of outliers, in (0, 0.5], or auto (default: 0.1)")
-    fit.add_argument("--model", choices=["ae", "vae"], default="ae",
-                     help="ae: the default ensemble of autoencoders; vae: one VAE")
-    fit.add_argument("--columns", nargs="+", metavar="COLUMN",
-                     help="use only these columns (default: every numeric, boolean and "
-                          "low-cardinality text column)")
-    fit.add_argument("--categorical", nargs="+", metavar="COLUMN", default=[],
-                     help="one-hot encode these columns whatever their type")
-    fit.add_argument("--ignore", nargs="+", metavar="COLUMN", default=[],
-                     help="leave these columns out")
-    fit.add_argument("--max-categories", type=_positive_int, default=MAX_CATEGORIES,
-                     metavar="N",
-                     help="text columns with at most this many distinct values are "
-                          f"one-hot encoded, others left out (default: {MAX_CATEGORIES})")
-    fit.add_argument("--impute", choices=["median", "mean", "none"], default="median",
-                     help="fill missing numbers inside the model with the training median "
-                          "or mean (default: median); none refuses missing values")
-    fit.add_argument("--missing-indicator", action="store_true",
-                     help="also give the model a 0/1 column per column with missing "
-                          "values, so that a missing value itself counts as unusual")
-    fit.add_argument("--max-iter", type=_positive_int, metavar="N",
-                     help="maximum epochs per network (in-memory fits)")
-    fit.add_argument("--chunk-rows", type=_positive_int, metavar="N",
-                     help="stream the data in chunks of this many rows (bounds memory); "
-                          "a folder or a file over "
-                          f"{STREAM_FILE_BYTES // 2**20} MiB streams in chunks of "
-                          f"{DEFAULT_CHUNK_ROWS} rows")
-    fit.add_argument("--epochs", type=_positive_int, metavar="N",
-                     help=f"passes over the data when streaming (default: {STREAM_EPOCHS})")
-    fit.add_argument("--device", default="auto",
-                     help="auto, cpu, cuda or cuda:N (default: auto)")
-    fit.add_argument("--n-jobs", type=_n_jobs, metavar="N",
-                     help="CPU threads for training, -1 for all (default: the detector's "
-                          "choice)")
-    fit.add_argument("--seed", type=_seed, default=0, metavar="N",
-                     help="random seed (default: 0)")
+    fit.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=0.1,
+        metavar="SHARE",
+        help="expected share of outliers, in (0, 0.5], or auto (default: 0.1)",
+    )
+    fit.add_argument(
+        "--model",
+        choices=["ae", "vae"],
+        default="ae",
+        help="ae: the default ensemble of autoencoders; vae: one VAE",
+    )
+    fit.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="use only these columns (default: every numeric, boolean and "
+        "low-cardinality text column)",
+    )
+    fit.add_argument(
+        "--categorical",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="one-hot encode these columns whatever their type",
+    )
+    fit.add_argument(
+        "--ignore", nargs="+", metavar="COLUMN", default=[], help="leave these columns out"
+    )
+    fit.add_argument(
+        "--max-categories",
+        type=_positive_int,
+        default=MAX_CATEGORIES,
+        metavar="N",
+        help="text columns with at most this many distinct values are "
+        f"one-hot encoded, others left out (default: {MAX_CATEGORIES})",
+    )
+    fit.add_argument(
+        "--impute",
+        choices=["median", "mean", "none"],
+        default="median",
+        help="fill missing numbers inside the model with the training median "
+        "or mean (default: median); none refuses missing values",
+    )
+    fit.add_argument(
+        "--missing-indicator",
+        action="store_true",
+        help="also give the model a 0/1 column per column with missing "
+        "values, so that a missing value itself counts as unusual",
+    )
+    fit.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        metavar="N",
+        help="maximum epochs per network (in-memory fits)",
+    )
+    fit.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        metavar="N",
+        help="stream the data in chunks of this many rows (bounds memory); "
+        "a folder or a file over "
+        f"{STREAM_FILE_BYTES // 2**20} MiB streams in chunks of "
+        f"{DEFAULT_CHUNK_ROWS} rows",
+    )
+    fit.add_argument(
+        "--epochs",
+        type=_positive_int,
+        metavar="N",
+        help=f"passes over the data when streaming (default: {STREAM_EPOCHS})",
+    )
+    fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    fit.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        metavar="N",
+        help="CPU threads for training, -1 for all (default: the detector's choice)",
+    )
+    fit.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default: 0)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     _table_options(fit)
     fit.set_defaults(func=_fit)
 
-    score = sub.add_parser("score", help="score a table with an ONNX model (no torch)",
-                           description=_score.__doc__)
+    score = sub.add_parser(
+        "score", help="score a table with an ONNX model (no torch)", description=_score.__doc__
+    )
     score.add_argument("model", help="an ONNX file written by skae fit or skae export")
     score.add_argument("data", help="table to score (as for fit), or a folder of them")
-    score.add_argument("-o", "--output", required=True,
-                       help="table to write (.csv, .tsv, .txt, optionally .gz/.bz2/.zip/.xz; "
-                            ".parquet): the input's rows with score (negative = outlier), "
-                            "label (-1 outlier, +1 inlier) and top_feature")
-    score.add_argument("--threshold", type=_finite_float, metavar="SCORE",
-                       help="flag rows whose score is below this (default: the model's "
-                            "contamination threshold, 0; write negative values as "
-                            "--threshold=-2)")
-    score.add_argument("--chunk-size", type=_positive_int, default=100_000, metavar="N",
-                       help="rows read and scored at a time (default: 100000)")
+    score.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="table to write (.csv, .tsv, .txt, optionally .gz/.bz2/.zip/.xz; "
+        ".parquet): the input's rows with score (negative = outlier), "
+        "label (-1 outlier, +1 inlier) and top_feature",
+    )
+    score.add_argument(
+        "--threshold",
+        type=_finite_float,
+        metavar="SCORE",
+        help="flag rows whose score is below this (default: the model's "
+        "contamination threshold, 0; write negative values as "
+        "--threshold=-2)",
+    )
+    score.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows read and scored at a time (default: 100000)",
+    )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _table_options(score)
     score.set_defaults(func=_score)
 
-    export = sub.add_parser("export", help="convert a joblib-saved estimator to ONNX",
-                            description=_export.__doc__)
+    export = sub.add_parser(
+        "export", help="convert a joblib-saved estimator to ONNX", description=_export.__doc__
+    )
     export.add_argument("model", help="a fitted estimator or Pipeline saved with joblib.dump")
     export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    export.add_argument("--no-feature-errors", action="store_true",
-                        help="leave the per-feature errors out of a detector's outputs")
-    export.add_argument("--sample", metavar="TABLE",
-                        help="a table of the training data's columns: its first row types "
-                             "the model's inputs (one per column, text included)")
+    export.add_argument(
+        "--no-feature-errors",
+        action="store_true",
+        help="leave the per-feature errors out of a detector's outputs",
+    )
+    export.add_argument(
+        "--sample",
+        metavar="TABLE",
+        help="a table of the training data's columns: its first row types "
+        "the model's inputs (one per column, text included)",
+    )
     _table_options(export)
     export.set_defaults(func=_export)
 
-    info = sub.add_parser("info", help="print an ONNX model's metadata",
-                          description=_info.__doc__)
+    info = sub.add_parser("info", help="print an ONNX model's metadata", description=_info.__doc__)
     info.add_argument("model", help="an ONNX file written by skae")
     info.add_argument("--params", action="store_true", help="also list estimator parameters")
     info.set_defaults(func=_info)
@@ -460,8 +561,10 @@ def main(argv=None) -> int:
     except Exception as exc:  # an unexpected failure still gets one line
         if os.environ.get("SKAE_DEBUG"):
             raise
-        _say(f"skae {args.command}: error: {type(exc).__name__}: {_one_line(exc)} "
-             "(set SKAE_DEBUG=1 for the traceback)")
+        _say(
+            f"skae {args.command}: error: {type(exc).__name__}: {_one_line(exc)} "
+            "(set SKAE_DEBUG=1 for the traceback)"
+        )
         return 1
 
 

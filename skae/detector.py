@@ -13,16 +13,14 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import (BaseAutoencoder, chunk_rows, keep_state_on_error, map_batches,
-                    warn_not_converged)
+from ._base import BaseAutoencoder, chunk_rows, keep_state_on_error, map_batches, warn_not_converged
 from ._engine import ProgressBar, mlp_flops, num_threads, resolve_threads
 from ._ensemble import EnsembleScorer, MemberPlan, stack_groups, train_members
 from ._validation import check_finite_output, validate, validate_fitted
 
 # (hidden width, code size) as multiples of n_features, and depth, of the default members:
 # members that differ in width, bottleneck and depth make errors that average out.
-_DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2),
-                    (2.0, 0.125, 2)]
+_DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2), (2.0, 0.125, 2)]
 # What the default members train with, unless the detector's own parameters say otherwise.
 DEFAULT_LEARNING_RATE = 3e-3
 # The detector's training parameters, passed on to the members.
@@ -45,9 +43,14 @@ def default_estimators(n_features):
         w = int(np.clip(round(width * n_features), 8, 256))
         c = int(np.clip(round(code * n_features), 1, 32))
         hidden = (w,) if depth == 1 else (w, max(c, w // 2))
-        members.append(AutoencoderTransformer(
-            n_components=c, hidden_layer_sizes=hidden, loss_trim=0.1,
-            learning_rate_init=DEFAULT_LEARNING_RATE))
+        members.append(
+            AutoencoderTransformer(
+                n_components=c,
+                hidden_layer_sizes=hidden,
+                loss_trim=0.1,
+                learning_rate_init=DEFAULT_LEARNING_RATE,
+            )
+        )
     return members
 
 
@@ -194,17 +197,32 @@ default=None
         "learning_rate_init": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "device": [None, str, torch.device],
-        "n_jobs": [None, Interval(Integral, 1, None, closed="left"),
-                   Interval(Integral, None, -1, closed="right")],
+        "n_jobs": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+        ],
         "verbose": ["verbose"],
         "reservoir_size": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, contamination=0.1, normalize_errors=True,
-                 latent_weight=0.5, max_iter=None, learning_rate_init=None, batch_size=None,
-                 device=None, n_jobs=None, verbose=0, reservoir_size=50_000,
-                 random_state=None):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        contamination=0.1,
+        normalize_errors=True,
+        latent_weight=0.5,
+        max_iter=None,
+        learning_rate_init=None,
+        batch_size=None,
+        device=None,
+        n_jobs=None,
+        verbose=0,
+        reservoir_size=50_000,
+        random_state=None,
+    ):
         self.estimator = estimator
         self.contamination = contamination
         self.normalize_errors = normalize_errors
@@ -225,7 +243,8 @@ default=None
                 "parameter to set. Tune the detector's own training parameters instead "
                 f"({', '.join(TRAINING_PARAMS)}; in a Pipeline e.g. "
                 "'reconstructionanomalydetector__max_iter'), or pass estimator="
-                "AutoencoderTransformer(...) to tune its parameters.")
+                "AutoencoderTransformer(...) to tune its parameters."
+            )
         return super().set_params(**params)
 
     # ------------------------------------------------------------------ members
@@ -234,12 +253,16 @@ default=None
         if self.estimator is None:
             members = default_estimators(n_features)
         else:
-            given = (list(self.estimator) if isinstance(self.estimator, (list, tuple))
-                     else [self.estimator])
+            given = (
+                list(self.estimator)
+                if isinstance(self.estimator, (list, tuple))
+                else [self.estimator]
+            )
             if not given or not all(isinstance(m, BaseAutoencoder) for m in given):
                 raise ValueError(
                     "estimator must be an AutoencoderTransformer or VAETransformer, a "
-                    f"non-empty list of them, or None; got {self.estimator!r}.")
+                    f"non-empty list of them, or None; got {self.estimator!r}."
+                )
             members = [clone(m) for m in given]
         for member in members:
             defaults = inspect.signature(type(member)).parameters
@@ -377,7 +400,8 @@ default=None
                 calibration = self._calibration
                 if calibration is None:
                     calibration = self._calibration = self._calibrate(
-                        self._reservoir.astype(np.float64))
+                        self._reservoir.astype(np.float64)
+                    )
         return calibration
 
     def _scorer(self, plans, bias, dtype=torch.float64):
@@ -404,12 +428,17 @@ default=None
                 scales.append(np.maximum(median, max(1e-3 * median.mean(), 1e-12)))
         whiteners = [None] * k
         if self.latent_weight > 0:
-            means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes))
-        unit = [MemberPlan(None if scales is None else 1.0 / (scales[i] * F), 1.0,
-                           None if whiteners[i] is None else whiteners[i][0],
-                           None if whiteners[i] is None else whiteners[i][1],
-                           None if scales is None else scales[i])
-                for i in range(k)]
+            means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes), strict=True)
+        unit = [
+            MemberPlan(
+                None if scales is None else 1.0 / (scales[i] * F),
+                1.0,
+                None if whiteners[i] is None else whiteners[i][0],
+                None if whiteners[i] is None else whiteners[i][1],
+                None if scales is None else scales[i],
+            )
+            for i in range(k)
+        ]
         terms = self._run(self._scorer(unit, 0.0), "forward", X)
         if k == 1 and self.latent_weight == 0:
             weights, median = np.ones(1), np.zeros(1)
@@ -418,20 +447,26 @@ default=None
             # A constant term (IQR 0) falls back on its standard deviation, then on 1.
             spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
             spread = np.where(spread > 0, spread, 1.0)
-            share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k,
-                                                       self.latent_weight / k)]
+            share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k, self.latent_weight / k)]
             weights = share / spread
-        plans = [_fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None)
-                 for i in range(k)]
+        plans = [
+            _fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None)
+            for i in range(k)
+        ]
         scores = float(np.sum(weights * median)) - terms @ weights
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             offset = float(q1 - 1.5 * (q3 - q1))
         else:
             offset = float(np.percentile(scores, 100.0 * self.contamination))
-        return _Calibration(scales, None if means is None else list(means),
-                            None if precisions is None else list(precisions), plans,
-                            float(np.sum(weights * median)), offset)
+        return _Calibration(
+            scales,
+            None if means is None else list(means),
+            None if precisions is None else list(precisions),
+            plans,
+            float(np.sum(weights * median)),
+            offset,
+        )
 
     def _member_outputs(self, X):
         """Per member, its feature losses (float32: only their medians are needed) and
@@ -441,8 +476,10 @@ default=None
         widths = [w for m in members for w in m._widths(X.shape[1])]
         rows = chunk_rows(widths, len(X))
         errors, codes = [[] for _ in members], [[] for _ in members]
-        with torch.no_grad(), num_threads(resolve_threads(self.n_jobs,
-                                                          mlp_flops(widths, rows) / 3)):
+        with (
+            torch.no_grad(),
+            num_threads(resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)),
+        ):
             for batch in gen_batches(len(X), rows):
                 x = torch.tensor(X[batch], dtype=torch.float64)
                 for i, (e, z) in enumerate(zip(*scorer.member_outputs(x), strict=True)):
@@ -475,8 +512,10 @@ default=None
     def _scorer64(self):
         scorer = self.__dict__.get("_scorer_cache")
         if scorer is None or scorer[0] is not self._calibrated():
-            scorer = self._scorer_cache = (self._calibrated(),
-                                           self._inference_module(torch.float64))
+            scorer = self._scorer_cache = (
+                self._calibrated(),
+                self._inference_module(torch.float64),
+            )
         return scorer[1]
 
     # ---------------------------------------------------------- public methods
@@ -573,7 +612,8 @@ def _fold(plan, error_weight, code_weight):
         plan.error_scale * error_weight,
         None if plan.whitener is None else plan.whitener * root,
         None if plan.shift is None else plan.shift * root,
-        plan.feature_scale)
+        plan.feature_scale,
+    )
 
 
 def _code_statistics(codes):
@@ -583,8 +623,11 @@ def _code_statistics(codes):
     Mahalanobis distance divided by the code size: one matrix product in the graph.
     """
     # (one training row has no spread: a zero covariance, the ridge decides)
-    cov = (np.atleast_2d(np.cov(codes, rowvar=False)) if len(codes) > 1
-           else np.zeros((codes.shape[1], codes.shape[1])))
+    cov = (
+        np.atleast_2d(np.cov(codes, rowvar=False))
+        if len(codes) > 1
+        else np.zeros((codes.shape[1], codes.shape[1]))
+    )
     # The ridge keeps a collapsed code direction (or a code on the unit sphere)
     # invertible without letting it dominate the distance.
     ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)

@@ -67,8 +67,10 @@ def _model_bytes(model):
         with open(model, "rb") as fh:
             data = fh.read()
     else:
-        raise TypeError("model must be the path of an ONNX file, its bytes or an "
-                        f"onnx.ModelProto; got {type(model).__name__}.")
+        raise TypeError(
+            "model must be the path of an ONNX file, its bytes or an "
+            f"onnx.ModelProto; got {type(model).__name__}."
+        )
     digest = hashlib.sha256(data).hexdigest()
     try:
         session = _cached_model(digest, lambda: data)
@@ -76,12 +78,13 @@ def _model_bytes(model):
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"model is not an ONNX model onnxruntime can load ({first}).") \
-            from None
+        raise ValueError(f"model is not an ONNX model onnxruntime can load ({first}).") from None
     if "label" not in session.output_names or "scores" not in session.output_names:
-        raise ValueError(f"model is not an outlier detector (its outputs are "
-                         f"{session.output_names}); export a ReconstructionAnomalyDetector "
-                         "or a Pipeline ending in one.")
+        raise ValueError(
+            f"model is not an outlier detector (its outputs are "
+            f"{session.output_names}); export a ReconstructionAnomalyDetector "
+            "or a Pipeline ending in one."
+        )
     return data, digest, session
 
 
@@ -90,15 +93,17 @@ def _check_columns(session, columns):
     columns = [str(c) for c in columns]
     taken = [c for c in SCORE_COLUMNS if c in columns]
     if taken:
-        raise ValueError(f"df already has columns {taken}; rename them so the scores do "
-                         "not overwrite them.")
+        raise ValueError(
+            f"df already has columns {taken}; rename them so the scores do not overwrite them."
+        )
     needed = model_columns(session)
     if needed is None:
         if len(columns) != session.n_features_in_:
             raise ValueError(
                 f"df has {len(columns)} columns but the model expects "
                 f"{session.n_features_in_} (it was fitted without column names, so every "
-                "column is an input, by position); select the model's columns first.")
+                "column is an input, by position); select the model's columns first."
+            )
         return
     missing = [n for n in needed if n not in set(columns)]
     if missing:
@@ -162,8 +167,9 @@ def score_dask(df, model, *, threshold=None):
     meta = score_frame(session, df._meta, threshold=threshold)
     # one task holds the bytes: fetched once per worker, not embedded in every task
     blob = dask.delayed(data, name=f"skae-onnx-{digest}", pure=True, traverse=False)
-    return df.map_partitions(_score_partition, blob, digest, threshold, meta=meta,
-                             enforce_metadata=False)
+    return df.map_partitions(
+        _score_partition, blob, digest, threshold, meta=meta, enforce_metadata=False
+    )
 
 
 # --------------------------------------------------------------------------- Spark
@@ -177,8 +183,11 @@ def _score_batches(source, digest, threshold, batches):
 def _spark_schema(schema, session):
     from pyspark.sql import types
 
-    fields = [*schema.fields, types.StructField("score", types.FloatType(), False),
-              types.StructField("label", types.LongType(), False)]
+    fields = [
+        *schema.fields,
+        types.StructField("score", types.FloatType(), False),
+        types.StructField("label", types.LongType(), False),
+    ]
     if feature_error_names(session) is not None:
         fields.append(types.StructField("top_feature", types.StringType(), False))
     return types.StructType(fields)

@@ -18,8 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DecoderGridDisplay", "LatentSpaceDisplay", "LossCurveDisplay",
-           "ReconstructionDisplay", "ReconstructionErrorDisplay", "format_score"]
+__all__ = [
+    "DecoderGridDisplay",
+    "LatentSpaceDisplay",
+    "LossCurveDisplay",
+    "ReconstructionDisplay",
+    "ReconstructionErrorDisplay",
+    "format_score",
+]
 
 # Outside the axes, to the right: a legend there never covers the data.
 _LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
@@ -104,8 +110,12 @@ def _skae_models(estimator):
 
     check_is_fitted(estimator)
     if isinstance(estimator, Pipeline):
-        return [m for _, step in estimator.steps
-                if step not in (None, "passthrough") for m in _skae_models(step)]
+        return [
+            m
+            for _, step in estimator.steps
+            if step not in (None, "passthrough")
+            for m in _skae_models(step)
+        ]
     if isinstance(estimator, BaseAutoencoder):
         return [estimator]
     return list(getattr(estimator, "estimators_", []))
@@ -121,13 +131,17 @@ def _network_name(model):
 def _image_shape(n_features, image_shape):
     if image_shape is not None:
         if int(np.prod(image_shape)) != n_features:
-            raise ValueError(f"image_shape={tuple(image_shape)} holds {np.prod(image_shape)} "
-                             f"pixels but the rows have {n_features} features.")
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} holds {np.prod(image_shape)} "
+                f"pixels but the rows have {n_features} features."
+            )
         return tuple(image_shape)
     side = round(np.sqrt(n_features))
     if side * side != n_features:
-        raise ValueError(f"rows of {n_features} features are not square images; pass "
-                         "image_shape=(height, width).")
+        raise ValueError(
+            f"rows of {n_features} features are not square images; pass "
+            "image_shape=(height, width)."
+        )
     return side, side
 
 
@@ -192,9 +206,9 @@ class LossCurveDisplay:
         names = [_network_name(m) for m in models]
         if len(set(names)) < len(names):
             names = [f"{i}: {name}" for i, name in enumerate(names)]
-        return cls([m.loss_curve_ for m in models],
-                   [m.validation_loss_curve_ for m in models], names).plot(
-                       ax=ax, log_scale=log_scale, **kwargs)
+        return cls(
+            [m.loss_curve_ for m in models], [m.validation_loss_curve_ for m in models], names
+        ).plot(ax=ax, log_scale=log_scale, **kwargs)
 
     def plot(self, ax=None, *, log_scale=True, **kwargs):
         """Draw the curves.
@@ -217,21 +231,22 @@ class LossCurveDisplay:
         ax = _axes(ax)
         train_curves = [np.asarray(c, dtype=float) for c in self.loss_curves]
         n = len(train_curves)
-        names = list(self.names) if self.names is not None else [
-            f"network {i}" for i in range(n)]
-        val_curves = [np.asarray(c, dtype=float)
-                      for c in (self.validation_loss_curves or [[]] * n)]
+        names = list(self.names) if self.names is not None else [f"network {i}" for i in range(n)]
+        val_curves = [np.asarray(c, dtype=float) for c in (self.validation_loss_curves or [[]] * n)]
         self.lines_, networks, kinds = [], [], {}
-        for i, (train, val, name) in enumerate(zip(train_curves, val_curves, names)):
-            for kind, curve, linestyle in [("training", train, "-"),
-                                           ("validation", val, "--")]:
+        for i, (train, val, name) in enumerate(zip(train_curves, val_curves, names, strict=True)):
+            for kind, curve, linestyle in [("training", train, "-"), ("validation", val, "--")]:
                 if not len(curve):
                     continue
-                style = _style({"color": f"C{i % 10}", "linestyle": linestyle,
-                                "label": f"{name} {kind}"}, kwargs, Line2D)
+                style = _style(
+                    {"color": f"C{i % 10}", "linestyle": linestyle, "label": f"{name} {kind}"},
+                    kwargs,
+                    Line2D,
+                )
                 self.lines_ += ax.plot(np.arange(1, len(curve) + 1), curve, **style)
-                kinds.setdefault(kind, Line2D([], [], color="0.35", label=kind,
-                                              linestyle=style["linestyle"]))
+                kinds.setdefault(
+                    kind, Line2D([], [], color="0.35", label=kind, linestyle=style["linestyle"])
+                )
             networks.append(Line2D([], [], color=self.lines_[-1].get_color(), label=name))
         curves = [c for c in train_curves + val_curves if len(c)]
         if log_scale and curves and all(np.all(c > 0) for c in curves):
@@ -278,8 +293,9 @@ class ReconstructionErrorDisplay:
         self.pos_label = pos_label
 
     @classmethod
-    def from_estimator(cls, estimator, X, y=None, *, pos_label=1, ax=None, bins=50,
-                       scale="auto", **kwargs):
+    def from_estimator(
+        cls, estimator, X, y=None, *, pos_label=1, ax=None, bins=50, scale="auto", **kwargs
+    ):
         """Score X with a fitted detector (or autoencoder, or Pipeline) and plot.
 
         Parameters
@@ -308,9 +324,12 @@ class ReconstructionErrorDisplay:
         """
         steps = getattr(estimator, "steps", None)  # a Pipeline, without importing sklearn
         offset = getattr(steps[-1][1] if steps else estimator, "offset_", None)
-        return cls(-np.asarray(estimator.score_samples(X), dtype=float),
-                   None if offset is None else -offset, y, pos_label).plot(
-                       ax=ax, bins=bins, scale=scale, **kwargs)
+        return cls(
+            -np.asarray(estimator.score_samples(X), dtype=float),
+            None if offset is None else -offset,
+            y,
+            pos_label,
+        ).plot(ax=ax, bins=bins, scale=scale, **kwargs)
 
     def plot(self, ax=None, *, bins=50, scale="auto", **kwargs):
         """Draw the histogram.
@@ -350,16 +369,25 @@ class ReconstructionErrorDisplay:
             groups = [(scores, "rows", "C0", 0.8)]
         else:
             anomalous = np.asarray(self.y) == self.pos_label
-            groups = [(scores[~anomalous], "normal", "C0", 0.6),
-                      (scores[anomalous], "anomaly", "C3", 0.8)]
+            groups = [
+                (scores[~anomalous], "normal", "C0", 0.6),
+                (scores[anomalous], "anomaly", "C3", 0.8),
+            ]
         for values, label, color, alpha in groups:
-            ax.hist(values, **_style({"bins": edges, "color": color, "alpha": alpha,
-                                      "label": label}, kwargs, Patch))
+            ax.hist(
+                values,
+                **_style(
+                    {"bins": edges, "color": color, "alpha": alpha, "label": label}, kwargs, Patch
+                ),
+            )
         self.threshold_line_ = None
         if self.threshold is not None:
             self.threshold_line_ = ax.axvline(
-                self.threshold, color="k", linestyle="--",
-                label=f"threshold ({format_score(self.threshold)})")
+                self.threshold,
+                color="k",
+                linestyle="--",
+                label=f"threshold ({format_score(self.threshold)})",
+            )
         ax.set_xlabel("anomaly score (-score_samples)")
         ax.set_ylabel("rows")
         ax.legend(fontsize="small", loc="best")
@@ -414,8 +442,10 @@ class LatentSpaceDisplay:
         """
         codes = np.asarray(estimator.transform(X))
         if codes.ndim != 2 or codes.shape[1] < 2:
-            raise ValueError("LatentSpaceDisplay needs at least 2 latent dimensions; got "
-                             f"{codes.shape[1] if codes.ndim == 2 else codes.shape}.")
+            raise ValueError(
+                "LatentSpaceDisplay needs at least 2 latent dimensions; got "
+                f"{codes.shape[1] if codes.ndim == 2 else codes.shape}."
+            )
         return cls(codes[:, list(dims)], y).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, **kwargs):
@@ -441,23 +471,26 @@ class LatentSpaceDisplay:
         defaults = {"s": 8, "alpha": 0.8, "linewidths": 0}
         self.classes_ = None
         by_label = self.y is not None and not {"c", "color", "facecolor"} & set(
-            _style({}, kwargs, PathCollection))
+            _style({}, kwargs, PathCollection)
+        )
         if by_label:
             classes, index = np.unique(np.asarray(self.y), return_inverse=True)
             if len(classes) <= _MAX_CLASSES:
                 palette = _pyplot().get_cmap("tab10" if len(classes) <= 10 else "tab20")
-                cmap = ListedColormap(palette.colors[:len(classes)])
+                cmap = ListedColormap(palette.colors[: len(classes)])
                 defaults.update(c=index, cmap=cmap, vmin=-0.5, vmax=len(classes) - 0.5)
                 self.classes_ = classes
             else:
                 defaults.update(c=np.asarray(self.y, dtype=float), cmap="viridis")
-        self.scatter_ = ax.scatter(codes[:, 0], codes[:, 1],
-                                   **_style(defaults, kwargs, PathCollection))
+        self.scatter_ = ax.scatter(
+            codes[:, 0], codes[:, 1], **_style(defaults, kwargs, PathCollection)
+        )
         if self.classes_ is not None:
-            handles = [Line2D([], [], marker="o", linestyle="", color=cmap(k),
-                              label=str(label)) for k, label in enumerate(self.classes_)]
-            ax.legend(handles=handles, fontsize="small", handletextpad=0.1,
-                      **_LEGEND_OUTSIDE)
+            handles = [
+                Line2D([], [], marker="o", linestyle="", color=cmap(k), label=str(label))
+                for k, label in enumerate(self.classes_)
+            ]
+            ax.legend(handles=handles, fontsize="small", handletextpad=0.1, **_LEGEND_OUTSIDE)
         elif by_label:
             ax.figure.colorbar(self.scatter_, ax=ax)
         ax.set_xlabel("z[0]")
@@ -479,17 +512,17 @@ def _image_grid(ax, images, n_rows, n_cols, gap, imshow_kwargs):
     gh, gw = round(gap * h), round(gap * w)
     canvas = np.full((n_rows * (h + gh) - gh, n_cols * (w + gw) - gw), np.nan)
     frames = []
-    for k, image in enumerate(images[:n_rows * n_cols]):
+    for k, image in enumerate(images[: n_rows * n_cols]):
         r, c = divmod(k, n_cols)
         top, left = r * (h + gh), c * (w + gw)
-        canvas[top:top + h, left:left + w] = image
+        canvas[top : top + h, left : left + w] = image
         frames.append(Rectangle((left - 0.5, top - 0.5), w, h))
-    style = _style({"cmap": "gray_r", "interpolation": "nearest", "aspect": "equal"},
-                   imshow_kwargs, AxesImage)
+    style = _style(
+        {"cmap": "gray_r", "interpolation": "nearest", "aspect": "equal"}, imshow_kwargs, AxesImage
+    )
     image = ax.imshow(canvas, **style)
     if gh or gw:  # frames show where each image ends on a light background
-        ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="0.7",
-                                          linewidth=0.6))
+        ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="0.7", linewidth=0.6))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.tick_params(length=0)
@@ -528,8 +561,7 @@ class ReconstructionDisplay:
         self.titles = titles
 
     @classmethod
-    def from_estimator(cls, estimator, X, *, image_shape=None, n_images=8, ax=None,
-                       **kwargs):
+    def from_estimator(cls, estimator, X, *, image_shape=None, n_images=8, ax=None, **kwargs):
         """Reconstruct the first ``n_images`` rows of X and plot them.
 
         Parameters
@@ -609,8 +641,7 @@ class DecoderGridDisplay:
         self.image_shape = image_shape
 
     @classmethod
-    def from_estimator(cls, estimator, X=None, *, n=15, image_shape=None, ax=None,
-                       **kwargs):
+    def from_estimator(cls, estimator, X=None, *, n=15, image_shape=None, ax=None, **kwargs):
         """Decode a grid over the latent plane of a fitted 2-D autoencoder or VAE.
 
         The grid spans the 5th to 95th percentile of each code over X when given;
@@ -651,7 +682,8 @@ class DecoderGridDisplay:
         # Top row = largest z[1], as in a plot with the y axis pointing up.
         grid = np.array([[x, y] for y in axes[1][::-1] for x in axes[0]], dtype=np.float32)
         return cls(np.asarray(estimator.inverse_transform(grid)), n, image_shape).plot(
-            ax=ax, **kwargs)
+            ax=ax, **kwargs
+        )
 
     def plot(self, ax=None, *, gap=0.0, **kwargs):
         """Draw the grid.
@@ -671,8 +703,7 @@ class DecoderGridDisplay:
         images = np.asarray(self.images, dtype=float)
         shape = _image_shape(images.shape[1], self.image_shape)
         ax = _axes(ax, figsize=(6, 6))
-        self.image_, _, _ = _image_grid(ax, images.reshape(-1, *shape), self.n, self.n,
-                                        gap, kwargs)
+        self.image_, _, _ = _image_grid(ax, images.reshape(-1, *shape), self.n, self.n, gap, kwargs)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
         self.ax_, self.figure_ = ax, ax.figure

@@ -141,24 +141,61 @@ class VAETransformer(BaseAutoencoder):
         "kl_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, n_components=2, *, hidden_layer_sizes=(64, 32), activation="relu",
-                 likelihood="gaussian", beta=1.0, kl_warmup_epochs=0, noise_std=0.0,
-                 loss_trim=0.0, dropout=0.0, batch_norm=False, solver="adam",
-                 learning_rate_init=1e-3,
-                 alpha=0.0, batch_size=256, max_iter=200, shuffle=True, early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 precision="float32", n_jobs=None, random_state=None, verbose=0,
-                 warm_start=False):
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(64, 32),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        kl_warmup_epochs=0,
+        noise_std=0.0,
+        loss_trim=0.0,
+        dropout=0.0,
+        batch_norm=False,
+        solver="adam",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        batch_size=256,
+        max_iter=200,
+        shuffle=True,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="auto",
+        precision="float32",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
         super().__init__(
-            n_components, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-            noise_std=noise_std, loss_trim=loss_trim, dropout=dropout, batch_norm=batch_norm,
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            noise_std=noise_std,
+            loss_trim=loss_trim,
+            dropout=dropout,
+            batch_norm=batch_norm,
             solver=solver,
-            learning_rate_init=learning_rate_init, alpha=alpha, batch_size=batch_size,
-            max_iter=max_iter, shuffle=shuffle, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            tol=tol, device=device, precision=precision, n_jobs=n_jobs,
+            learning_rate_init=learning_rate_init,
+            alpha=alpha,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            device=device,
+            precision=precision,
+            n_jobs=n_jobs,
             random_state=random_state,
-            verbose=verbose, warm_start=warm_start)
+            verbose=verbose,
+            warm_start=warm_start,
+        )
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup_epochs = kl_warmup_epochs
@@ -167,9 +204,15 @@ class VAETransformer(BaseAutoencoder):
 
     def _build_module(self, n_features, generator):
         return VariationalAutoencoder(
-            n_features, self._hidden_sizes(), self.n_components, activation=self.activation,
-            likelihood=self.likelihood, dropout=self.dropout, batch_norm=self.batch_norm,
-            generator=generator)
+            n_features,
+            self._hidden_sizes(),
+            self.n_components,
+            activation=self.activation,
+            likelihood=self.likelihood,
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
+            generator=generator,
+        )
 
     def _check_training_data(self, X):
         if self.likelihood == "bernoulli":
@@ -203,8 +246,10 @@ class VAETransformer(BaseAutoencoder):
         return module.encode(x)[0]
 
     @validate_params(
-        {"n_samples": [Interval(Integral, 1, None, closed="left")],
-         "random_state": ["random_state"]},
+        {
+            "n_samples": [Interval(Integral, 1, None, closed="left")],
+            "random_state": ["random_state"],
+        },
         prefer_skip_nested_validation=True,
     )
     def sample(self, n_samples=1, random_state=None):

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,10 +39,10 @@ def test_score_samples_is_minus_the_per_sample_loss(low_rank):
 def test_other_losses_score_their_own_loss(low_rank, loss):
     ae = AutoencoderTransformer(loss=loss, **FAST).fit(low_rank)
     err = ae.inverse_transform(ae.transform(low_rank)).astype(np.float64) - low_rank
-    per = np.abs(err) if loss == "mae" else np.where(np.abs(err) < 1, 0.5 * err**2,
-                                                     np.abs(err) - 0.5)
-    np.testing.assert_allclose(ae.score_samples(low_rank), -per.mean(axis=1), rtol=1e-4,
-                               atol=1e-6)
+    per = (
+        np.abs(err) if loss == "mae" else np.where(np.abs(err) < 1, 0.5 * err**2, np.abs(err) - 0.5)
+    )
+    np.testing.assert_allclose(ae.score_samples(low_rank), -per.mean(axis=1), rtol=1e-4, atol=1e-6)
 
 
 def test_identical_refits_with_the_same_random_state(low_rank):
@@ -71,9 +70,15 @@ def test_linear_autoencoder_reaches_pca_error_at_the_default_tolerance(scale):
     X = scale * StandardScaler().fit_transform(X)
     pca = PCA(5).fit(X)
     pca_err = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
-    ae = AutoencoderTransformer(n_components=5, hidden_layer_sizes=(), activation="identity",
-                                early_stopping=False, max_iter=2000, random_state=0,
-                                device="cpu").fit(X)
+    ae = AutoencoderTransformer(
+        n_components=5,
+        hidden_layer_sizes=(),
+        activation="identity",
+        early_stopping=False,
+        max_iter=2000,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
     assert ae.n_iter_ < 2000  # it stopped by itself
     assert -ae.score(X) <= 1.05 * pca_err, (-ae.score(X), pca_err)
 
@@ -85,8 +90,9 @@ def test_pandas_in_and_out(low_rank):
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["autoencodertransformer0", "autoencodertransformer1"]
     assert list(ae.feature_names_in_) == list(df.columns)
-    np.testing.assert_array_equal(ae.get_feature_names_out(),
-                                  ["autoencodertransformer0", "autoencodertransformer1"])
+    np.testing.assert_array_equal(
+        ae.get_feature_names_out(), ["autoencodertransformer0", "autoencodertransformer1"]
+    )
     with pytest.raises(ValueError, match="feature names"):
         ae.transform(df[df.columns[::-1]])
 
@@ -114,8 +120,13 @@ def test_every_activation_trains(low_rank, activation):
 
 def test_denoising_dropout_batch_norm_and_solvers_train(low_rank):
     X = StandardScaler().fit_transform(low_rank)
-    for extra in [dict(noise_std=0.3), dict(dropout=0.1), dict(batch_norm=True),
-                  dict(solver="adamw", alpha=1e-3), dict(solver="sgd", learning_rate_init=1e-2)]:
+    for extra in [
+        dict(noise_std=0.3),
+        dict(dropout=0.1),
+        dict(batch_norm=True),
+        dict(solver="adamw", alpha=1e-3),
+        dict(solver="sgd", learning_rate_init=1e-2),
+    ]:
         ae = AutoencoderTransformer(n_components=3, **{**FAST, **extra}).fit(X)
         assert ae.loss_curve_[-1] < ae.loss_curve_[0], extra
         assert np.all(np.isfinite(ae.score_samples(X)))
@@ -132,8 +143,9 @@ def test_alpha_shrinks_the_weights(low_rank):
 
 
 def test_warm_start_and_partial_fit_continue_training(low_rank):
-    ae = AutoencoderTransformer(**{**FAST, "max_iter": 5, "early_stopping": False},
-                                warm_start=True).fit(low_rank)
+    ae = AutoencoderTransformer(
+        **{**FAST, "max_iter": 5, "early_stopping": False}, warm_start=True
+    ).fit(low_rank)
     first_curve = list(ae.loss_curve_)
     ae.fit(low_rank)
     assert ae.n_iter_ == 10 and ae.loss_curve_[:5] == first_curve
@@ -146,21 +158,30 @@ def test_warm_start_and_partial_fit_continue_training(low_rank):
 def test_grid_search_without_scoring(low_rank):
     X = StandardScaler().fit_transform(low_rank)
     # trained long enough that the comparison means something (rank-3 data)
-    grid = GridSearchCV(AutoencoderTransformer(**{**FAST, "learning_rate_init": 1e-2}),
-                        {"n_components": [1, 3]}, cv=3)
+    grid = GridSearchCV(
+        AutoencoderTransformer(**{**FAST, "learning_rate_init": 1e-2}),
+        {"n_components": [1, 3]},
+        cv=3,
+    )
     grid.fit(X)
     assert grid.best_params_ == {"n_components": 3}
 
 
 def test_pipeline_and_column_transformer(low_rank):
     df = pd.DataFrame(low_rank, columns=[f"c{i}" for i in range(12)])
-    ct = ColumnTransformer([("ae", AutoencoderTransformer(**FAST), list(df.columns[:8])),
-                            ("keep", "passthrough", list(df.columns[8:]))])
+    ct = ColumnTransformer(
+        [
+            ("ae", AutoencoderTransformer(**FAST), list(df.columns[:8])),
+            ("keep", "passthrough", list(df.columns[8:])),
+        ]
+    )
     pipe = make_pipeline(StandardScaler(), AutoencoderTransformer(n_components=3, **FAST))
     assert pipe.fit_transform(df).shape == (400, 3)
     assert ct.fit_transform(df).shape == (400, 6)
-    assert list(ct.get_feature_names_out()[:2]) == ["ae__autoencodertransformer0",
-                                                    "ae__autoencodertransformer1"]
+    assert list(ct.get_feature_names_out()[:2]) == [
+        "ae__autoencodertransformer0",
+        "ae__autoencodertransformer1",
+    ]
 
 
 def test_verbose_shows_a_progress_bar(low_rank, capsys):
@@ -170,8 +191,9 @@ def test_verbose_shows_a_progress_bar(low_rank, capsys):
 
 
 def test_early_stopping_keeps_the_best_epoch(low_rank):
-    ae = AutoencoderTransformer(**{**FAST, "max_iter": 200}, learning_rate_init=3e-2,
-                                n_iter_no_change=5).fit(low_rank)
+    ae = AutoencoderTransformer(
+        **{**FAST, "max_iter": 200}, learning_rate_init=3e-2, n_iter_no_change=5
+    ).fit(low_rank)
     assert ae.n_iter_ < 200
     assert ae.best_epoch_ == int(np.argmin(ae.validation_loss_curve_))
 

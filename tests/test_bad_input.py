@@ -13,21 +13,29 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
-                  TrainingDivergedError, VAETransformer)
+from skae import (
+    ReconstructionAnomalyDetector,
+    TrainingDivergedError,
+)
 from skae.cli import main
 from skae.onnx import load_onnx, to_onnx
 
 from .conftest import KINDS, make
 
+
 def outputs(est, X):
     """Every public inference method on X; returns {name: array}."""
     if isinstance(est, ReconstructionAnomalyDetector):
-        return {m: getattr(est, m)(X) for m in
-                ("predict", "decision_function", "score_samples", "feature_errors")}
+        return {
+            m: getattr(est, m)(X)
+            for m in ("predict", "decision_function", "score_samples", "feature_errors")
+        }
     codes = est.transform(X)
-    return {"transform": codes, "inverse_transform": est.inverse_transform(codes),
-            "score_samples": est.score_samples(X)}
+    return {
+        "transform": codes,
+        "inverse_transform": est.inverse_transform(codes),
+        "score_samples": est.score_samples(X),
+    }
 
 
 def assert_finite_outputs(est, X):
@@ -116,8 +124,10 @@ def fitted():
 
 PREDICT_CASES = {
     "nan": (pd.DataFrame(with_nan[:5], columns=list("abcd")), (ValueError, ["NaN", "mput"])),
-    "inf": (pd.DataFrame(with_inf[:6], columns=list("abcd")),
-            (ValueError, ["infinity", "Replace or drop"])),
+    "inf": (
+        pd.DataFrame(with_inf[:6], columns=list("abcd")),
+        (ValueError, ["infinity", "Replace or drop"]),
+    ),
     "empty": (DF.iloc[:0], (ValueError, ["0 sample"])),
     "1-D": (X[0], (ValueError, ["2D array", "Reshape"])),
     "wrong feature count": (X[:5, :3], (ValueError, ["3 features", "expecting 4"])),
@@ -155,9 +165,11 @@ def test_predict_matrix(fitted, kind, case):
 @pytest.mark.parametrize("kind", ["ae", "vae"])
 def test_inverse_transform_matrix(fitted, kind):
     est = fitted[kind]
-    for codes, parts in [(np.ones((3, 5)), ["n_components=2", "got 5"]),
-                         (np.array([[np.nan, 0.0]]), ["NaN", "mput"]),
-                         (np.array([[1e300, 1e300]]), ["not finite", "overflow"])]:
+    for codes, parts in [
+        (np.ones((3, 5)), ["n_components=2", "got 5"]),
+        (np.array([[np.nan, 0.0]]), ["NaN", "mput"]),
+        (np.array([[1e300, 1e300]]), ["not finite", "overflow"]),
+    ]:
         with pytest.raises(ValueError) as info:
             est.inverse_transform(codes)
         _check_error(info, parts)
@@ -166,8 +178,11 @@ def test_inverse_transform_matrix(fitted, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_unfitted_use_names_fit(kind):
     est = make(kind)
-    names = (["predict", "decision_function", "score_samples", "feature_errors"]
-             if kind == "detector" else ["transform", "inverse_transform", "score_samples"])
+    names = (
+        ["predict", "decision_function", "score_samples", "feature_errors"]
+        if kind == "detector"
+        else ["transform", "inverse_transform", "score_samples"]
+    )
     for name in names:
         with pytest.raises(NotFittedError, match="not fitted yet. Call 'fit'"):
             getattr(est, name)(X)
@@ -183,13 +198,21 @@ def test_every_invalid_parameter_is_named(kind):
             bad.fit(X)
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(n_components=0), "n_components"), (dict(hidden_layer_sizes=(0,)), "hidden"),
-    (dict(learning_rate_init=-1.0), "learning_rate_init"), (dict(batch_size=0), "batch_size"),
-    (dict(max_iter=0), "max_iter"), (dict(validation_fraction=1.0), "validation_fraction"),
-    (dict(device="tpu"), "device"), (dict(noise_std=-0.1), "noise_std"),
-    (dict(loss_trim=1.0), "loss_trim"), (dict(activation="nope"), "activation"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_components=0), "n_components"),
+        (dict(hidden_layer_sizes=(0,)), "hidden"),
+        (dict(learning_rate_init=-1.0), "learning_rate_init"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(validation_fraction=1.0), "validation_fraction"),
+        (dict(device="tpu"), "device"),
+        (dict(noise_std=-0.1), "noise_std"),
+        (dict(loss_trim=1.0), "loss_trim"),
+        (dict(activation="nope"), "activation"),
+    ],
+)
 def test_invalid_values_name_the_parameter(params, match):
     for kind in ["ae", "vae"]:
         with pytest.raises(ValueError, match=match):
@@ -208,8 +231,11 @@ EXPORTS = {
     "feature_errors transformed": ("detector", X[:1], dict(feature_errors="transformed")),
     "score_samples": ("detector", X[:1], dict(score_samples=True)),
     "column inputs": ("by name", DF.iloc[:1], {}),
-    "column inputs, every output": ("by name", DF.iloc[:1],
-                                    dict(feature_errors=True, score_samples=True)),
+    "column inputs, every output": (
+        "by name",
+        DF.iloc[:1],
+        dict(feature_errors=True, score_samples=True),
+    ),
 }
 
 
@@ -217,11 +243,14 @@ EXPORTS = {
 def onnx_models(fitted):
     from sklearn.compose import ColumnTransformer
 
-    by_name = make_pipeline(ColumnTransformer([("all", "passthrough", list("abcd"))]),
-                            make("detector")).fit(DF)
+    by_name = make_pipeline(
+        ColumnTransformer([("all", "passthrough", list("abcd"))]), make("detector")
+    ).fit(DF)
     estimators = {"detector": fitted["detector"], "by name": by_name}
-    return {name: (estimators[kind], load_onnx(to_onnx(estimators[kind], sample, **options)))
-            for name, (kind, sample, options) in EXPORTS.items()}
+    return {
+        name: (estimators[kind], load_onnx(to_onnx(estimators[kind], sample, **options)))
+        for name, (kind, sample, options) in EXPORTS.items()
+    }
 
 
 ONNX_CASES = {
@@ -247,8 +276,10 @@ ONNX_CASES = {
 
 def _onnx_methods(model):
     names = ["predict", "decision_function", "score_samples"]
-    return [getattr(model, n) for n in names + (["feature_errors"] if "feature_errors"
-                                                in model.output_names else [])]
+    return [
+        getattr(model, n)
+        for n in names + (["feature_errors"] if "feature_errors" in model.output_names else [])
+    ]
 
 
 @pytest.mark.parametrize("case", list(ONNX_CASES))
@@ -279,8 +310,21 @@ def test_onnx_matrix(fitted, onnx_models, export, case):
 def cli_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("matrix")
     DF.to_csv(folder / "train.csv", index=False)
-    assert main(["fit", str(folder / "train.csv"), "-o", str(folder / "m.onnx"),
-                 "--max-iter", "3", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(folder / "train.csv"),
+                "-o",
+                str(folder / "m.onnx"),
+                "--max-iter",
+                "3",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     return folder / "m.onnx"
 
 
@@ -290,8 +334,10 @@ CLI_FIT_CASES = {
     "values around 1e300": (DF * 1e300, "too large to standardise"),
     "values around 1e20 (the scaler copes)": (DF * 1e20, None),
     "inf": (pd.DataFrame(with_inf, columns=list("abcd")), "infinite values"),
-    "only text, every value distinct": (pd.DataFrame({"a": ["x", "y"]}),
-                                        "no column skae fit can use"),
+    "only text, every value distinct": (
+        pd.DataFrame({"a": ["x", "y"]}),
+        "no column skae fit can use",
+    ),
     "only empty columns": (pd.DataFrame({"a": [np.nan] * 4}), "no column skae fit can use"),
     "one column": (DF[["a"]], None),
     "two rows": (DF.iloc[:2], None),
@@ -299,7 +345,9 @@ CLI_FIT_CASES = {
     "duplicated rows": (pd.concat([DF.iloc[:5]] * 6), None),
     "nan (imputed)": (pd.DataFrame(with_nan, columns=list("abcd")), None),
     "mixed dtypes (bool and int used, constant text left out)": (
-        DF.assign(flag=DF["a"] > 0, count=(DF["b"] * 10).astype(int), name="x"), None),
+        DF.assign(flag=DF["a"] > 0, count=(DF["b"] * 10).astype(int), name="x"),
+        None,
+    ),
     "low-cardinality text (one-hot)": (DF.assign(kind=["u", "v", "w"] * 20), None),
     "only low-cardinality text": (pd.DataFrame({"kind": ["u", "v", "w"] * 20}), None),
     "an ID column (left out)": (DF.assign(user=[f"u{i}" for i in range(60)]), None),
@@ -312,8 +360,9 @@ def test_cli_fit_matrix(case, tmp_path, capsys):
     data, error = CLI_FIT_CASES[case]
     data.to_csv(tmp_path / "d.csv", index=False)
     out = tmp_path / "m.onnx"
-    rc = main(["fit", str(tmp_path / "d.csv"), "-o", str(out), "--max-iter", "3",
-               "--device", "cpu"])
+    rc = main(
+        ["fit", str(tmp_path / "d.csv"), "-o", str(out), "--max-iter", "3", "--device", "cpu"]
+    )
     err = capsys.readouterr().err
     if error is None:
         assert rc == 0 and out.exists()
@@ -356,6 +405,7 @@ def _link(tmp, target, kind):
         path = tmp / name
         (os.link if kind == "hard" else os.symlink)(target, path)
         return path
+
     return create
 
 
@@ -363,24 +413,38 @@ CLI_OUTPUT_CASES = {
     # name -> (command, output(tmp, data, model) -> path, expected error or None)
     "score onto its input": ("score", lambda t, d, m: d, "is the input"),
     "score onto a hard link to its input": (
-        "score", lambda t, d, m: _link(t, d, "hard")("h.csv"), "is the input"),
+        "score",
+        lambda t, d, m: _link(t, d, "hard")("h.csv"),
+        "is the input",
+    ),
     "score onto a symlink to its input": (
-        "score", lambda t, d, m: _link(t, d, "soft")("s.csv"), "is the input"),
+        "score",
+        lambda t, d, m: _link(t, d, "soft")("s.csv"),
+        "is the input",
+    ),
     "score onto a symlink to the model": (
-        "score", lambda t, d, m: _link(t, m, "soft")("m.csv"), "is the input"),
+        "score",
+        lambda t, d, m: _link(t, m, "soft")("m.csv"),
+        "is the input",
+    ),
     "fit onto its input": ("fit", lambda t, d, m: d, "must be a .onnx file"),
     "fit onto a symlink to its input": (
-        "fit", lambda t, d, m: _link(t, d, "soft")("s.onnx"), "is the input"),
+        "fit",
+        lambda t, d, m: _link(t, d, "soft")("s.onnx"),
+        "is the input",
+    ),
     "fit to a table name": ("fit", lambda t, d, m: t / "m.csv", "must be a .onnx file"),
-    "a folder": ("score", lambda t, d, m: (t / "dir.csv").mkdir() or t / "dir.csv",
-                 "is a folder"),
+    "a folder": ("score", lambda t, d, m: (t / "dir.csv").mkdir() or t / "dir.csv", "is a folder"),
     "a missing folder": ("score", lambda t, d, m: t / "no" / "o.csv", "does not exist"),
     "an unknown suffix": ("score", lambda t, d, m: t / "o.xlsx", "unknown table format"),
     "a compressed name": ("score", lambda t, d, m: t / "o.tsv.gz", None),
     "a zip name": ("score", lambda t, d, m: t / "o.csv.zip", None),
     "a parquet name": ("score", lambda t, d, m: t / "o.parquet", None),
     "an existing output (replaced)": (
-        "score", lambda t, d, m: (t / "old.csv").write_text("old") and t / "old.csv", None),
+        "score",
+        lambda t, d, m: (t / "old.csv").write_text("old") and t / "old.csv",
+        None,
+    ),
 }
 
 
@@ -393,8 +457,11 @@ def test_cli_output_matrix(cli_model, case, tmp_path, capsys):
     DF.to_csv(data, index=False)
     before, model_before = data.read_bytes(), cli_model.read_bytes()
     out = output(tmp_path, data, cli_model)
-    argv = (["score", str(cli_model), str(data)] if command == "score"
-            else ["fit", str(data), "--max-iter", "2", "--device", "cpu"])
+    argv = (
+        ["score", str(cli_model), str(data)]
+        if command == "score"
+        else ["fit", str(data), "--max-iter", "2", "--device", "cpu"]
+    )
     rc = main([*argv, "-o", str(out), "-q"])
     err = capsys.readouterr().err
     assert data.read_bytes() == before and cli_model.read_bytes() == model_before

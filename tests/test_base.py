@@ -9,8 +9,7 @@ import pytest
 import sklearn
 import torch
 
-from skae import AutoencoderTransformer, VAETransformer
-from skae import _engine, _random
+from skae import AutoencoderTransformer, VAETransformer, _engine, _random
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
 
@@ -43,9 +42,17 @@ def test_optimiser_settings_changed_between_calls_apply(X, monkeypatch, continue
     assert rates[-1] == ("adam", 0.5, 0.1)
 
 
-@pytest.mark.parametrize("param, value", [("alpha", 0.1), ("solver", "sgd"),
-                                          ("solver", "adamw"), ("batch_size", 7),
-                                          ("loss", "mae"), ("noise_std", 0.1)])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("alpha", 0.1),
+        ("solver", "sgd"),
+        ("solver", "adamw"),
+        ("batch_size", 7),
+        ("loss", "mae"),
+        ("noise_std", 0.1),
+    ],
+)
 def test_partial_fit_after_a_training_parameter_changes_continues(X, param, value):
     ae = AutoencoderTransformer(**FAST).partial_fit(X)
     ae.set_params(**{param: value})
@@ -55,15 +62,22 @@ def test_partial_fit_after_a_training_parameter_changes_continues(X, param, valu
     assert ae.n_iter_ == 2
 
 
-@pytest.mark.parametrize("param, value", [("n_components", 3), ("hidden_layer_sizes", (5,)),
-                                          ("activation", "tanh"), ("latent_normalize", True),
-                                          ("loss", "bce"), ("dropout", 0.2)])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("n_components", 3),
+        ("hidden_layer_sizes", (5,)),
+        ("activation", "tanh"),
+        ("latent_normalize", True),
+        ("loss", "bce"),
+        ("dropout", 0.2),
+    ],
+)
 def test_an_architecture_change_rebuilds_the_network_with_a_warning(X, param, value):
     X01 = (X - X.min(0)) / (X.max(0) - X.min(0))
     ae = AutoencoderTransformer(**FAST, warm_start=True).fit(X01)
     ae.set_params(**{param: value})
-    with pytest.warns(UserWarning, match=f"{param if param != 'loss' else 'sigmoid'} "
-                                         "changed"):
+    with pytest.warns(UserWarning, match=f"{param if param != 'loss' else 'sigmoid'} changed"):
         ae.fit(X01)
     assert ae.n_iter_ == 3  # trained from scratch
     codes = ae.transform(X01)
@@ -84,8 +98,7 @@ def test_vae_likelihood_change_rebuilds(X):
 def test_partial_fit_draws_new_shuffles_and_noise_on_every_call(X, monkeypatch):
     draws = []
     original = _random.randn_like
-    monkeypatch.setattr(_random, "randn_like",
-                        lambda x: draws.append(original(x)) or draws[-1])
+    monkeypatch.setattr(_random, "randn_like", lambda x: draws.append(original(x)) or draws[-1])
     ae = AutoencoderTransformer(**{**FAST, "batch_size": 200}, noise_std=0.1)
     ae.partial_fit(X)
     ae.partial_fit(X)

@@ -25,8 +25,9 @@ def test_default_detector_quality_floor(name, floor):
     data = np.load(os.path.join(DATA, f"{name}.npz"))
     aucs = []
     for seed in (0, 1, 2):
-        X_tr, X_te, _, y_te = train_test_split(data["X"], data["y"], test_size=0.3,
-                                               stratify=data["y"], random_state=seed)
+        X_tr, X_te, _, y_te = train_test_split(
+            data["X"], data["y"], test_size=0.3, stratify=data["y"], random_state=seed
+        )
         det = make_pipeline(MinMaxScaler(), ReconstructionAnomalyDetector(random_state=seed))
         det.fit(X_tr)
         aucs.append(roc_auc_score(y_te, -det.decision_function(X_te)))

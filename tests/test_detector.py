@@ -8,8 +8,7 @@ from sklearn.preprocessing import StandardScaler
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
 from skae.detector import default_estimators
 
-AE = AutoencoderTransformer(hidden_layer_sizes=(16,), n_components=2, max_iter=50,
-                            device="cpu")
+AE = AutoencoderTransformer(hidden_layer_sizes=(16,), n_components=2, max_iter=50, device="cpu")
 
 
 @pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
@@ -24,8 +23,9 @@ def test_predict_flags_the_contamination_fraction(blobs_with_outliers, contamina
 
 def test_isolation_forest_contract(blobs_with_outliers):
     X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(AE, normalize_errors=False, latent_weight=0,
-                                        random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(
+        AE, normalize_errors=False, latent_weight=0, random_state=0
+    ).fit(X)
     s = det.score_samples(X)
     assert det.offset_ == pytest.approx(np.percentile(s, 10))
     np.testing.assert_allclose(det.decision_function(X), s - det.offset_)
@@ -33,14 +33,15 @@ def test_isolation_forest_contract(blobs_with_outliers):
     np.testing.assert_allclose(s, det.estimator_.score_samples(X))
 
 
-@pytest.mark.parametrize("estimator", [None, AE,
-                                       VAETransformer(hidden_layer_sizes=(16,), max_iter=50,
-                                                      device="cpu")])
+@pytest.mark.parametrize(
+    "estimator", [None, AE, VAETransformer(hidden_layer_sizes=(16,), max_iter=50, device="cpu")]
+)
 def test_detects_planted_outliers(blobs_with_outliers, estimator):
     X, y = blobs_with_outliers
-    det = make_pipeline(StandardScaler(),
-                        ReconstructionAnomalyDetector(estimator, contamination=0.05,
-                                                      random_state=0)).fit(X)
+    det = make_pipeline(
+        StandardScaler(),
+        ReconstructionAnomalyDetector(estimator, contamination=0.05, random_state=0),
+    ).fit(X)
     assert roc_auc_score(y, -det.decision_function(X)) > 0.95
 
 
@@ -76,7 +77,7 @@ def test_random_state_seeds_the_inner_estimator(blobs_with_outliers):
 def test_default_ensemble_is_sized_from_the_features():
     small, wide = default_estimators(4), default_estimators(200)
     assert len(small) == len(wide) == 5
-    for s, w in zip(small, wide):
+    for s, w in zip(small, wide, strict=True):
         assert s.n_components < w.n_components
         assert s.hidden_layer_sizes[0] < w.hidden_layer_sizes[0]
         assert s.loss_trim == 0.1
@@ -97,17 +98,20 @@ def _mahalanobis(member, X, rows):
 
 
 @pytest.mark.parametrize("latent_weight", [0.0, 0.5, 2.0])
-def test_ensemble_score_is_the_documented_robust_combination(blobs_with_outliers,
-                                                              latent_weight):
+def test_ensemble_score_is_the_documented_robust_combination(blobs_with_outliers, latent_weight):
     X, _ = blobs_with_outliers
     vae = VAETransformer(hidden_layer_sizes=(16,), max_iter=30, device="cpu")
-    det = ReconstructionAnomalyDetector([AE, vae], latent_weight=latent_weight,
-                                        random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector([AE, vae], latent_weight=latent_weight, random_state=0).fit(
+        X
+    )
     assert len(det.estimators_) == 2 and det.estimator_ is det.estimators_[0]
     errors, distances = [], []
-    for m, scale in zip(det.estimators_, det.feature_scales_):
-        errors.append(_robust_z((m._feature_errors(X) / scale).mean(1),
-                                (m._feature_errors(X[:10]) / scale).mean(1)))
+    for m, scale in zip(det.estimators_, det.feature_scales_, strict=True):
+        errors.append(
+            _robust_z(
+                (m._feature_errors(X) / scale).mean(1), (m._feature_errors(X[:10]) / scale).mean(1)
+            )
+        )
         distances.append(_robust_z(_mahalanobis(m, X, X), _mahalanobis(m, X, X[:10])))
     expected = -(np.mean(errors, axis=0) + latent_weight * np.mean(distances, axis=0))
     # float32 codes in the reference against float64 ones inside: close, not equal
@@ -124,8 +128,7 @@ def test_normalize_errors_divides_by_the_median_training_error(blobs_with_outlie
     np.testing.assert_allclose(det.feature_scales_[0], np.median(raw, 0), rtol=1e-6)
     np.testing.assert_allclose(det.feature_errors(X), raw / np.median(raw, 0), rtol=1e-6)
     # one member, no code term: the score is minus the mean normalised error
-    np.testing.assert_allclose(det.score_samples(X), -(raw / np.median(raw, 0)).mean(1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(det.score_samples(X), -(raw / np.median(raw, 0)).mean(1), rtol=1e-6)
 
 
 def test_code_distance_flags_rows_far_along_the_learned_directions():
@@ -135,8 +138,13 @@ def test_code_distance_flags_rows_far_along_the_learned_directions():
     basis = rng.normal(size=(2, 6))
     X = rng.normal(size=(800, 2)) @ basis + 0.1 * rng.normal(size=(800, 6))
     far = np.array([[4.0, -4.0]]) @ basis
-    ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(), activation="identity",
-                                learning_rate_init=1e-2, device="cpu")
+    ae = AutoencoderTransformer(
+        n_components=2,
+        hidden_layer_sizes=(),
+        activation="identity",
+        learning_rate_init=1e-2,
+        device="cpu",
+    )
     errors_only = ReconstructionAnomalyDetector(ae, latent_weight=0, random_state=0).fit(X)
     with_codes = ReconstructionAnomalyDetector(ae, random_state=0).fit(X)
     assert errors_only.predict(far)[0] == 1
@@ -149,12 +157,15 @@ def test_empty_ensemble_is_rejected(blobs_with_outliers):
         ReconstructionAnomalyDetector([]).fit(X)
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(contamination=0.6), "contamination"),
-    (dict(contamination=0.0), "contamination"),
-    (dict(latent_weight=-1.0), "latent_weight"),
-    (dict(estimator=StandardScaler()), "estimator"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(contamination=0.6), "contamination"),
+        (dict(contamination=0.0), "contamination"),
+        (dict(latent_weight=-1.0), "latent_weight"),
+        (dict(estimator=StandardScaler()), "estimator"),
+    ],
+)
 def test_invalid_parameters(blobs_with_outliers, params, match):
     X, _ = blobs_with_outliers
     with pytest.raises(ValueError, match=match):
@@ -170,11 +181,17 @@ def test_inner_estimator_parameters_are_validated(blobs_with_outliers):
 # ------------------------------------------------------- the detector's own parameters
 def test_training_parameters_reach_the_default_members(blobs_with_outliers):
     X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(max_iter=4, learning_rate_init=1e-2, batch_size=64,
-                                        device="cpu", n_jobs=1, random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(
+        max_iter=4, learning_rate_init=1e-2, batch_size=64, device="cpu", n_jobs=1, random_state=0
+    ).fit(X)
     for member in det.estimators_:
-        assert (member.max_iter, member.learning_rate_init, member.batch_size,
-                member.device, member.n_jobs) == (4, 1e-2, 64, "cpu", 1)
+        assert (
+            member.max_iter,
+            member.learning_rate_init,
+            member.batch_size,
+            member.device,
+            member.n_jobs,
+        ) == (4, 1e-2, 64, "cpu", 1)
         assert member.n_iter_ <= 4
     assert det.n_iter_ == max(m.n_iter_ for m in det.estimators_)
     # None keeps the default members' own choices
@@ -186,8 +203,9 @@ def test_training_parameters_reach_the_default_members(blobs_with_outliers):
 def test_a_given_member_keeps_what_the_user_set_on_it(blobs_with_outliers):
     X, _ = blobs_with_outliers
     mine = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")
-    det = ReconstructionAnomalyDetector(mine, max_iter=5, learning_rate_init=0.02,
-                                        random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(
+        mine, max_iter=5, learning_rate_init=0.02, random_state=0
+    ).fit(X)
     assert det.estimator_.max_iter == 2  # set on the member: it wins
     assert det.estimator_.learning_rate_init == 0.02  # left at its default: the detector's
     assert mine.learning_rate_init == 1e-3  # the user's estimator is never modified
@@ -204,8 +222,12 @@ def test_grid_search_over_the_default_members_max_iter(blobs_with_outliers):
 
     from sklearn.model_selection import StratifiedKFold
 
-    grid = GridSearchCV(pipe, {"reconstructionanomalydetector__max_iter": [2, 3]},
-                        scoring=auc, cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {"reconstructionanomalydetector__max_iter": [2, 3]},
+        scoring=auc,
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+    )
     grid.fit(X, y)
     assert grid.best_params_["reconstructionanomalydetector__max_iter"] in (2, 3)
     assert {m.max_iter for m in grid.best_estimator_[-1].estimators_} <= {2, 3}
@@ -235,8 +257,9 @@ def test_one_convergence_warning_per_fit_pointing_at_the_callers_line(blobs_with
     X, _ = blobs_with_outliers
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        make_pipeline(StandardScaler(),
-                      ReconstructionAnomalyDetector(max_iter=2, random_state=0)).fit(X)
+        make_pipeline(
+            StandardScaler(), ReconstructionAnomalyDetector(max_iter=2, random_state=0)
+        ).fit(X)
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(convergence) == 1
     assert convergence[0].filename == __file__
@@ -269,9 +292,12 @@ def test_default_members_train_as_two_stacks_and_end_as_plain_estimators(blobs_w
 
 def test_stacked_members_each_stop_on_their_own(blobs_with_outliers):
     X, _ = blobs_with_outliers
-    members = [AutoencoderTransformer(hidden_layer_sizes=(w,), n_components=c, tol=0.05,
-                                      max_iter=300, device="cpu") for w, c in
-               [(16, 2), (32, 4), (8, 1)]]
+    members = [
+        AutoencoderTransformer(
+            hidden_layer_sizes=(w,), n_components=c, tol=0.05, max_iter=300, device="cpu"
+        )
+        for w, c in [(16, 2), (32, 4), (8, 1)]
+    ]
     det = ReconstructionAnomalyDetector(members, random_state=0).fit(X)
     epochs = [m.n_iter_ for m in det.estimators_]
     assert max(epochs) < 300 and len(set(epochs)) > 1

@@ -13,10 +13,10 @@ value: the workers never import this module (nor torch through it).
 import hashlib
 import logging
 import os
-import signal
 import pathlib
 import pickle
 import re
+import signal
 import sys
 import warnings
 
@@ -41,8 +41,13 @@ README = pathlib.Path(__file__).parent.parent / "README.md"
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
     client = Client(cluster)
     yield client
     client.close()
@@ -74,18 +79,20 @@ def spark(spark_cwd):
     sigint = signal.getsignal(signal.SIGINT)  # SparkContext installs its own handler
     os.chdir(spark_cwd)  # the JVM starts here, and keeps it as its working folder
     try:
-        session = (SparkSession.builder.master("local[2]").appName("skae-tests")
-                   .config("spark.ui.enabled", "false")
-                   .config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions", "2")
-                   .config("spark.default.parallelism", "2")
-                   .config("spark.driver.host", "127.0.0.1")
-                   # start-up over peak speed: the JVM's quick compiler only, serial GC
-                   .config("spark.driver.extraJavaOptions",
-                           "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-                   .config("spark.sql.adaptive.enabled", "false")
-                   .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                   .getOrCreate())
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("skae-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.driver.host", "127.0.0.1")
+            # start-up over peak speed: the JVM's quick compiler only, serial GC
+            .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+            .config("spark.sql.adaptive.enabled", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
     finally:
         os.chdir(here)
     session.sparkContext.setLogLevel("ERROR")
@@ -121,15 +128,21 @@ def model_path(table, tmp_path_factory):
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
     from skae.onnx import to_onnx
 
-    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=5, n_jobs=1),
-        contamination=0.05, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        ReconstructionAnomalyDetector(
+            AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=5, n_jobs=1),
+            contamination=0.05,
+            random_state=0,
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(table[FEATURES])
     path = tmp_path_factory.mktemp("model") / "model.onnx"
-    path.write_bytes(to_onnx(pipe, table[FEATURES].iloc[:1],
-                             feature_errors=True).SerializeToString())
+    path.write_bytes(
+        to_onnx(pipe, table[FEATURES].iloc[:1], feature_errors=True).SerializeToString()
+    )
     return path
 
 
@@ -143,8 +156,7 @@ def reference(table, model_path):
     expected = score_frame(model, table)
     # score_frame is skae score's function; it must agree with the model's own methods
     np.testing.assert_array_equal(expected["label"], model.predict(table[FEATURES]))
-    np.testing.assert_array_equal(expected["score"],
-                                  model.decision_function(table[FEATURES]))
+    np.testing.assert_array_equal(expected["score"], model.decision_function(table[FEATURES]))
     return expected
 
 
@@ -156,8 +168,9 @@ def assert_same_scores(got, expected):
     assert list(got.columns) == list(expected.columns)
     np.testing.assert_array_equal(got["label"], expected["label"])
     np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(got["top_feature"].astype(str),
-                                  expected["top_feature"].astype(str))
+    np.testing.assert_array_equal(
+        got["top_feature"].astype(str), expected["top_feature"].astype(str)
+    )
     np.testing.assert_array_equal(got["city"].astype(str), expected["city"].astype(str))
     np.testing.assert_allclose(got[FEATURES], expected[FEATURES])
 
@@ -171,8 +184,9 @@ def _fail_if_computed(*args, **kwargs):
 
 
 # -------------------------------------------------------------------- Dask scoring
-def test_score_dask_equals_load_onnx_on_the_whole_table(torch_free_client, table,
-                                                        model_path, reference):
+def test_score_dask_equals_load_onnx_on_the_whole_table(
+    torch_free_client, table, model_path, reference
+):
     import dask.dataframe as dd
 
     from skae.distributed import score_dask
@@ -211,8 +225,7 @@ def test_score_dask_ships_the_model_bytes_in_one_task(table, model_path):
     assert len(holding) == 1, holding  # not embedded in each of the 6 partitions' tasks
 
 
-def test_score_dask_creates_one_session_per_worker_process(torch_free_client, table,
-                                                           model_path):
+def test_score_dask_creates_one_session_per_worker_process(torch_free_client, table, model_path):
     import dask.dataframe as dd
 
     from skae.distributed import score_dask
@@ -250,8 +263,7 @@ def test_score_dask_workers_never_import_torch(torch_free_client, table, model_p
     assert torch_free_client.gather(futures) == [(False, True)] * len(workers)
 
 
-def test_score_dask_empty_partitions_and_threshold(torch_free_client, table, model_path,
-                                                   reference):
+def test_score_dask_empty_partitions_and_threshold(torch_free_client, table, model_path, reference):
     import dask.dataframe as dd
 
     from skae.distributed import score_dask
@@ -261,12 +273,12 @@ def test_score_dask_empty_partitions_and_threshold(torch_free_client, table, mod
     result = score_dask(ddf, model_path, threshold=-0.5).compute()
     expected = reference[reference["id"] < 100]
     assert len(result) == 100
-    np.testing.assert_array_equal(result["label"],
-                                  np.where(expected["score"] < -0.5, -1, 1))
+    np.testing.assert_array_equal(result["label"], np.where(expected["score"] < -0.5, -1, 1))
 
 
-def test_score_dask_rejects_bad_tables_before_computing(torch_free_client, table,
-                                                        model_path, tmp_path):
+def test_score_dask_rejects_bad_tables_before_computing(
+    torch_free_client, table, model_path, tmp_path
+):
     import dask
     import dask.dataframe as dd
 
@@ -287,8 +299,7 @@ def test_score_dask_rejects_bad_tables_before_computing(torch_free_client, table
 
 
 # ------------------------------------------------------------------- Spark scoring
-def test_score_spark_equals_load_onnx_on_the_whole_table(spark, table, model_path,
-                                                         reference):
+def test_score_spark_equals_load_onnx_on_the_whole_table(spark, table, model_path, reference):
     from skae.distributed import score_spark
 
     scored = score_spark(spark.createDataFrame(table).repartition(4), model_path)
@@ -308,11 +319,11 @@ def test_score_spark_schema_is_known_without_running_a_job(spark, table, model_p
     assert tracker.getJobIdsForGroup("skae-schema") == []
     assert schema.simpleString() == (
         "struct<id:bigint,x0:double,x1:double,x2:double,x3:double,x4:double,"
-        "city:string,score:float,label:bigint,top_feature:string>")
+        "city:string,score:float,label:bigint,top_feature:string>"
+    )
 
 
-def test_score_spark_creates_one_session_per_python_worker_without_torch(
-        spark, table, model_path):
+def test_score_spark_creates_one_session_per_python_worker_without_torch(spark, table, model_path):
     from skae.distributed import score_spark
 
     digest = digest_of(model_path)
@@ -323,11 +334,20 @@ def test_score_spark_creates_one_session_per_python_worker_without_torch(
         from skae.distributed import _LOADS
 
         for _ in batches:
-            yield pd.DataFrame({"pid": [os.getpid()], "sessions": [_LOADS[digest]],
-                                "torch": ["torch" in sys.modules]})
+            yield pd.DataFrame(
+                {
+                    "pid": [os.getpid()],
+                    "sessions": [_LOADS[digest]],
+                    "torch": ["torch" in sys.modules],
+                }
+            )
 
-    seen = (spark.createDataFrame(table).repartition(8)
-            .mapInPandas(probe, "pid long, sessions long, torch boolean").toPandas())
+    seen = (
+        spark.createDataFrame(table)
+        .repartition(8)
+        .mapInPandas(probe, "pid long, sessions long, torch boolean")
+        .toPandas()
+    )
     per_worker = seen.groupby("pid")["sessions"].max()
     # 8 partitions were scored by the Python workers; each made at most one session
     assert per_worker.max() == 1 and per_worker.min() >= 0, per_worker
@@ -339,16 +359,14 @@ def test_score_spark_threshold_and_bad_tables(spark, table, model_path, referenc
 
     df = spark.createDataFrame(table)
     got = score_spark(df, model_path, threshold=-0.5).toPandas().sort_values("id")
-    np.testing.assert_array_equal(got["label"],
-                                  np.where(reference["score"] < -0.5, -1, 1))
+    np.testing.assert_array_equal(got["label"], np.where(reference["score"] < -0.5, -1, 1))
     with pytest.raises(ValueError, match=r"lacks the columns .*'x0'"):
         score_spark(df.drop("x0"), model_path)
     with pytest.raises(ValueError, match=r"already has columns \['score'\]"):
         score_spark(df.withColumnRenamed("city", "score"), model_path)
 
 
-def test_typed_columns_score_the_same_on_dask_and_spark(torch_free_client, spark, table,
-                                                        tmp_path):
+def test_typed_columns_score_the_same_on_dask_and_spark(torch_free_client, spark, table, tmp_path):
     """A model with a text column (one-hot encoded in the graph) takes typed inputs."""
     import dask.dataframe as dd
     from sklearn.compose import make_column_transformer
@@ -362,17 +380,20 @@ def test_typed_columns_score_the_same_on_dask_and_spark(torch_free_client, spark
 
     columns = ["city", *FEATURES]
     pipe = make_pipeline(
-        make_column_transformer((OneHotEncoder(sparse_output=False), ["city"]),
-                                (StandardScaler(), FEATURES)),
-        ReconstructionAnomalyDetector(AutoencoderTransformer(hidden_layer_sizes=(8,),
-                                                             max_iter=3, n_jobs=1),
-                                      random_state=0))
+        make_column_transformer(
+            (OneHotEncoder(sparse_output=False), ["city"]), (StandardScaler(), FEATURES)
+        ),
+        ReconstructionAnomalyDetector(
+            AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=3, n_jobs=1), random_state=0
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe.fit(table[columns])
     path = tmp_path / "typed.onnx"
-    path.write_bytes(to_onnx(pipe, table[columns].iloc[:1],
-                             feature_errors=True).SerializeToString())
+    path.write_bytes(
+        to_onnx(pipe, table[columns].iloc[:1], feature_errors=True).SerializeToString()
+    )
     expected = score_frame(load_onnx(path), table)
     np.testing.assert_array_equal(expected["label"], pipe.predict(table[columns]))
 
@@ -393,9 +414,9 @@ def readme_recipe(engine):
 
 
 @pytest.mark.parametrize("engine", ["Dask", "Spark"])
-def test_readme_scoring_recipe_runs_as_written(engine, torch_free_client, spark, spark_cwd,
-                                               table, model_path, reference, tmp_path,
-                                               monkeypatch):
+def test_readme_scoring_recipe_runs_as_written(
+    engine, torch_free_client, spark, spark_cwd, table, model_path, reference, tmp_path, monkeypatch
+):
     recipe = readme_recipe(engine)
     code = [line for line in recipe.splitlines() if line and not line.startswith("#")]
     assert len(code) == 3, recipe  # the three-line recipe the README promises
@@ -403,8 +424,9 @@ def test_readme_scoring_recipe_runs_as_written(engine, torch_free_client, spark,
         tmp_path = spark_cwd
     (tmp_path / "new").mkdir()
     for i, start in enumerate(range(0, len(table), 150)):
-        table.iloc[start:start + 150].to_parquet(tmp_path / "new" / f"part-{i}.parquet",
-                                                 index=False)
+        table.iloc[start : start + 150].to_parquet(
+            tmp_path / "new" / f"part-{i}.parquet", index=False
+        )
     (tmp_path / "model.onnx").write_bytes(model_path.read_bytes())
     monkeypatch.chdir(tmp_path)
     exec(compile(recipe, f"README.md ({engine} recipe)", "exec"), {"spark": spark})  # noqa: S102
@@ -420,15 +442,13 @@ def test_incremental_trains_autoencoder_over_dask_array_like_in_process(client):
     from skae import AutoencoderTransformer
 
     X = np.random.RandomState(0).normal(size=(400, 6))
-    ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), random_state=0,
-                                n_jobs=1)
+    ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), random_state=0, n_jobs=1)
     inc = Incremental(ae, shuffle_blocks=False).fit(da.from_array(X, chunks=(100, 6)))
     local = clone(ae)
     for start in range(0, 400, 100):
-        local.partial_fit(X[start:start + 100])
+        local.partial_fit(X[start : start + 100])
     assert inc.estimator_.n_iter_ == local.n_iter_ == 4  # one epoch per block, in turn
-    np.testing.assert_allclose(inc.estimator_.score_samples(X), local.score_samples(X),
-                               rtol=1e-9)
+    np.testing.assert_allclose(inc.estimator_.score_samples(X), local.score_samples(X), rtol=1e-9)
 
 
 def test_incremental_trains_over_dask_dataframe_with_feature_names(client, table):
@@ -444,12 +464,12 @@ def test_incremental_trains_over_dask_dataframe_with_feature_names(client, table
     local = clone(vae)
     for part in ddf.partitions:
         local.partial_fit(part.compute())
-    np.testing.assert_allclose(inc.estimator_.transform(table[FEATURES]),
-                               local.transform(table[FEATURES]), rtol=1e-6)
+    np.testing.assert_allclose(
+        inc.estimator_.transform(table[FEATURES]), local.transform(table[FEATURES]), rtol=1e-6
+    )
 
 
-def test_incremental_trains_the_detector_like_in_process_partial_fit(client, table,
-                                                                     model_path):
+def test_incremental_trains_the_detector_like_in_process_partial_fit(client, table, model_path):
     """The detector's partial_fit (each member one epoch per chunk) on the cluster."""
     import dask.dataframe as dd
     from dask_ml.wrappers import Incremental
@@ -458,8 +478,10 @@ def test_incremental_trains_the_detector_like_in_process_partial_fit(client, tab
 
     assert hasattr(ReconstructionAnomalyDetector, "partial_fit")
     det = ReconstructionAnomalyDetector(
-        AutoencoderTransformer(hidden_layer_sizes=(8,), n_jobs=1), contamination=0.05,
-        random_state=0)
+        AutoencoderTransformer(hidden_layer_sizes=(8,), n_jobs=1),
+        contamination=0.05,
+        random_state=0,
+    )
     ddf = dd.from_pandas(table[FEATURES], npartitions=4)
     # dask-ml asks for a scoring when the estimator has no score method (outlier
     # detectors have none, as IsolationForest); roc_auc suits +1 / -1 labels
@@ -468,11 +490,13 @@ def test_incremental_trains_the_detector_like_in_process_partial_fit(client, tab
     for part in ddf.partitions:
         local.partial_fit(part.compute())
     fitted = inc.estimator_
-    np.testing.assert_allclose(fitted.decision_function(table[FEATURES]),
-                               local.decision_function(table[FEATURES]), rtol=1e-6,
-                               atol=1e-9)
-    np.testing.assert_array_equal(fitted.predict(table[FEATURES]),
-                                  local.predict(table[FEATURES]))
+    np.testing.assert_allclose(
+        fitted.decision_function(table[FEATURES]),
+        local.decision_function(table[FEATURES]),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    np.testing.assert_array_equal(fitted.predict(table[FEATURES]), local.predict(table[FEATURES]))
     # the distributed result scores through Incremental's own predict, on the cluster
     labels = inc.predict(ddf).compute()
     np.testing.assert_array_equal(labels, local.predict(table[FEATURES]))
@@ -490,17 +514,18 @@ def test_grid_search_on_the_dask_backend_matches_in_process(client, table):
     with joblib.parallel_backend("dask"):
         remote = GridSearchCV(ae, grid, cv=2, n_jobs=-1).fit(X)
     local = GridSearchCV(ae, grid, cv=2, n_jobs=1).fit(X)
-    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
-                               local.cv_results_["mean_test_score"], rtol=1e-6)
+    np.testing.assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=1e-6
+    )
     assert remote.best_params_ == local.best_params_
     # the fitted search and its estimator pickle cleanly and score the same after
     again = pickle.loads(pickle.dumps(remote))
-    np.testing.assert_array_equal(again.best_estimator_.score_samples(X),
-                                  remote.best_estimator_.score_samples(X))
+    np.testing.assert_array_equal(
+        again.best_estimator_.score_samples(X), remote.best_estimator_.score_samples(X)
+    )
 
 
-def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(client,
-                                                                             table):
+def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(client, table):
     import joblib
     import torch
     from sklearn.model_selection import GridSearchCV
@@ -513,8 +538,7 @@ def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(clie
         """Records torch's thread count while it trains (default n_jobs), and where."""
 
         def _train_loss(self, *args, **kwargs):
-            self.threads_seen_ = max(getattr(self, "threads_seen_", 0),
-                                     torch.get_num_threads())
+            self.threads_seen_ = max(getattr(self, "threads_seen_", 0), torch.get_num_threads())
             self.pid_ = os.getpid()
             return super()._train_loss(*args, **kwargs)
 
@@ -524,9 +548,13 @@ def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(clie
     def torch_state():
         import torch
 
-        return (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(),
-                torch.get_default_dtype(), torch.is_grad_enabled(),
-                hashlib.sha256(torch.random.get_rng_state().numpy().tobytes()).hexdigest())
+        return (
+            os.environ.get("OMP_NUM_THREADS"),
+            torch.get_num_threads(),
+            torch.get_default_dtype(),
+            torch.is_grad_enabled(),
+            hashlib.sha256(torch.random.get_rng_state().numpy().tobytes()).hexdigest(),
+        )
 
     def in_tasks(fn):  # one task per worker: the thread a fit would run on
         workers = list(client.scheduler_info()["workers"])
@@ -537,9 +565,14 @@ def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(clie
     main_before = (torch.get_num_threads(), torch.random.get_rng_state())
     X = table[FEATURES].to_numpy()
     with joblib.parallel_backend("dask"):
-        search = GridSearchCV(ThreadsSeen(max_iter=2, random_state=0),
-                              {"n_components": [1, 2, 3]}, cv=2, n_jobs=-1,
-                              scoring=threads_on_a_worker, refit=False).fit(X)
+        search = GridSearchCV(
+            ThreadsSeen(max_iter=2, random_state=0),
+            {"n_components": [1, 2, 3]},
+            cv=2,
+            n_jobs=-1,
+            scoring=threads_on_a_worker,
+            refit=False,
+        ).fit(X)
     # every fit ran on a worker and trained with one torch thread: no oversubscription
     np.testing.assert_array_equal(search.cv_results_["split0_test_score"], 1)
     np.testing.assert_array_equal(search.cv_results_["split1_test_score"], 1)

@@ -6,9 +6,18 @@ import pytest
 import torch
 
 from skae import _engine
-from skae._engine import (EarlyStopping, EpochState, TrainConfig, TrainingDivergedError,
-                          TrainingInterruptedWarning,
-                          auto_threads, num_threads, resolve_device, resolve_threads, train)
+from skae._engine import (
+    EarlyStopping,
+    EpochState,
+    TrainConfig,
+    TrainingDivergedError,
+    TrainingInterruptedWarning,
+    auto_threads,
+    num_threads,
+    resolve_device,
+    resolve_threads,
+    train,
+)
 from skae._networks import Autoencoder
 from skae._random import generator
 from skae._stacked import StackedAutoencoder
@@ -32,8 +41,15 @@ def data(n=300, d=6, seed=0):
 
 
 def fit(net, X, loss=mse, seed=0, n_members=1, **config):
-    return train(net, loss, X, config=TrainConfig(**config), device=CPU,
-                 generator=generator(seed), n_members=n_members)
+    return train(
+        net,
+        loss,
+        X,
+        config=TrainConfig(**config),
+        device=CPU,
+        generator=generator(seed),
+        n_members=n_members,
+    )
 
 
 def test_resolve_device():
@@ -119,9 +135,16 @@ def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights():
 def test_optimizer_state_resumes():
     net = Autoencoder(6, (8,), 2, generator=generator(0))
     first = fit(net, data(), max_epochs=2, early_stopping=False)
-    second = train(net, mse, data(), config=TrainConfig(max_epochs=2, early_stopping=False),
-                   device=CPU, generator=generator(1), optimizer_state=first.optimizer_state,
-                   epoch_offset=2)
+    second = train(
+        net,
+        mse,
+        data(),
+        config=TrainConfig(max_epochs=2, early_stopping=False),
+        device=CPU,
+        generator=generator(1),
+        optimizer_state=first.optimizer_state,
+        epoch_offset=2,
+    )
     step = second.optimizer_state["state"][0]["step"]
     assert float(step) == 2 * 4  # 300 rows in batches of 256: 2 steps an epoch, 4 epochs
 
@@ -130,26 +153,46 @@ def test_a_state_of_another_network_starts_afresh_with_a_warning():
     first = fit(Autoencoder(6, (8,), 2, generator=generator(0)), data(), max_epochs=1)
     other = Autoencoder(6, (4,), 2, generator=generator(0))
     with pytest.warns(UserWarning, match="fresh optimiser state"):
-        train(other, mse, data(), config=TrainConfig(max_epochs=1), device=CPU,
-              generator=generator(0), optimizer_state=first.optimizer_state)
+        train(
+            other,
+            mse,
+            data(),
+            config=TrainConfig(max_epochs=1),
+            device=CPU,
+            generator=generator(0),
+            optimizer_state=first.optimizer_state,
+        )
 
 
 def test_single_row_batches_are_skipped_for_batch_norm():
     net = Autoencoder(3, (4,), 2, batch_norm=True, generator=generator(0))
-    fit(net, data(257, 3), max_epochs=1, batch_size=256, early_stopping=False,
-        skip_singleton_batches=True)  # would raise without the skip
+    fit(
+        net,
+        data(257, 3),
+        max_epochs=1,
+        batch_size=256,
+        early_stopping=False,
+        skip_singleton_batches=True,
+    )  # would raise without the skip
 
 
 def members(n=3, seed=0):
     shapes = [((8,), 2), ((16,), 3), ((4,), 1)][:n]
-    return [Autoencoder(6, h, c, generator=generator(seed + i)) for i, (h, c) in
-            enumerate(shapes)]
+    return [Autoencoder(6, h, c, generator=generator(seed + i)) for i, (h, c) in enumerate(shapes)]
 
 
 def test_stacked_members_get_their_own_curves_and_early_stopping():
     stack = StackedAutoencoder(members(), "relu")
-    result = fit(stack, data(600), loss=stacked_mse, max_epochs=200, learning_rate=1e-2,
-                 n_iter_no_change=3, tol=1e-2, n_members=3)
+    result = fit(
+        stack,
+        data(600),
+        loss=stacked_mse,
+        max_epochs=200,
+        learning_rate=1e-2,
+        n_iter_no_change=3,
+        tol=1e-2,
+        n_members=3,
+    )
     epochs = [m.n_epochs for m in result.members]
     assert len(set(epochs)) > 1  # they stopped at different epochs
     for m in result.members:
@@ -164,10 +207,16 @@ def test_stopped_members_keep_their_best_weights_while_others_train():
     stack = StackedAutoencoder(nets, "relu")
     X = data(600)
     gen = generator(0)
-    result = train(stack, stacked_mse, X, config=TrainConfig(
-        max_epochs=200, learning_rate=1e-2, n_iter_no_change=3, tol=1e-2), device=CPU,
-        generator=gen, n_members=3,
-        eval_loss_fn=lambda m, x: (m(x) - x).square().mean(dim=-1))
+    result = train(
+        stack,
+        stacked_mse,
+        X,
+        config=TrainConfig(max_epochs=200, learning_rate=1e-2, n_iter_no_change=3, tol=1e-2),
+        device=CPU,
+        generator=gen,
+        n_members=3,
+        eval_loss_fn=lambda m, x: (m(x) - x).square().mean(dim=-1),
+    )
     stack.write_members(nets)
     # recompute each member's validation loss on its own validation rows
     _, val = _engine._split(len(X), 3, 0.1, CPU, generator(0))
@@ -196,8 +245,14 @@ def layer_shapes(stack, layer):
 @requires_cuda
 def test_training_on_cuda_ends_on_cpu():
     net = Autoencoder(6, (16,), 2, generator=generator(0))
-    result = train(net, mse, data(), config=TrainConfig(max_epochs=5),
-                   device=torch.device("cuda"), generator=generator(0, "cuda"))
+    result = train(
+        net,
+        mse,
+        data(),
+        config=TrainConfig(max_epochs=5),
+        device=torch.device("cuda"),
+        generator=generator(0, "cuda"),
+    )
     assert next(net.parameters()).device.type == "cpu"
     assert all(np.isfinite(result.members[0].loss_curve))
     assert result.optimizer_state["state"][0]["exp_avg"].device.type == "cpu"
@@ -206,8 +261,15 @@ def test_training_on_cuda_ends_on_cpu():
 @requires_cuda
 def test_a_stack_trains_on_cuda():
     stack = StackedAutoencoder(members(), "relu")
-    result = train(stack, stacked_mse, data(), config=TrainConfig(max_epochs=5),
-                   device=torch.device("cuda"), generator=generator(0, "cuda"), n_members=3)
+    result = train(
+        stack,
+        stacked_mse,
+        data(),
+        config=TrainConfig(max_epochs=5),
+        device=torch.device("cuda"),
+        generator=generator(0, "cuda"),
+        n_members=3,
+    )
     assert next(stack.parameters()).device.type == "cpu"
     assert all(np.isfinite(m.loss_curve).all() for m in result.members)
 
@@ -242,8 +304,9 @@ def test_other_processes_running_are_counted_but_not_our_own_threads():
     import threading
 
     stop = threading.Event()
-    spinners = [threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
-                for _ in range(2)]
+    spinners = [
+        threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)]) for _ in range(2)
+    ]
     for s in spinners:
         s.start()
     try:

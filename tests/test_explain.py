@@ -24,8 +24,7 @@ from skae._explain import error_columns
 from skae.inspection import feature_errors
 from skae.onnx import load_onnx, to_onnx
 
-CHEAP = dict(hidden_layer_sizes=(8,), n_components=2, max_iter=5, random_state=0,
-             device="cpu")
+CHEAP = dict(hidden_layer_sizes=(8,), n_components=2, max_iter=5, random_state=0, device="cpu")
 
 
 def _detector():
@@ -34,14 +33,16 @@ def _detector():
 
 def _table(n=200, seed=0):
     rng = np.random.RandomState(seed)
-    df = pd.DataFrame({
-        "id": np.arange(n),
-        "amount": rng.lognormal(3, 0.5, n),
-        "items": rng.poisson(2, n),
-        "shop": rng.choice(["a", "b", "c"], n),
-        "country": rng.choice(["FR", "DE"], n),
-        "empty": np.nan,
-    })
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "amount": rng.lognormal(3, 0.5, n),
+            "items": rng.poisson(2, n),
+            "shop": rng.choice(["a", "b", "c"], n),
+            "country": rng.choice(["FR", "DE"], n),
+            "empty": np.nan,
+        }
+    )
     df.loc[::9, "amount"] = np.nan
     return df
 
@@ -56,8 +57,9 @@ def _pipe(*steps):
 
 
 def test_one_hot_block_errors_are_summed_onto_the_source_column():
-    ct = ColumnTransformer([("num", StandardScaler(), ["items"]),
-                            ("cat", OneHotEncoder(), ["shop", "country"])])
+    ct = ColumnTransformer(
+        [("num", StandardScaler(), ["items"]), ("cat", OneHotEncoder(), ["shop", "country"])]
+    )
     pipe, X = _pipe(ct), _table(20, seed=1)
     errors, raw = feature_errors(pipe, X), np.asarray(_raw_errors(pipe, X))
     assert list(errors.columns) == list(X.columns)
@@ -74,12 +76,17 @@ def test_one_hot_block_errors_are_summed_onto_the_source_column():
 
 @pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
 def test_scalers_imputers_encoders_and_selectors_map_one_to_one():
-    ct = ColumnTransformer([
-        # the all-NaN column is dropped by the imputer; the indicator flags amount
-        ("num", make_pipeline(SimpleImputer(add_indicator=True), MinMaxScaler()),
-         ["amount", "items", "empty"]),
-        ("cat", OrdinalEncoder(), ["shop"]),
-    ])
+    ct = ColumnTransformer(
+        [
+            # the all-NaN column is dropped by the imputer; the indicator flags amount
+            (
+                "num",
+                make_pipeline(SimpleImputer(add_indicator=True), MinMaxScaler()),
+                ["amount", "items", "empty"],
+            ),
+            ("cat", OrdinalEncoder(), ["shop"]),
+        ]
+    )
     pipe, X = _pipe(ct, VarianceThreshold()), _table(15, seed=2)
     columns = error_columns(pipe)
     assert columns.space == "input"
@@ -94,20 +101,32 @@ def test_scalers_imputers_encoders_and_selectors_map_one_to_one():
 def test_one_hot_dropped_and_infrequent_categories():
     X = _table(300)
     X.loc[:2, "shop"] = "rare"
-    ct = ColumnTransformer([("cat", OneHotEncoder(drop="first", min_frequency=5,
-                                                  handle_unknown="infrequent_if_exist",
-                                                  sparse_output=False),
-                             ["shop", "country"])])
+    ct = ColumnTransformer(
+        [
+            (
+                "cat",
+                OneHotEncoder(
+                    drop="first",
+                    min_frequency=5,
+                    handle_unknown="infrequent_if_exist",
+                    sparse_output=False,
+                ),
+                ["shop", "country"],
+            )
+        ]
+    )
     pipe = make_pipeline(ct, _detector()).fit(X)
     # shop: a, b, c, infrequent minus the dropped first; country: FR, DE minus one
     np.testing.assert_array_equal(error_columns(pipe).sources, [3, 3, 3, 4])
 
 
-@pytest.mark.parametrize("mixer", [PCA(2), PolynomialFeatures(2)],
-                         ids=["PCA", "PolynomialFeatures"])
+@pytest.mark.parametrize(
+    "mixer", [PCA(2), PolynomialFeatures(2)], ids=["PCA", "PolynomialFeatures"]
+)
 def test_a_step_that_mixes_columns_reports_transformed_features(mixer):
-    ct = ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()),
-                             ["amount", "items"])])
+    ct = ColumnTransformer(
+        [("num", make_pipeline(SimpleImputer(), StandardScaler()), ["amount", "items"])]
+    )
     pipe, X = _pipe(ct, mixer), _table(10, seed=3)
     errors = feature_errors(pipe, X)
     assert errors.attrs["feature_errors_space"] == "transformed"
@@ -126,8 +145,10 @@ def test_space_transformed_keeps_the_features_the_detector_sees():
 
 def test_feature_union_and_nested_pipelines():
     numbers = ["amount", "items"]
-    union = make_union(make_pipeline(SimpleImputer(), StandardScaler()),
-                       make_pipeline(SimpleImputer(), MinMaxScaler()))
+    union = make_union(
+        make_pipeline(SimpleImputer(), StandardScaler()),
+        make_pipeline(SimpleImputer(), MinMaxScaler()),
+    )
     ct = ColumnTransformer([("num", make_pipeline(union), numbers)])
     pipe = make_pipeline(make_pipeline(ct), _detector()).fit(_table())
     np.testing.assert_array_equal(error_columns(pipe).sources, [1, 2, 1, 2])
@@ -147,9 +168,12 @@ def test_a_detector_alone_and_numpy_input():
 @pytest.fixture(scope="module")
 def mixed():
     X = _table(300)
-    ct = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["amount", "items"]),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), ["shop", "country"])])
+    ct = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["amount", "items"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["shop", "country"]),
+        ]
+    )
     return X, make_pipeline(ct, _detector()).fit(X)
 
 
@@ -163,8 +187,9 @@ def test_onnx_feature_errors_are_per_input_column(mixed):
     assert model.feature_error_names_ == list(X.columns)
     assert model.feature_errors_space_ == "input"
     new = _table(30, seed=5)
-    np.testing.assert_allclose(model.feature_errors(new), feature_errors(pipe, new),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model.feature_errors(new), feature_errors(pipe, new), rtol=1e-4, atol=1e-5
+    )
     out = next(o for o in onx.graph.output if o.name == "feature_errors")
     assert out.type.tensor_type.shape.dim[1].dim_value == X.shape[1]
     onnx.checker.check_model(onx)
@@ -176,14 +201,16 @@ def test_onnx_feature_errors_in_the_transformed_space(mixed):
     assert model.feature_errors_space_ == "transformed"
     assert model.feature_error_names_ == [str(n) for n in pipe[0].get_feature_names_out()]
     new = _table(30, seed=6)
-    np.testing.assert_allclose(model.feature_errors(new), _raw_errors(pipe, new), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model.feature_errors(new), _raw_errors(pipe, new), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_onnx_feature_errors_after_a_mixing_step_say_so():
     X = _table(200).drop(columns="empty").fillna(0)
-    pipe = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["amount", "items"])]),
-                         PCA(2), _detector()).fit(X)
+    pipe = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), ["amount", "items"])]), PCA(2), _detector()
+    ).fit(X)
     model = load_onnx(to_onnx(pipe, X.iloc[:1], feature_errors=True))
     assert model.feature_errors_space_ == "transformed"
     assert model.feature_error_names_ == ["pca0", "pca1"]
@@ -193,8 +220,9 @@ def test_models_without_the_metadata_fall_back_on_input_names_only_when_as_wide(
     X, pipe = mixed
 
     def stripped(onx):
-        keep = [(p.key, p.value) for p in onx.metadata_props
-                if not p.key.startswith("feature_errors")]
+        keep = [
+            (p.key, p.value) for p in onx.metadata_props if not p.key.startswith("feature_errors")
+        ]
         del onx.metadata_props[:]
         for key, value in keep:
             entry = onx.metadata_props.add()
@@ -202,8 +230,11 @@ def test_models_without_the_metadata_fall_back_on_input_names_only_when_as_wide(
         return load_onnx(onx)
 
     # as wide as the input: the input names are right
-    assert stripped(to_onnx(pipe, X.iloc[:1], feature_errors=True)).feature_error_names_ \
-        == list(X.columns)
+    assert stripped(to_onnx(pipe, X.iloc[:1], feature_errors=True)).feature_error_names_ == list(
+        X.columns
+    )
     # one-hot columns: wider than the input, names unknown rather than wrong
-    assert stripped(to_onnx(pipe, X.iloc[:1], feature_errors="transformed")
-                    ).feature_error_names_ is None
+    assert (
+        stripped(to_onnx(pipe, X.iloc[:1], feature_errors="transformed")).feature_error_names_
+        is None
+    )

@@ -11,19 +11,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skae._io import (Dialect, decimal_points, detect_dialect, infer_csv_dtypes, iter_table,
-                      read_table, split_name, table_files, total_rows)
+from skae._io import (
+    Dialect,
+    decimal_points,
+    detect_dialect,
+    infer_csv_dtypes,
+    iter_table,
+    read_table,
+    split_name,
+    table_files,
+    total_rows,
+)
 from skae._output import OutputError, TableWriter, atomic_path, check_output, write_bytes
 
-TEXT_SUFFIXES = [f"{base}{comp}" for base in (".csv", ".tsv", ".txt")
-                 for comp in ("", ".gz", ".bz2", ".zip", ".xz")]
+TEXT_SUFFIXES = [
+    f"{base}{comp}"
+    for base in (".csv", ".tsv", ".txt")
+    for comp in ("", ".gz", ".bz2", ".zip", ".xz")
+]
 MAGIC = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".zip": b"PK", ".xz": b"\xfd7zXZ"}
 
 
 def frame(n=7, start=0):
-    return pd.DataFrame({"a": np.arange(start, start + n, dtype=float) / 4,
-                         "b": [f"t{i}" for i in range(start, start + n)],
-                         "c": np.arange(start, start + n)})
+    return pd.DataFrame(
+        {
+            "a": np.arange(start, start + n, dtype=float) / 4,
+            "b": [f"t{i}" for i in range(start, start + n)],
+            "c": np.arange(start, start + n),
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", TEXT_SUFFIXES + [".parquet"])
@@ -81,10 +97,14 @@ def test_decimal_points_rewrites_only_numbers():
 
 def test_infer_csv_dtypes_hold_every_chunk(tmp_path):
     n = 120
-    df = pd.DataFrame({"int_then_float": np.arange(n).astype(object),
-                       "empty_then_text": [None] * n,
-                       "ids_then_text": np.arange(n).astype(object),
-                       "flag": [True, False] * (n // 2)})
+    df = pd.DataFrame(
+        {
+            "int_then_float": np.arange(n).astype(object),
+            "empty_then_text": [None] * n,
+            "ids_then_text": np.arange(n).astype(object),
+            "flag": [True, False] * (n // 2),
+        }
+    )
     df.loc[100, "int_then_float"] = 1.5
     df.loc[110, "empty_then_text"] = "late"
     df.loc[115, "ids_then_text"] = "A99"
@@ -109,8 +129,7 @@ def test_text_chunks_are_the_exact_fields(tmp_path):
 def test_parquet_chunks_keep_their_index(tmp_path):
     stored = pd.DataFrame({"id": [10, 20, 30], "a": [1.0, 2.0, 3.0]}).set_index("id")
     stored.to_parquet(tmp_path / "stored.parquet")
-    ranged = pd.DataFrame({"a": [1.0, 2.0, 3.0]},
-                          index=pd.RangeIndex(5, 8, name="row"))
+    ranged = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.RangeIndex(5, 8, name="row"))
     ranged.to_parquet(tmp_path / "ranged.parquet")
     for name, index in [("stored", stored.index), ("ranged", ranged.index)]:
         chunks = list(iter_table(str(tmp_path / f"{name}.parquet"), 2))
@@ -137,8 +156,11 @@ def test_table_files_skip_hidden_and_unknown_files(tmp_path):
     (tmp_path / "sub").mkdir()
     for name in ["b.csv", "a.parquet", "_SUCCESS", ".x.csv.part", "notes.md", "sub/c.tsv"]:
         (tmp_path / name).write_text("a\n1\n")
-    assert [os.path.relpath(p, tmp_path) for p in table_files(str(tmp_path))] == \
-        ["a.parquet", "b.csv", os.path.join("sub", "c.tsv")]
+    assert [os.path.relpath(p, tmp_path) for p in table_files(str(tmp_path))] == [
+        "a.parquet",
+        "b.csv",
+        os.path.join("sub", "c.tsv"),
+    ]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no .csv or .parquet"):
         table_files(str(tmp_path / "empty"))
@@ -203,9 +225,11 @@ def test_check_output_refuses_what_cannot_be_written(tmp_path):
     ro = tmp_path / "ro.csv"
     ro.write_text("x")
     ro.chmod(0o444)
-    cases = [(tmp_path / "dir.csv", "is a folder"),
-             (tmp_path / "nope" / "x.csv", "does not exist"),
-             (tmp_path / "x.xlsx", "unknown table format")]
+    cases = [
+        (tmp_path / "dir.csv", "is a folder"),
+        (tmp_path / "nope" / "x.csv", "does not exist"),
+        (tmp_path / "x.xlsx", "unknown table format"),
+    ]
     if os.geteuid() != 0:  # root may write anything
         cases.append((ro, "read-only"))
     for out, match in cases:
@@ -242,8 +266,12 @@ def test_zip_output_holds_one_member_named_after_the_file(tmp_path):
 
 
 def test_parquet_chunks_keep_one_type_when_nulls_appear_late(tmp_path):
-    df = pd.DataFrame({"n": pd.array([1, 2, 3, None], dtype="Int64"),
-                       "flag": pd.array([True, False, True, None], dtype="boolean")})
+    df = pd.DataFrame(
+        {
+            "n": pd.array([1, 2, 3, None], dtype="Int64"),
+            "flag": pd.array([True, False, True, None], dtype="boolean"),
+        }
+    )
     df.to_parquet(tmp_path / "d.parquet", row_group_size=2)
     chunks = list(iter_table(str(tmp_path / "d.parquet"), 2))
     assert [tuple(map(str, c.dtypes)) for c in chunks] == [("Int64", "boolean")] * 2

@@ -14,13 +14,16 @@ def identity(t):
 def test_mse_mae_huber_elementwise():
     x = torch.tensor([[0.0, 1.0, 3.0]])
     out = torch.tensor([[0.5, 1.0, 0.0]])
-    torch.testing.assert_close(elementwise_loss("mse", out, x, identity),
-                               torch.tensor([[0.25, 0.0, 9.0]]))
-    torch.testing.assert_close(elementwise_loss("mae", out, x, identity),
-                               torch.tensor([[0.5, 0.0, 3.0]]))
+    torch.testing.assert_close(
+        elementwise_loss("mse", out, x, identity), torch.tensor([[0.25, 0.0, 9.0]])
+    )
+    torch.testing.assert_close(
+        elementwise_loss("mae", out, x, identity), torch.tensor([[0.5, 0.0, 3.0]])
+    )
     # huber (delta=1): quadratic below 1, linear above
-    torch.testing.assert_close(elementwise_loss("huber", out, x, identity),
-                               torch.tensor([[0.125, 0.0, 2.5]]))
+    torch.testing.assert_close(
+        elementwise_loss("huber", out, x, identity), torch.tensor([[0.125, 0.0, 2.5]])
+    )
 
 
 def test_bce_is_computed_from_logits_and_is_stable():
@@ -28,8 +31,9 @@ def test_bce_is_computed_from_logits_and_is_stable():
     logits = torch.tensor([[-2.0, 3.0, 0.1]])
     expected = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none")
     torch.testing.assert_close(elementwise_loss("bce", logits, x, torch.sigmoid), expected)
-    extreme = elementwise_loss("bce", torch.tensor([[1e4, -1e4]]), torch.tensor([[0.0, 1.0]]),
-                               torch.sigmoid)
+    extreme = elementwise_loss(
+        "bce", torch.tensor([[1e4, -1e4]]), torch.tensor([[0.0, 1.0]]), torch.sigmoid
+    )
     assert torch.all(torch.isfinite(extreme))
     assert extreme[0, 0].item() == pytest.approx(1e4)
 
@@ -67,8 +71,9 @@ def test_the_fused_batch_mean_equals_the_mean_of_the_elementwise_loss(kind):
     logits = 3 * torch.randn(64, 5, generator=gen)
     x = torch.rand(64, 5, generator=gen)
     act = torch.sigmoid if kind == "bce" else identity
-    torch.testing.assert_close(mean_loss(kind, logits, x, act),
-                               elementwise_loss(kind, logits, x, act).mean())
+    torch.testing.assert_close(
+        mean_loss(kind, logits, x, act), elementwise_loss(kind, logits, x, act).mean()
+    )
 
 
 def test_bernoulli_nll_matches_torchs_fused_kernel():
@@ -77,5 +82,5 @@ def test_bernoulli_nll_matches_torchs_fused_kernel():
     gen = torch.Generator().manual_seed(1)
     logits, x = 20 * torch.randn(1000, generator=gen), torch.rand(1000, generator=gen)
     torch.testing.assert_close(
-        bernoulli_nll(logits, x),
-        F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
+        bernoulli_nll(logits, x), F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    )

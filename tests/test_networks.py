@@ -4,8 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from skae._networks import (ACTIVATIONS, Autoencoder, Dropout, VariationalAutoencoder, mlp,
-                            unit_sphere)
+from skae._networks import (
+    ACTIVATIONS,
+    Autoencoder,
+    Dropout,
+    VariationalAutoencoder,
+    mlp,
+    unit_sphere,
+)
 from skae._random import generator
 
 
@@ -30,7 +36,8 @@ def test_decoder_mirrors_encoder_and_code_is_linear():
 def test_empty_hidden_layers_give_a_linear_autoencoder():
     net = Autoencoder(6, (), 2, activation="identity")
     assert [type(m) for m in net.modules() if not isinstance(m, (nn.Sequential,))].count(
-        nn.Linear) == 2
+        nn.Linear
+    ) == 2
 
 
 def test_prelu_is_learnable():

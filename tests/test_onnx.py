@@ -19,8 +19,7 @@ from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETrans
 from skae.onnx import OPSET, load_onnx, register_converters, to_onnx
 
 N_FEATURES = 8
-CHEAP = dict(hidden_layer_sizes=(16,), n_components=3, max_iter=20, random_state=0,
-             device="cpu")
+CHEAP = dict(hidden_layer_sizes=(16,), n_components=3, max_iter=20, random_state=0, device="cpu")
 
 
 def _data(n, seed=0):
@@ -43,10 +42,13 @@ def fitted(X_train):
         "det_ae": ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)).fit(Xs),
         "det_vae": ReconstructionAnomalyDetector(VAETransformer(**CHEAP)).fit(Xs),
         "det_default": ReconstructionAnomalyDetector(random_state=0).fit(Xs),
-        "scaler_det": make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-            AutoencoderTransformer(**CHEAP), contamination=0.05)).fit(X_train),
-        "scaler_ae_kmeans": make_pipeline(StandardScaler(), AutoencoderTransformer(**CHEAP),
-                                          KMeans(4, n_init=3, random_state=0)).fit(X_train),
+        "scaler_det": make_pipeline(
+            StandardScaler(),
+            ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP), contamination=0.05),
+        ).fit(X_train),
+        "scaler_ae_kmeans": make_pipeline(
+            StandardScaler(), AutoencoderTransformer(**CHEAP), KMeans(4, n_init=3, random_state=0)
+        ).fit(X_train),
     }
 
 
@@ -56,12 +58,13 @@ def exported(fitted, X_train):
 
 
 def _scaled_if_needed(key, X):
-    return X if key.startswith(("scaler", )) else StandardScaler().fit(_data(500)).transform(X)
+    return X if key.startswith(("scaler",)) else StandardScaler().fit(_data(500)).transform(X)
 
 
 @pytest.mark.parametrize("n_rows", [1, 7, 1000, 100_000])
-@pytest.mark.parametrize("key", ["ae", "vae", "det_ae", "det_vae", "det_default", "scaler_det",
-                                 "scaler_ae_kmeans"])
+@pytest.mark.parametrize(
+    "key", ["ae", "vae", "det_ae", "det_vae", "det_default", "scaler_det", "scaler_ae_kmeans"]
+)
 def test_parity(fitted, exported, key, n_rows):
     est, model = fitted[key], exported[key]
     X = _scaled_if_needed(key, _data(n_rows, seed=1))
@@ -110,10 +113,8 @@ def test_extra_outputs(fitted):
     det = fitted["det_ae"]
     model = load_onnx(to_onnx(det, X[:1], feature_errors=True, score_samples=True))
     assert model.output_names == ["label", "scores", "score_samples", "feature_errors"]
-    np.testing.assert_allclose(model.feature_errors(X), det.feature_errors(X), rtol=1e-4,
-                               atol=1e-6)
-    np.testing.assert_allclose(model.score_samples(X), det.score_samples(X), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(model.feature_errors(X), det.feature_errors(X), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.score_samples(X), det.score_samples(X), rtol=1e-4, atol=1e-4)
     plain = load_onnx(to_onnx(det, X[:1]))
     with pytest.raises(AttributeError, match="feature_errors=True"):
         plain.feature_errors(X)
@@ -125,16 +126,22 @@ def test_register_converters_for_skl2onnx_users(fitted, X_train):
     from skl2onnx import to_onnx as skl_to_onnx
 
     register_converters()
-    onx = skl_to_onnx(fitted["scaler_det"], X_train[:1].astype(np.float32),
-                      target_opset={"": OPSET, "ai.onnx.ml": 3})
+    onx = skl_to_onnx(
+        fitted["scaler_det"],
+        X_train[:1].astype(np.float32),
+        target_opset={"": OPSET, "ai.onnx.ml": 3},
+    )
     model = load_onnx(onx)
     np.testing.assert_array_equal(model.predict(X_train), fitted["scaler_det"].predict(X_train))
 
 
 def test_column_transformer_with_skae_step(X_train):
-    ct = ColumnTransformer([("ae", make_pipeline(StandardScaler(),
-                                                 AutoencoderTransformer(**CHEAP)), [0, 1, 2, 3]),
-                            ("scale", StandardScaler(), [4, 5, 6, 7])])
+    ct = ColumnTransformer(
+        [
+            ("ae", make_pipeline(StandardScaler(), AutoencoderTransformer(**CHEAP)), [0, 1, 2, 3]),
+            ("scale", StandardScaler(), [4, 5, 6, 7]),
+        ]
+    )
     pipe = make_pipeline(ct, ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)))
     pipe.fit(X_train)
     model = load_onnx(to_onnx(pipe, X_train[:1]))
@@ -156,8 +163,9 @@ def test_load_from_path_bytes_and_proto(fitted, X_train, tmp_path):
 def test_input_checks(fitted, X_train):
     names = [f"f{i}" for i in range(N_FEATURES)]
     df = pd.DataFrame(X_train, columns=names)
-    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        AutoencoderTransformer(**CHEAP))).fit(df)
+    pipe = make_pipeline(
+        StandardScaler(), ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP))
+    ).fit(df)
     model = load_onnx(to_onnx(pipe, df.iloc[:1]))
     assert model.feature_names_in_ == names
     expected = pipe.predict(df)
@@ -195,7 +203,7 @@ def test_concurrent_scoring_matches_serial(fitted, X_train):
     serial = [model.decision_function(b) for b in batches]
     with ThreadPoolExecutor(4) as pool:
         parallel = list(pool.map(model.decision_function, batches))
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -211,8 +219,8 @@ def test_scoring_works_without_torch(fitted, X_train, tmp_path):
         import numpy as np
         import skae.onnx
         model = skae.onnx.load_onnx({str(path)!r})
-        labels = model.predict(np.load({str(tmp_path / 'X.npy')!r}))
-        assert (labels == np.load({str(tmp_path / 'expected.npy')!r})).all()
+        labels = model.predict(np.load({str(tmp_path / "X.npy")!r}))
+        assert (labels == np.load({str(tmp_path / "expected.npy")!r})).all()
         try:
             import torch
         except ImportError:
@@ -224,9 +232,11 @@ def test_scoring_works_without_torch(fitted, X_train, tmp_path):
 
 
 def test_importing_skae_registers_nothing():
-    script = ("import skae, skae.onnx, sys; "
-              "from skl2onnx._supported_operators import sklearn_operator_name_map as m; "
-              "print(any('Skae' in v for v in m.values()))")
+    script = (
+        "import skae, skae.onnx, sys; "
+        "from skl2onnx._supported_operators import sklearn_operator_name_map as m; "
+        "print(any('Skae' in v for v in m.values()))"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
 
@@ -236,13 +246,15 @@ def _table(n, seed=0):
     """A payments-like table: an ID, float with missing values, int, bool, text."""
     rng = np.random.RandomState(seed)
     shop = rng.choice(["grocery", "fuel", "online"], n, p=[0.5, 0.3, 0.2])
-    df = pd.DataFrame({
-        "id": 10_000_000 + rng.permutation(n),
-        "amount": np.round(rng.lognormal(3, 0.5, n) * np.where(shop == "fuel", 2, 1), 2),
-        "items": 1 + rng.poisson(2, n),
-        "card present": (shop != "online") & (rng.rand(n) > 0.1),
-        "shop": shop,
-    })
+    df = pd.DataFrame(
+        {
+            "id": 10_000_000 + rng.permutation(n),
+            "amount": np.round(rng.lognormal(3, 0.5, n) * np.where(shop == "fuel", 2, 1), 2),
+            "items": 1 + rng.poisson(2, n),
+            "card present": (shop != "online") & (rng.rand(n) > 0.1),
+            "shop": shop,
+        }
+    )
     df.loc[rng.rand(n) < 0.05, "amount"] = np.nan
     df.loc[rng.rand(n) < 0.05, "shop"] = None
     return df
@@ -252,12 +264,16 @@ NUMBERS, CATEGORIES = ["amount", "items", "card present"], ["shop"]
 
 
 def _mixed_pipeline(encoder=None, detector=None):
-    ct = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMBERS),
-        ("cat", encoder or OneHotEncoder(handle_unknown="ignore"), CATEGORIES),
-    ])  # remainder="drop": the ID column is left out
-    return make_pipeline(ct, detector or ReconstructionAnomalyDetector(
-        AutoencoderTransformer(**CHEAP), random_state=0))
+    ct = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMBERS),
+            ("cat", encoder or OneHotEncoder(handle_unknown="ignore"), CATEGORIES),
+        ]
+    )  # remainder="drop": the ID column is left out
+    return make_pipeline(
+        ct,
+        detector or ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP), random_state=0),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -292,9 +308,13 @@ def test_dataframe_sample_gives_one_typed_input_per_column(mixed):
     train, _, onx = mixed
     inputs = {i.name: i.type.tensor_type.elem_type for i in onx.graph.input}
     # numbers (int and bool too) as float32, text as strings; names made valid by skl2onnx
-    assert inputs == {"id": onnx.TensorProto.FLOAT, "amount": onnx.TensorProto.FLOAT,
-                      "items": onnx.TensorProto.FLOAT, "card_present": onnx.TensorProto.FLOAT,
-                      "shop": onnx.TensorProto.STRING}
+    assert inputs == {
+        "id": onnx.TensorProto.FLOAT,
+        "amount": onnx.TensorProto.FLOAT,
+        "items": onnx.TensorProto.FLOAT,
+        "card_present": onnx.TensorProto.FLOAT,
+        "shop": onnx.TensorProto.STRING,
+    }
     meta = {p.key: p.value for p in onx.metadata_props}
     assert meta["inputs"] == "columns"
     assert json.loads(meta["input_columns"]) == list(train.columns)
@@ -317,8 +337,11 @@ def test_mixed_table_parity_with_unseen_and_missing_values(mixed):
 
 def test_mixed_table_parity_with_an_ordinal_encoder(capfd):
     train = _table(400)
-    pipe = _mixed_pipeline(OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                          encoded_missing_value=-1)).fit(train)
+    pipe = _mixed_pipeline(
+        OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+        )
+    ).fit(train)
     model, new = _export_quietly(capfd, pipe, train), _new_rows()
     np.testing.assert_array_equal(model.predict(new), pipe.predict(new))
     _assert_parity(model.decision_function(new), pipe.decision_function(new))
@@ -350,8 +373,9 @@ def test_typed_model_takes_any_pandas_dtype_of_a_column(mixed):
         "float32 numbers": new.astype({"amount": np.float32}),
     }
     for name, frame in variants.items():
-        np.testing.assert_allclose(model.decision_function(frame), reference, rtol=1e-6,
-                                   atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            model.decision_function(frame), reference, rtol=1e-6, atol=1e-6, err_msg=name
+        )
 
 
 def test_typed_model_errors_name_the_columns(mixed):
@@ -371,20 +395,28 @@ def test_typed_model_errors_name_the_columns(mixed):
 
 def test_nan_in_a_column_the_graph_does_not_impute_names_it():
     train = _table(300).dropna(subset=["amount"])
-    ct = ColumnTransformer([("num", StandardScaler(), NUMBERS),
-                            ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORIES)])
+    ct = ColumnTransformer(
+        [
+            ("num", StandardScaler(), NUMBERS),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORIES),
+        ]
+    )
     pipe = make_pipeline(ct, ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)))
     model = load_onnx(to_onnx(pipe.fit(train), train.iloc[:1]))
     rows = train.iloc[:4].copy()
     rows.loc[rows.index[2], "amount"] = np.nan
-    with pytest.raises(ValueError, match=r"NaN.*\['amount'\].*the first at position 2.*"
-                                         "impute or drop"):
+    with pytest.raises(
+        ValueError,
+        match=r"NaN.*\['amount'\].*the first at position 2.*"
+        "impute or drop",
+    ):
         model.predict(rows)
     rows["id"] = np.nan  # a column the model does not read may hold anything
     with pytest.raises(ValueError, match=r"\['amount'\]"):
         model.predict(rows)
-    np.testing.assert_array_equal(model.predict(rows.drop(index=rows.index[2])),
-                                  pipe.predict(train.iloc[[0, 1, 3]]))
+    np.testing.assert_array_equal(
+        model.predict(rows.drop(index=rows.index[2])), pipe.predict(train.iloc[[0, 1, 3]])
+    )
 
 
 def test_nan_is_scored_when_the_pipeline_imputes_it(X_train):
@@ -392,8 +424,11 @@ def test_nan_is_scored_when_the_pipeline_imputes_it(X_train):
     sklearn and through load_onnx alike (the single-tensor graph too)."""
     X = X_train.copy()
     X[::7, 2] = np.nan
-    pipe = make_pipeline(SimpleImputer(), StandardScaler(), ReconstructionAnomalyDetector(
-        AutoencoderTransformer(**CHEAP))).fit(X)
+    pipe = make_pipeline(
+        SimpleImputer(),
+        StandardScaler(),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    ).fit(X)
     model = load_onnx(to_onnx(pipe, X[:1]))
     rows = X[:30].copy()
     rows[3] = np.nan  # a row with nothing but missing values
@@ -412,8 +447,19 @@ def test_skae_score_reads_a_mixed_table(mixed, tmp_path):
     new = _table(80, seed=3)
     new.loc[0, "shop"] = "casino"
     new.to_csv(tmp_path / "new.csv", index=False)
-    assert main(["score", str(tmp_path / "m.onnx"), str(tmp_path / "new.csv"), "-o",
-                 str(tmp_path / "out.csv"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(tmp_path / "m.onnx"),
+                str(tmp_path / "new.csv"),
+                "-o",
+                str(tmp_path / "out.csv"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     out = pd.read_csv(tmp_path / "out.csv")
     np.testing.assert_array_equal(out["label"], pipe.predict(new))
     _assert_parity(out["score"], pipe.decision_function(new))
@@ -434,8 +480,8 @@ def test_scoring_a_typed_model_works_without_torch_or_sklearn(mixed, tmp_path):
         import numpy as np, pandas as pd
         import skae.onnx
         model = skae.onnx.load_onnx({str(path)!r})
-        labels = model.predict(pd.read_pickle({str(tmp_path / 'new.pkl')!r}))
-        assert (labels == np.load({str(tmp_path / 'expected.npy')!r})).all()
+        labels = model.predict(pd.read_pickle({str(tmp_path / "new.pkl")!r}))
+        assert (labels == np.load({str(tmp_path / "expected.npy")!r})).all()
         print("torch-free OK", model.feature_error_names_)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -451,8 +497,10 @@ def _unit(n, seed=0):
 AE_OPTIONS = {
     **{f"loss={loss}": dict(loss=loss) for loss in ("mse", "mae", "huber")},
     "loss=bce": dict(loss="bce", output_activation="sigmoid"),
-    **{f"activation={a}": dict(activation=a) for a in
-       ("relu", "leaky_relu", "prelu", "selu", "elu", "gelu", "tanh", "identity")},
+    **{
+        f"activation={a}": dict(activation=a)
+        for a in ("relu", "leaky_relu", "prelu", "selu", "elu", "gelu", "tanh", "identity")
+    },
     "latent_normalize": dict(latent_normalize=True),
     "output_activation=sigmoid": dict(output_activation="sigmoid"),
     "dropout": dict(dropout=0.2),
@@ -468,11 +516,15 @@ DETECTOR_OPTIONS = {
     "normalize_errors=False": dict(normalize_errors=False),
     "latent_weight=0": dict(latent_weight=0.0),
     "normalize_errors=False latent_weight=0": dict(normalize_errors=False, latent_weight=0.0),
-    "ensemble": dict(estimator=[AutoencoderTransformer(**CHEAP),
-                                AutoencoderTransformer(**{**CHEAP, "n_components": 2,
-                                                          "hidden_layer_sizes": (12, 6)})]),
-    "ensemble of VAEs": dict(estimator=[VAETransformer(**CHEAP),
-                                        VAETransformer(**{**CHEAP, "n_components": 2})]),
+    "ensemble": dict(
+        estimator=[
+            AutoencoderTransformer(**CHEAP),
+            AutoencoderTransformer(**{**CHEAP, "n_components": 2, "hidden_layer_sizes": (12, 6)}),
+        ]
+    ),
+    "ensemble of VAEs": dict(
+        estimator=[VAETransformer(**CHEAP), VAETransformer(**{**CHEAP, "n_components": 2})]
+    ),
     "mixed ensemble": dict(estimator=[AutoencoderTransformer(**CHEAP), VAETransformer(**CHEAP)]),
     "default members": dict(estimator=None, max_iter=3, random_state=0),
     "contamination=auto": dict(contamination="auto"),
@@ -501,19 +553,20 @@ def test_every_member_option_exports_and_matches_python(case, capfd):
     cls = VAETransformer if case in VAE_OPTIONS else AutoencoderTransformer
     unit = any(word in str(params) for word in _UNIT_DATA)
     X = _unit(300) if unit else StandardScaler().fit_transform(_data(300))
-    Xnew = _unit(50, seed=1) if unit else StandardScaler().fit(_data(300)).transform(
-        _data(50, seed=1))
+    Xnew = (
+        _unit(50, seed=1) if unit else StandardScaler().fit(_data(300)).transform(_data(50, seed=1))
+    )
     member = cls(**{**CHEAP, **params}).fit(X)
     model = _export_quietly(capfd, member, X)
-    np.testing.assert_allclose(model.transform(Xnew), member.transform(Xnew), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(model.transform(Xnew), member.transform(Xnew), rtol=1e-4, atol=1e-5)
     det = ReconstructionAnomalyDetector(cls(**{**CHEAP, **params}), random_state=0).fit(X)
     model = _export_quietly(capfd, det, X, feature_errors=True, score_samples=True)
     np.testing.assert_array_equal(model.predict(Xnew), det.predict(Xnew))
     _assert_parity(model.decision_function(Xnew), det.decision_function(Xnew))
     _assert_parity(model.score_samples(Xnew), det.score_samples(Xnew))
-    np.testing.assert_allclose(model.feature_errors(Xnew), det.feature_errors(Xnew),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model.feature_errors(Xnew), det.feature_errors(Xnew), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("case", list(DETECTOR_OPTIONS))
@@ -529,16 +582,23 @@ def test_every_detector_option_exports_and_matches_python(case, capfd):
     np.testing.assert_array_equal(model.predict(Xnew), det.predict(Xnew))
     _assert_parity(model.decision_function(Xnew), det.decision_function(Xnew))
     _assert_parity(model.score_samples(Xnew), det.score_samples(Xnew))
-    np.testing.assert_allclose(model.feature_errors(Xnew), det.feature_errors(Xnew),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model.feature_errors(Xnew), det.feature_errors(Xnew), rtol=1e-4, atol=1e-5
+    )
 
 
 # ------------------------------------------------------------------ external data
 def _save_with_external_data(onx, folder):
     folder.mkdir()
     path = folder / "model.onnx"
-    onnx.save_model(onx, str(path), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="model.data", size_threshold=0)
+    onnx.save_model(
+        onx,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.data",
+        size_threshold=0,
+    )
     return path
 
 
@@ -554,14 +614,18 @@ def test_external_data_resolves_next_to_the_model(fitted, X_train, tmp_path, mon
 
 
 @pytest.mark.parametrize("where", ["parent folder", "absolute path", "symlink out"])
-def test_external_data_outside_the_model_folder_is_refused(fitted, X_train, tmp_path,
-                                                           monkeypatch, where):
+def test_external_data_outside_the_model_folder_is_refused(
+    fitted, X_train, tmp_path, monkeypatch, where
+):
     onx = to_onnx(fitted["scaler_det"], X_train[:1])
     path = _save_with_external_data(onx, tmp_path / "models")
     secret = tmp_path / "secret.data"
     secret.write_bytes((tmp_path / "models" / "model.data").read_bytes())
-    location = {"parent folder": "../secret.data", "absolute path": str(secret),
-                "symlink out": "link.data"}[where]
+    location = {
+        "parent folder": "../secret.data",
+        "absolute path": str(secret),
+        "symlink out": "link.data",
+    }[where]
     if where == "symlink out":
         (tmp_path / "models" / "link.data").symlink_to(secret)
     crafted = onnx.load_model(str(path), load_external_data=False)
@@ -607,23 +671,34 @@ def test_transform_of_pipelines_ending_in_a_union(X_train, ending):
     from sklearn.pipeline import make_union
 
     if ending == "FeatureUnion":
-        pipe = make_pipeline(StandardScaler(),
-                             make_union(AutoencoderTransformer(**CHEAP), PCA(2)))
+        pipe = make_pipeline(StandardScaler(), make_union(AutoencoderTransformer(**CHEAP), PCA(2)))
     else:  # (skl2onnx cannot place a ColumnTransformer after another step)
-        pipe = make_pipeline(ColumnTransformer([
-            ("ae", make_pipeline(StandardScaler(), AutoencoderTransformer(**CHEAP)), [0, 1, 2]),
-            ("pca", make_pipeline(StandardScaler(), PCA(2)), [3, 4, 5, 6, 7])]))
+        pipe = make_pipeline(
+            ColumnTransformer(
+                [
+                    (
+                        "ae",
+                        make_pipeline(StandardScaler(), AutoencoderTransformer(**CHEAP)),
+                        [0, 1, 2],
+                    ),
+                    ("pca", make_pipeline(StandardScaler(), PCA(2)), [3, 4, 5, 6, 7]),
+                ]
+            )
+        )
     pipe.fit(X_train)
     model = load_onnx(to_onnx(pipe, X_train[:1]))
     assert model.output_names == ["variable"]
-    np.testing.assert_allclose(model.transform(X_train), pipe.transform(X_train), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        model.transform(X_train), pipe.transform(X_train), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_input_column_named_like_an_output(X_train):
     df = pd.DataFrame(X_train[:, :3], columns=["label", "scores", "X"])
-    pipe = make_pipeline(ColumnTransformer([("num", StandardScaler(), list(df.columns))]),
-                         ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)))
+    pipe = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), list(df.columns))]),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    )
     model = load_onnx(to_onnx(pipe.fit(df), df.iloc[:1]))
     assert model.input_columns_ == ["label", "scores", "X"]
     assert model.output_names == ["label", "scores"]
@@ -634,16 +709,20 @@ def test_an_all_number_table_keeps_the_single_tensor_input(X_train):
     """A DataFrame sample gives column inputs only where they are needed (text, or
     columns selected by name): an all-number table keeps the fastest input."""
     df = pd.DataFrame(X_train, columns=[f"f{i}" for i in range(N_FEATURES)]).astype(
-        {"f0": int, "f1": bool})
-    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        AutoencoderTransformer(**CHEAP))).fit(df)
+        {"f0": int, "f1": bool}
+    )
+    pipe = make_pipeline(
+        StandardScaler(), ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP))
+    ).fit(df)
     onx = to_onnx(pipe, df.iloc[:1])
     assert [i.name for i in onx.graph.input] == ["X"]
     model = load_onnx(onx)
     assert model.input_columns_ is None and model.feature_names_in_ == list(df.columns)
     np.testing.assert_array_equal(model.predict(df.iloc[:, ::-1]), pipe.predict(df))
-    by_name = make_pipeline(ColumnTransformer([("num", StandardScaler(), ["f2", "f3"])]),
-                            ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)))
+    by_name = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), ["f2", "f3"])]),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    )
     model = load_onnx(to_onnx(by_name.fit(df), df.iloc[:1]))
     assert model.input_columns_ == list(df.columns)
     np.testing.assert_array_equal(model.predict(df), by_name.predict(df))
@@ -660,9 +739,16 @@ def test_skl2onnx_route_lacks_metadata_and_says_so(fitted, X_train):
     X = X_train[:1].astype(np.float32)
     plain = load_onnx(skl_to_onnx(det, X, target_opset={"": OPSET, "ai.onnx.ml": 3}))
     np.testing.assert_array_equal(plain.predict(X_train), det.predict(X_train))
-    with pytest.raises(AttributeError, match="metadata.*skl2onnx.to_onnx.*"
-                                             "skae.onnx.to_onnx.*score_samples"):
+    with pytest.raises(
+        AttributeError, match="metadata.*skl2onnx.to_onnx.*skae.onnx.to_onnx.*score_samples"
+    ):
         plain.score_samples(X_train)
-    with_option = load_onnx(skl_to_onnx(det, X, target_opset={"": OPSET, "ai.onnx.ml": 3},
-                                        options={id(det[-1]): {"score_samples": True}}))
+    with_option = load_onnx(
+        skl_to_onnx(
+            det,
+            X,
+            target_opset={"": OPSET, "ai.onnx.ml": 3},
+            options={id(det[-1]): {"score_samples": True}},
+        )
+    )
     _assert_parity(with_option.score_samples(X_train), det.score_samples(X_train))

@@ -28,15 +28,16 @@ def test_fused_path_is_bit_identical_to_torch_optim(solver, alpha):
     def torch_opt(net):
         decay = [p for p in net.parameters() if p.ndim >= 2]
         rest = [p for p in net.parameters() if p.ndim < 2]
-        groups = ([{"params": decay, "weight_decay": alpha},
-                   {"params": rest, "weight_decay": 0.0}] if alpha else
-                  [{"params": list(net.parameters()), "weight_decay": 0.0}])
+        groups = (
+            [{"params": decay, "weight_decay": alpha}, {"params": rest, "weight_decay": 0.0}]
+            if alpha
+            else [{"params": list(net.parameters()), "weight_decay": 0.0}]
+        )
         return cls(groups, lr=1e-2, fused=True)
 
     ours, opt = run(lambda net: Optimizer(net.named_parameters(), solver, 1e-2, alpha))
     theirs, _ = run(torch_opt)
-    assert _optim._FUSED_OK[("_fused_adamw_" if solver == "adamw" else "_fused_adam_",
-                              "cpu")]
+    assert _optim._FUSED_OK[("_fused_adamw_" if solver == "adamw" else "_fused_adam_", "cpu")]
     for name in ours:
         assert torch.equal(ours[name], theirs[name]), name
 
@@ -48,8 +49,7 @@ def test_reference_path_matches_torch_optim(solver, monkeypatch):
     monkeypatch.setattr(_optim, "_fused_kernel", lambda decoupled, params: None)
     cls = torch.optim.AdamW if solver == "adamw" else torch.optim.Adam
     ours, _ = run(lambda net: Optimizer(net.named_parameters(), solver, 1e-2, 0.0))
-    theirs, _ = run(lambda net: cls(net.parameters(), lr=1e-2, weight_decay=0.0,
-                                    foreach=False))
+    theirs, _ = run(lambda net: cls(net.parameters(), lr=1e-2, weight_decay=0.0, foreach=False))
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-6)
 
@@ -67,10 +67,17 @@ def test_a_changed_kernel_signature_degrades_to_the_reference_update(monkeypatch
 
 def test_sgd_is_torchs_nesterov_sgd():
     ours, _ = run(lambda net: Optimizer(net.named_parameters(), "sgd", 1e-2, 1e-3))
-    theirs, _ = run(lambda net: torch.optim.SGD(
-        [{"params": [p for p in net.parameters() if p.ndim >= 2], "weight_decay": 1e-3},
-         {"params": [p for p in net.parameters() if p.ndim < 2], "weight_decay": 0.0}],
-        lr=1e-2, momentum=0.9, nesterov=True))
+    theirs, _ = run(
+        lambda net: torch.optim.SGD(
+            [
+                {"params": [p for p in net.parameters() if p.ndim >= 2], "weight_decay": 1e-3},
+                {"params": [p for p in net.parameters() if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=1e-2,
+            momentum=0.9,
+            nesterov=True,
+        )
+    )
     for name in ours:
         torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-6)
 
@@ -79,14 +86,17 @@ def test_constructing_and_stepping_does_not_import_dynamo():
     import subprocess
     import sys
 
-    code = ("import sys, torch\n"
-            "from skae._optim import Optimizer\n"
-            "p = torch.nn.Parameter(torch.ones(3))\n"
-            "o = Optimizer([('w', p)], 'adam', 1e-3)\n"
-            "p.sum().backward(); o.step()\n"
-            "print('torch._dynamo' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, torch\n"
+        "from skae._optim import Optimizer\n"
+        "p = torch.nn.Parameter(torch.ones(3))\n"
+        "o = Optimizer([('w', p)], 'adam', 1e-3)\n"
+        "p.sum().backward(); o.step()\n"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"
 
 

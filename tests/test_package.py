@@ -15,8 +15,13 @@ import pytest
 import skae
 from skae import _train_import_error
 
-ESTIMATORS = ["AutoencoderTransformer", "VAETransformer", "ReconstructionAnomalyDetector",
-              "TrainingDivergedError", "TrainingOutOfMemoryError"]
+ESTIMATORS = [
+    "AutoencoderTransformer",
+    "VAETransformer",
+    "ReconstructionAnomalyDetector",
+    "TrainingDivergedError",
+    "TrainingOutOfMemoryError",
+]
 
 
 NOT_INSTALLED = """
@@ -35,22 +40,26 @@ sys.meta_path.insert(0, NotInstalled())
 def _python(code, *, without=()):
     """Run ``code`` in a fresh interpreter where the modules ``without`` cannot be imported."""
     prelude = NOT_INSTALLED.format(missing=set(without))
-    proc = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + code], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
 def test_import_skae_and_skae_onnx_load_no_training_stack():
-    out = _python("import skae, skae.onnx\n"
-                  "print(sorted({m.partition('.')[0] for m in sys.modules}\n"
-                  "             & {'torch', 'sklearn', 'skl2onnx', 'onnx', 'tqdm', 'pandas'}))")
+    out = _python(
+        "import skae, skae.onnx\n"
+        "print(sorted({m.partition('.')[0] for m in sys.modules}\n"
+        "             & {'torch', 'sklearn', 'skl2onnx', 'onnx', 'tqdm', 'pandas'}))"
+    )
     assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("missing", ["torch", "sklearn"])
 def test_estimators_without_the_train_extra_raise_an_import_error_naming_it(missing):
-    out = _python(f"""
+    out = _python(
+        f"""
 import json
 messages = {{}}
 for name in {ESTIMATORS!r}:
@@ -59,7 +68,9 @@ for name in {ESTIMATORS!r}:
     except ImportError as exc:
         messages[name] = str(exc)
 print(json.dumps(messages))
-""", without=[missing])
+""",
+        without=[missing],
+    )
     messages = json.loads(out)
     # the training errors come from the engine, which needs torch but not scikit-learn
     needs = ESTIMATORS if missing == "torch" else ESTIMATORS[:3]
@@ -75,17 +86,21 @@ def test_load_onnx_scores_without_torch_sklearn_or_skl2onnx(tmp_path):
     from skae.onnx import to_onnx
 
     X = np.random.RandomState(0).normal(size=(200, 5))
-    det = ReconstructionAnomalyDetector(AutoencoderTransformer(max_iter=3, device="cpu"),
-                                        random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(
+        AutoencoderTransformer(max_iter=3, device="cpu"), random_state=0
+    ).fit(X)
     (tmp_path / "model.onnx").write_bytes(to_onnx(det, X[:1]).SerializeToString())
     np.save(tmp_path / "X.npy", X)
-    out = _python(f"""
+    out = _python(
+        f"""
 import json
 import numpy as np
 from skae.onnx import load_onnx
 model = load_onnx({str(tmp_path / "model.onnx")!r})
 print(json.dumps(model.decision_function(np.load({str(tmp_path / "X.npy")!r})).tolist()))
-""", without=["torch", "sklearn", "skl2onnx"])
+""",
+        without=["torch", "sklearn", "skl2onnx"],
+    )
     scores = np.array(json.loads(out))
     expected = det.decision_function(X)
     np.testing.assert_array_less(np.abs(scores - expected) / (np.abs(expected) + 1), 1e-4)
@@ -106,13 +121,16 @@ def test_unknown_attributes_and_dir():
 
 
 def test_require_train_fails_before_any_work(tmp_path):
-    out = _python(f"""
+    out = _python(
+        f"""
 from skae._demo import run_demo
 try:
     run_demo({str(tmp_path / "demo")!r}, quick=True)
 except ImportError as exc:
     print(exc)
-""", without=["skl2onnx"])
+""",
+        without=["skl2onnx"],
+    )
     assert out.startswith("skae demo needs skl2onnx, which is not installed")
     assert 'pip install "skae[train]"' in out
     assert not (tmp_path / "demo").exists()  # nothing written, nothing trained

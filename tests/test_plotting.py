@@ -9,8 +9,14 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
 from skae.onnx import load_onnx, to_onnx
-from skae.plotting import (DecoderGridDisplay, LatentSpaceDisplay, LossCurveDisplay,
-                           ReconstructionDisplay, ReconstructionErrorDisplay, format_score)
+from skae.plotting import (
+    DecoderGridDisplay,
+    LatentSpaceDisplay,
+    LossCurveDisplay,
+    ReconstructionDisplay,
+    ReconstructionErrorDisplay,
+    format_score,
+)
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -33,16 +39,21 @@ def digits():
 
 @pytest.fixture(scope="module")
 def ae2(digits):
-    return AutoencoderTransformer(n_components=2, hidden_layer_sizes=(32,), max_iter=5,
-                                  device="cpu", random_state=0).fit(digits[0])
+    return AutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(32,), max_iter=5, device="cpu", random_state=0
+    ).fit(digits[0])
 
 
 def test_loss_curve_of_an_estimator_and_of_an_ensemble(ae2, digits):
     display = LossCurveDisplay.from_estimator(ae2)
     assert len(display.lines_) == 2  # train and validation
     np.testing.assert_allclose(display.lines_[0].get_ydata(), ae2.loss_curve_)
-    det = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
-        [ae2, VAETransformer(max_iter=3, device="cpu")], random_state=0)).fit(digits[0])
+    det = make_pipeline(
+        StandardScaler(),
+        ReconstructionAnomalyDetector(
+            [ae2, VAETransformer(max_iter=3, device="cpu")], random_state=0
+        ),
+    ).fit(digits[0])
     display = LossCurveDisplay.from_estimator(det)
     assert len(display.lines_) == 4
     assert display.ax_.get_yscale() == "log" and display.figure_ is display.ax_.figure
@@ -53,7 +64,8 @@ def test_loss_curve_of_an_estimator_and_of_an_ensemble(ae2, digits):
 def test_error_histogram_has_the_threshold(digits):
     X, y = digits
     det = ReconstructionAnomalyDetector(
-        AutoencoderTransformer(max_iter=5, device="cpu"), random_state=0).fit(X)
+        AutoencoderTransformer(max_iter=5, device="cpu"), random_state=0
+    ).fit(X)
     display = ReconstructionErrorDisplay.from_estimator(det, X, y == 0)
     assert display.threshold == pytest.approx(-det.offset_)
     assert display.threshold_line_.get_xdata()[0] == pytest.approx(-det.offset_)
@@ -76,8 +88,9 @@ def test_latent_space_scatter(ae2, digits):
 
 def test_reconstructions_of_a_pipeline(digits):
     X, _ = digits
-    pipe = make_pipeline(StandardScaler(), AutoencoderTransformer(
-        n_components=4, max_iter=3, device="cpu")).fit(X)
+    pipe = make_pipeline(
+        StandardScaler(), AutoencoderTransformer(n_components=4, max_iter=3, device="cpu")
+    ).fit(X)
     display = ReconstructionDisplay.from_estimator(pipe, X, n_images=6)
     # 2 rows of 6 8x8 images, 2-pixel gaps (a quarter of an image) between them
     assert display.image_.get_array().shape == (8 + 2 + 8, 6 * 8 + 5 * 2)
@@ -108,21 +121,29 @@ def _legend_texts(ax):
 
 def _renders_right_of_the_axes(ax):
     renderer = ax.figure.canvas.get_renderer()
-    return (ax.get_legend().get_window_extent(renderer).x0
-            >= ax.get_window_extent(renderer).x1)
+    return ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
 
 
 def test_loss_curve_legend_has_one_entry_per_kind_and_network(ae2, digits):
     display = LossCurveDisplay.from_estimator(ae2)
     assert _legend_texts(display.ax_) == ["training", "validation"]
-    members = [AutoencoderTransformer(n_components=2, hidden_layer_sizes=(h,), max_iter=3,
-                                      device="cpu", random_state=0) for h in (8, 16, 32)]
+    members = [
+        AutoencoderTransformer(
+            n_components=2, hidden_layer_sizes=(h,), max_iter=3, device="cpu", random_state=0
+        )
+        for h in (8, 16, 32)
+    ]
     det = ReconstructionAnomalyDetector(members, random_state=0).fit(digits[0])
     display = LossCurveDisplay.from_estimator(det)
     assert len(display.lines_) == 6  # 3 networks x (training, validation)
     # 2 kinds + 3 networks named by shape, not 6 "network i training/validation" entries
-    assert _legend_texts(display.ax_) == ["training", "validation", "Autoencoder 8-2",
-                                          "Autoencoder 16-2", "Autoencoder 32-2"]
+    assert _legend_texts(display.ax_) == [
+        "training",
+        "validation",
+        "Autoencoder 8-2",
+        "Autoencoder 16-2",
+        "Autoencoder 32-2",
+    ]
     assert _renders_right_of_the_axes(display.ax_)  # never over the curves
     assert {line.get_color() for line in display.lines_[::2]} == {"C0", "C1", "C2"}
     assert [line.get_linestyle() for line in display.lines_[:2]] == ["-", "--"]
@@ -131,8 +152,10 @@ def test_loss_curve_legend_has_one_entry_per_kind_and_network(ae2, digits):
 def test_log_axes_are_labelled_with_plain_numbers():
     display = LossCurveDisplay([[2.0, 0.6, 0.25]]).plot()
     display.figure_.canvas.draw()
-    labels = [t.get_text() for t in display.ax_.get_yticklabels(minor=True)
-              + display.ax_.get_yticklabels()]
+    labels = [
+        t.get_text()
+        for t in display.ax_.get_yticklabels(minor=True) + display.ax_.get_yticklabels()
+    ]
     assert {"0.3", "0.6", "1", "2"} <= set(labels)
     assert not any("^" in label or "times" in label for label in labels)
     heavy = ReconstructionErrorDisplay(np.r_[np.linspace(0, 1, 99), 5e4], threshold=2e4).plot()
@@ -141,9 +164,19 @@ def test_log_axes_are_labelled_with_plain_numbers():
     assert "threshold (20k)" in _legend_texts(heavy.ax_)
 
 
-@pytest.mark.parametrize("value, text", [(119141.9, "119k"), (5248.6, "5.25k"), (999960, "1M"),
-                                         (13.45, "13.4"), (-0.01234, "-0.0123"), (0, "0"),
-                                         (-2.5e9, "-2.5G"), (3e13, "30T")])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (119141.9, "119k"),
+        (5248.6, "5.25k"),
+        (999960, "1M"),
+        (13.45, "13.4"),
+        (-0.01234, "-0.0123"),
+        (0, "0"),
+        (-2.5e9, "-2.5G"),
+        (3e13, "30T"),
+    ],
+)
 def test_format_score_is_short_and_readable(value, text):
     assert format_score(value) == text
 
@@ -151,11 +184,13 @@ def test_format_score_is_short_and_readable(value, text):
 def test_displays_set_no_title(ae2, digits):
     X, y = digits
     det = ReconstructionAnomalyDetector(ae2, random_state=0).fit(X)
-    displays = [LossCurveDisplay.from_estimator(ae2),
-                ReconstructionErrorDisplay.from_estimator(det, X),
-                LatentSpaceDisplay.from_estimator(ae2, X, y),
-                ReconstructionDisplay.from_estimator(ae2, X, n_images=3),
-                DecoderGridDisplay.from_estimator(ae2, n=3)]
+    displays = [
+        LossCurveDisplay.from_estimator(ae2),
+        ReconstructionErrorDisplay.from_estimator(det, X),
+        LatentSpaceDisplay.from_estimator(ae2, X, y),
+        ReconstructionDisplay.from_estimator(ae2, X, n_images=3),
+        DecoderGridDisplay.from_estimator(ae2, n=3),
+    ]
     assert [d.ax_.get_title() for d in displays] == [""] * len(displays)
 
 
@@ -166,15 +201,17 @@ def test_keyword_arguments_reach_the_artists(ae2, digits):
     dotted = LossCurveDisplay.from_estimator(ae2, linestyle=":")
     assert {line.get_linestyle() for line in dotted.lines_} == {":"}
     hist = ReconstructionErrorDisplay(np.arange(20.0), y=np.arange(20) % 2).plot(
-        histtype="step", ec="k", bins=5)
+        histtype="step", ec="k", bins=5
+    )
     assert len(hist.ax_.patches) == 2  # one outline per group, 5 bins each
     assert all(p.get_edgecolor()[:3] == (0, 0, 0) for p in hist.ax_.patches)
     latent = LatentSpaceDisplay.from_estimator(ae2, X, y, s=30, marker="x")
     assert np.all(latent.scatter_.get_sizes() == 30)
     black = LatentSpaceDisplay.from_estimator(ae2, X, y, color="k")  # replaces label colours
     assert black.classes_ is None and black.ax_.get_legend() is None
-    recon = ReconstructionDisplay.from_estimator(ae2, X, n_images=2, cmap="viridis",
-                                                 interpolation="bilinear", gap=0)
+    recon = ReconstructionDisplay.from_estimator(
+        ae2, X, n_images=2, cmap="viridis", interpolation="bilinear", gap=0
+    )
     assert recon.image_.get_cmap().name == "viridis"
     assert recon.image_.get_interpolation() == "bilinear"
     assert recon.image_.get_array().shape == (16, 16)
@@ -213,17 +250,19 @@ def test_latent_space_legend_per_class_and_colorbar_for_a_continuous_target(ae2,
 def test_error_histogram_from_a_load_onnx_model(digits):
     X, y = digits
     det = ReconstructionAnomalyDetector(
-        AutoencoderTransformer(max_iter=3, device="cpu"), random_state=0).fit(X)
+        AutoencoderTransformer(max_iter=3, device="cpu"), random_state=0
+    ).fit(X)
     model = load_onnx(to_onnx(det, X[:1]))
     display = ReconstructionErrorDisplay.from_estimator(model, X, y == 0)
     assert display.threshold == pytest.approx(-det.offset_)
-    np.testing.assert_allclose(display.anomaly_scores, -det.score_samples(X), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(display.anomaly_scores, -det.score_samples(X), rtol=1e-4, atol=1e-4)
 
 
 def test_score_histogram_plots_without_torch_or_sklearn():
     # The scoring install plus matplotlib: plot load_onnx scores with no training stack.
-    code = NOT_INSTALLED.format(missing={"torch", "sklearn", "skl2onnx"}) + """
+    code = (
+        NOT_INSTALLED.format(missing={"torch", "sklearn", "skl2onnx"})
+        + """
 import matplotlib
 matplotlib.use("Agg")
 import numpy as np
@@ -231,4 +270,5 @@ from skae.plotting import ReconstructionErrorDisplay
 display = ReconstructionErrorDisplay(np.arange(50.0), threshold=40.0).plot()
 assert display.threshold_line_ is not None
 """
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

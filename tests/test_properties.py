@@ -12,8 +12,11 @@ from hypothesis.extra.numpy import arrays
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
 from skae.onnx import load_onnx, to_onnx
 
-FAST = settings(max_examples=25, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @st.composite
@@ -30,8 +33,7 @@ def datasets(draw, min_rows=2, max_rows=40, max_cols=6):
 @given(X=datasets(), kind=st.sampled_from(["ae", "vae"]), k=st.integers(1, 3))
 def test_transformers_give_finite_outputs_of_the_right_shape(X, kind, k):
     cls = AutoencoderTransformer if kind == "ae" else VAETransformer
-    est = cls(n_components=k, hidden_layer_sizes=(8,), max_iter=2, device="cpu",
-              random_state=0)
+    est = cls(n_components=k, hidden_layer_sizes=(8,), max_iter=2, device="cpu", random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X)
@@ -48,13 +50,18 @@ def test_transformers_give_finite_outputs_of_the_right_shape(X, kind, k):
 
 
 @FAST
-@given(X=datasets(min_rows=2), contamination=st.sampled_from([0.05, 0.1, 0.5]),
-       latent_weight=st.sampled_from([0.0, 0.5]))
+@given(
+    X=datasets(min_rows=2),
+    contamination=st.sampled_from([0.05, 0.1, 0.5]),
+    latent_weight=st.sampled_from([0.0, 0.5]),
+)
 def test_detector_labels_and_scores(X, contamination, latent_weight):
     det = ReconstructionAnomalyDetector(
-        AutoencoderTransformer(hidden_layer_sizes=(8,), n_components=1, max_iter=2,
-                               device="cpu"),
-        contamination=contamination, latent_weight=latent_weight, random_state=0)
+        AutoencoderTransformer(hidden_layer_sizes=(8,), n_components=1, max_iter=2, device="cpu"),
+        contamination=contamination,
+        latent_weight=latent_weight,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         det.fit(X)
@@ -72,14 +79,17 @@ def exported():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))
     det = ReconstructionAnomalyDetector(
-        AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=5, device="cpu"),
-        random_state=0).fit(X)
+        AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=5, device="cpu"), random_state=0
+    ).fit(X)
     return det, load_onnx(to_onnx(det, X[:1], score_samples=True))
 
 
 @FAST
-@given(rows=arrays(np.float64, st.tuples(st.integers(1, 50), st.just(4)),
-                   elements=st.floats(-100, 100)))
+@given(
+    rows=arrays(
+        np.float64, st.tuples(st.integers(1, 50), st.just(4)), elements=st.floats(-100, 100)
+    )
+)
 def test_onnx_parity_on_arbitrary_rows(exported, rows):
     det, model = exported
     python, onnx = det.decision_function(rows), model.decision_function(rows)

@@ -44,4 +44,4 @@ def test_each_thread_has_its_own_generator():
         t.join()
     with _random.drawing_from(_random.generator(1)):
         expected = [_random.rand_like(torch.zeros(1000)) for _ in range(20)]
-    assert all(torch.equal(a, b) for a, b in zip(results[1], expected))
+    assert all(torch.equal(a, b) for a, b in zip(results[1], expected, strict=True))

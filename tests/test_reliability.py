@@ -17,10 +17,15 @@ import torch
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import (AutoencoderTransformer, ReconstructionAnomalyDetector,
-                  TrainingDivergedError, TrainingOutOfMemoryError)
+from skae import (
+    AutoencoderTransformer,
+    ReconstructionAnomalyDetector,
+    TrainingDivergedError,
+    TrainingOutOfMemoryError,
+)
 
 from .conftest import KINDS, make, requires_cuda
+
 
 def inner(est):
     return est.estimator if isinstance(est, ReconstructionAnomalyDetector) else est
@@ -88,11 +93,16 @@ def test_ctrl_c_during_fit_keeps_a_usable_estimator(kind, X, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-@pytest.mark.parametrize("error", [
-    torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
-                 "memory: you tried to allocate 9876543210 bytes."),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 9876543210 bytes."
+        ),
+    ],
+)
 @pytest.mark.parametrize("kind", ["ae", "vae"])
 def test_out_of_memory_suggests_a_smaller_batch(kind, error, X, monkeypatch):
     est = make(kind, batch_size=256).fit(X)
@@ -121,8 +131,9 @@ def test_other_runtime_errors_are_not_called_out_of_memory(X, monkeypatch):
 # --------------------------------------------------------------------- persistence
 @pytest.mark.parametrize("kind", KINDS + ["pipeline"])
 def test_pickle_and_joblib_round_trips_give_identical_outputs(kind, X, tmp_path):
-    est = (make_pipeline(StandardScaler(), make("detector")) if kind == "pipeline"
-           else make(kind)).fit(X)
+    est = (
+        make_pipeline(StandardScaler(), make("detector")) if kind == "pipeline" else make(kind)
+    ).fit(X)
     joblib.dump(est, tmp_path / "m.joblib")
     for loaded in (pickle.loads(pickle.dumps(est)), joblib.load(tmp_path / "m.joblib")):
         np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
@@ -134,8 +145,7 @@ def test_pickle_and_joblib_round_trips_give_identical_outputs(kind, X, tmp_path)
 
 def test_a_detector_saved_by_another_version_says_so(X):
     det = make("detector").fit(X)
-    blob = pickle.dumps(det).replace(
-        f"{__import__('skae').__version__}".encode(), b"0.0.9")
+    blob = pickle.dumps(det).replace(f"{__import__('skae').__version__}".encode(), b"0.0.9")
     with pytest.warns(UserWarning, match="saved with skae 0.0.9"):
         pickle.loads(blob)
 
@@ -147,8 +157,12 @@ def test_pickles_hold_cpu_tensors_only(X):
     est = make("ae").fit(X)
     state = est.__getstate__()
     tensors = list(state["module_"].state_dict().values())
-    tensors += [v for s in state["_optimizer_state"]["state"].values()
-                for v in s.values() if isinstance(v, torch.Tensor)]
+    tensors += [
+        v
+        for s in state["_optimizer_state"]["state"].values()
+        for v in s.values()
+        if isinstance(v, torch.Tensor)
+    ]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     buffer = io.BytesIO()
     pickle.dump(est, buffer)
@@ -167,11 +181,13 @@ def test_fitted_on_gpu_scores_on_a_cpu_only_process(X, tmp_path):
     code = textwrap.dedent(f"""
         import joblib, numpy as np, torch
         assert not torch.cuda.is_available()
-        est = joblib.load({str(tmp_path / 'm.joblib')!r})
-        np.save({str(tmp_path / 's.npy')!r}, est.score_samples(np.load({str(tmp_path / 'X.npy')!r})))
+        est = joblib.load({str(tmp_path / "m.joblib")!r})
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "s.npy")!r}, est.score_samples(X))
     """)
-    subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    )
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), est.score_samples(X), rtol=1e-6)
 
 
@@ -187,8 +203,7 @@ def _digest_in_subprocess(kind):
         est = make({kind!r}).fit(X)
         print(hashlib.sha256(est.score_samples(X).tobytes()).hexdigest())
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 

@@ -8,9 +8,17 @@ from skae._stacked import StackedAutoencoder, can_stack
 
 def members(activation="relu", latent_normalize=False, depth=1):
     shapes = [(8, 2), (16, 3), (4, 1)]
-    return [Autoencoder(6, (w,) * depth if depth else (), c, activation=activation,
-                        latent_normalize=latent_normalize, generator=generator(i))
-            for i, (w, c) in enumerate(shapes)]
+    return [
+        Autoencoder(
+            6,
+            (w,) * depth if depth else (),
+            c,
+            activation=activation,
+            latent_normalize=latent_normalize,
+            generator=generator(i),
+        )
+        for i, (w, c) in enumerate(shapes)
+    ]
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "selu", "identity"])
@@ -43,13 +51,15 @@ def test_write_members_copies_trained_weights_back():
 def test_optimizer_state_shapes_round_trip():
     nets = members()
     stack = StackedAutoencoder(nets, "relu")
-    per_member = [[torch.randn(p.shape, generator=generator(i)) for p in net.parameters()]
-                  for i, net in enumerate(nets)]
+    per_member = [
+        [torch.randn(p.shape, generator=generator(i)) for p in net.parameters()]
+        for i, net in enumerate(nets)
+    ]
     stacked = stack.stack_state(per_member)
     assert [t.shape for t in stacked] == [p.shape for p in stack.parameters()]
     back = stack.unstack_state(stacked)
-    for mine, theirs in zip(back, per_member):
-        assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+    for mine, theirs in zip(back, per_member, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(mine, theirs, strict=True))
 
 
 def test_what_cannot_stack():

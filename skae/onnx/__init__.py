@@ -18,8 +18,7 @@ from ._runtime import OnnxModel, load_onnx
 from ._spec import OPSET
 
 
-def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False,
-            target_opset=None):
+def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, target_opset=None):
     """Convert a fitted skae estimator, or a Pipeline containing skae estimators, to ONNX.
 
     Parameters
@@ -80,8 +79,13 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False,
     """
     from ._export import to_onnx as _to_onnx
 
-    return _to_onnx(estimator, X_sample, feature_errors=feature_errors,
-                    score_samples=score_samples, target_opset=target_opset)
+    return _to_onnx(
+        estimator,
+        X_sample,
+        feature_errors=feature_errors,
+        score_samples=score_samples,
+        target_opset=target_opset,
+    )
 
 
 def register_converters():

@@ -24,10 +24,12 @@ def _bad_columns(model, feeds):
     if model._columns is None:
         X = feeds[model._input]
         names = model.feature_names_in_ or list(range(X.shape[1]))
-        return [(names[j], model._input, j)
-                for j in np.flatnonzero(~np.isfinite(X).all(axis=0))]
-    return [(column, name, None) for column, name, dtype in model._columns
-            if dtype in (np.float32, np.float64) and not np.isfinite(feeds[name]).all()]
+        return [(names[j], model._input, j) for j in np.flatnonzero(~np.isfinite(X).all(axis=0))]
+    return [
+        (column, name, None)
+        for column, name, dtype in model._columns
+        if dtype in (np.float32, np.float64) and not np.isfinite(feeds[name]).all()
+    ]
 
 
 def check_finite_input(model, feeds):
@@ -35,7 +37,8 @@ def check_finite_input(model, feeds):
     if columns:
         raise ValueError(
             f"X contains NaN or infinity (or values too large for float32) in the columns "
-            f"{columns}; impute or drop them before scoring.")
+            f"{columns}; impute or drop them before scoring."
+        )
 
 
 def _culprits(model, feeds, output, rows):
@@ -45,8 +48,10 @@ def _culprits(model, feeds, output, rows):
     rows = np.flatnonzero(rows)[:256]
     feeds = {k: v[rows] for k, v in feeds.items()}
     suspects = _bad_columns(model, feeds)
-    clean = {k: np.where(np.isfinite(v), v, 0).astype(v.dtype) if v.dtype.kind == "f" else v
-             for k, v in feeds.items()}
+    clean = {
+        k: np.where(np.isfinite(v), v, 0).astype(v.dtype) if v.dtype.kind == "f" else v
+        for k, v in feeds.items()
+    }
     culprits = []
     for column, name, j in suspects:
         trial = dict(clean)
@@ -69,10 +74,14 @@ def raise_not_finite(model, feeds, output, values):
             f"X contains NaN or infinity (or values too large for float32) in the columns "
             f"{columns} ({int(rows.sum())} rows, the first at position {first}), which the "
             "model does not impute: impute or drop them before scoring, or put a "
-            "SimpleImputer in the Pipeline before exporting it.")
-    largest = max((float(np.abs(v).max()) for v in feeds.values()
-                   if v.dtype.kind == "f" and v.size), default=0.0)
+            "SimpleImputer in the Pipeline before exporting it."
+        )
+    largest = max(
+        (float(np.abs(v).max()) for v in feeds.values() if v.dtype.kind == "f" and v.size),
+        default=0.0,
+    )
     raise ValueError(
         f"The model's {output!r} output is not finite for some rows of X (largest |value| "
         f"in X: {largest:.3g}; the first such row at position {first}): values this large "
-        "overflow its float32 arithmetic. Scale X the way the training data was scaled.")
+        "overflow its float32 arithmetic. Scale X the way the training data was scaled."
+    )

@@ -56,14 +56,16 @@ class InferenceHead(torch.nn.Module):
         results = {}
         if _spec.TRANSFORM_OUTPUT in self.outputs:
             results[_spec.TRANSFORM_OUTPUT] = self.estimator._encode_tensor(self.network, x)
-        if {_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT,
-                _spec.SCORE_SAMPLES_OUTPUT} & set(self.outputs):
+        if {_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT, _spec.SCORE_SAMPLES_OUTPUT} & set(
+            self.outputs
+        ):
             score = self.network.score_samples(x).unsqueeze(1)
             decision = score - self.offset
             results[_spec.SCORE_SAMPLES_OUTPUT] = score
             results[_spec.SCORES_OUTPUT] = decision
-            results[_spec.LABEL_OUTPUT] = torch.where(decision < 0, -1, 1).to(
-                torch.int64).squeeze(1)
+            results[_spec.LABEL_OUTPUT] = (
+                torch.where(decision < 0, -1, 1).to(torch.int64).squeeze(1)
+            )
         if _spec.FEATURE_ERRORS_OUTPUT in self.outputs:
             results[_spec.FEATURE_ERRORS_OUTPUT] = self.network.feature_errors(x)
         return tuple(results[name] for name in self.outputs)
@@ -79,14 +81,25 @@ def export_head(estimator, outputs, opset):
         # The TorchScript exporter (dynamo=False) is deprecated, but it needs no
         # onnxscript and takes ~30 ms where the dynamo exporter takes seconds: silence
         # its two deprecation notices, and only those.
-        warnings.filterwarnings("ignore", category=DeprecationWarning,
-                                message=r"You are using the legacy TorchScript-based ONNX")
-        warnings.filterwarnings("ignore", category=DeprecationWarning,
-                                message=r"The feature will be removed")
+        warnings.filterwarnings(
+            "ignore",
+            category=DeprecationWarning,
+            message=r"You are using the legacy TorchScript-based ONNX",
+        )
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, message=r"The feature will be removed"
+        )
         with torch.no_grad():
-            torch.onnx.export(head, (x,), buffer, input_names=[_spec.INPUT_NAME],
-                              output_names=list(outputs), dynamic_axes=axes,
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                head,
+                (x,),
+                buffer,
+                input_names=[_spec.INPUT_NAME],
+                output_names=list(outputs),
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
     return onnx.load_model_from_string(buffer.getvalue())
 
 
@@ -98,9 +111,12 @@ def _transformer_shape(operator):
 def _detector_shape(operator):
     n = operator.inputs[0].get_first_dimension()
     det = operator.raw_operator
-    shapes = {"label": Int64TensorType([n]), "scores": FloatTensorType([n, 1]),
-              "score_samples": FloatTensorType([n, 1]),
-              "feature_errors": FloatTensorType([n, det.n_features_in_])}
+    shapes = {
+        "label": Int64TensorType([n]),
+        "scores": FloatTensorType([n, 1]),
+        "score_samples": FloatTensorType([n, 1]),
+        "feature_errors": FloatTensorType([n, det.n_features_in_]),
+    }
     for out in operator.outputs:
         out.type = shapes[_output_kind(out)]
 
@@ -123,7 +139,8 @@ def _float_input(scope, model, inputs):
     if text:
         raise TypeError(
             f"{type(model).__name__} takes numbers, but the inputs {text} hold text: encode "
-            "them first (OneHotEncoder or OrdinalEncoder in a ColumnTransformer).")
+            "them first (OneHotEncoder or OrdinalEncoder in a ColumnTransformer)."
+        )
     floats = all(isinstance(v.type, FloatTensorType) for v in inputs)
     if len(inputs) > 1:
         concat = scope.declare_local_operator("SklearnConcat")
@@ -157,11 +174,9 @@ def _detector_parser(scope, model, inputs, custom_parsers=None):
     operator.outputs.append(scope.declare_local_variable("label", Int64TensorType()))
     operator.outputs.append(scope.declare_local_variable("scores", FloatTensorType()))
     if options["score_samples"]:
-        operator.outputs.append(scope.declare_local_variable("score_samples",
-                                                             FloatTensorType()))
+        operator.outputs.append(scope.declare_local_variable("score_samples", FloatTensorType()))
     if options["feature_errors"]:
-        operator.outputs.append(scope.declare_local_variable("feature_errors",
-                                                             FloatTensorType()))
+        operator.outputs.append(scope.declare_local_variable("feature_errors", FloatTensorType()))
     return operator.outputs
 
 
@@ -178,8 +193,14 @@ def _convert(scope, operator, container):
 def register_converters():
     """Register the three estimators with skl2onnx (idempotent)."""
     for cls in (AutoencoderTransformer, VAETransformer):
-        update_registered_converter(cls, f"Skae{cls.__name__}", _transformer_shape, _convert,
-                                    parser=_transformer_parser)
+        update_registered_converter(
+            cls, f"Skae{cls.__name__}", _transformer_shape, _convert, parser=_transformer_parser
+        )
     update_registered_converter(
-        ReconstructionAnomalyDetector, "SkaeReconstructionAnomalyDetector", _detector_shape,
-        _convert, parser=_detector_parser, options=DETECTOR_OPTIONS)
+        ReconstructionAnomalyDetector,
+        "SkaeReconstructionAnomalyDetector",
+        _detector_shape,
+        _convert,
+        parser=_detector_parser,
+        options=DETECTOR_OPTIONS,
+    )

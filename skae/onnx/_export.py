@@ -55,19 +55,20 @@ def _check_sample(estimator, X_sample):
     if _is_frame(X_sample):
         columns = [str(c) for c in X_sample.columns]
         if len(set(columns)) != len(columns):
-            raise ValueError("X_sample has duplicated column names; give each column its "
-                             "own name.")
+            raise ValueError("X_sample has duplicated column names; give each column its own name.")
         if names is not None:
             missing = [str(n) for n in names if str(n) not in columns]
             if missing:
                 raise ValueError(
                     f"X_sample lacks the columns the estimator was fitted on: {missing}. "
-                    "Pass rows of the table it was fitted on (e.g. X_train.iloc[:1]).")
+                    "Pass rows of the table it was fitted on (e.g. X_train.iloc[:1])."
+                )
             X_sample = X_sample.iloc[:, [columns.index(str(n)) for n in names]]
         elif fitted is not None and X_sample.shape[1] != fitted:
             raise ValueError(
                 f"X_sample has {X_sample.shape[1]} columns, but the estimator was fitted on "
-                f"{fitted} features.")
+                f"{fitted} features."
+            )
         return X_sample.shape[1], X_sample
     shape = getattr(X_sample, "shape", None)
     if shape is None:
@@ -75,11 +76,13 @@ def _check_sample(estimator, X_sample):
     if len(shape) != 2:
         raise ValueError(
             f"X_sample must be 2-D (rows of the training data, e.g. X[:1]); got "
-            f"{len(shape)} dimension(s). Reshape a single row with X.reshape(1, -1).")
+            f"{len(shape)} dimension(s). Reshape a single row with X.reshape(1, -1)."
+        )
     if fitted is not None and shape[1] != fitted:
         raise ValueError(
             f"X_sample has {shape[1]} features, but the estimator was fitted on {fitted} "
-            "features. Pass rows of the training data (e.g. X_train[:1]).")
+            "features. Pass rows of the training data (e.g. X_train[:1])."
+        )
     return int(shape[1]), None
 
 
@@ -88,8 +91,11 @@ def _selects_by_name(estimator):
     for step in _walk(estimator):
         if isinstance(step, ColumnTransformer):
             for _, _, columns in step.transformers:
-                if callable(columns) or isinstance(columns, str) or (
-                        np.ndim(columns) == 1 and any(isinstance(c, str) for c in columns)):
+                if (
+                    callable(columns)
+                    or isinstance(columns, str)
+                    or (np.ndim(columns) == 1 and any(isinstance(c, str) for c in columns))
+                ):
                     return True
     return False
 
@@ -121,12 +127,14 @@ def _column_type(name, column):
         if len(values) and not values.map(lambda v: isinstance(v, str)).all():
             raise ValueError(
                 f"X_sample column {name!r} mixes text with other values; ONNX inputs are "
-                "numbers or text: make it one or the other.")
+                "numbers or text: make it one or the other."
+            )
         return StringTensorType([None, 1])
     raise ValueError(
         f"X_sample column {name!r} has dtype {column.dtype}, which ONNX inputs cannot "
         "carry: convert it to numbers (e.g. seconds since an origin) or text, in the data "
-        "and in the Pipeline.")
+        "and in the Pipeline."
+    )
 
 
 def _initial_types(n_features, frame):
@@ -142,9 +150,12 @@ def _convert(estimator, initial_types, options, opset):
     from skl2onnx import convert_sklearn
 
     register_converters()
-    return convert_sklearn(estimator, initial_types=initial_types,
-                           target_opset={"": opset, "ai.onnx.ml": _spec.ML_OPSET},
-                           options=options or None)
+    return convert_sklearn(
+        estimator,
+        initial_types=initial_types,
+        target_opset={"": opset, "ai.onnx.ml": _spec.ML_OPSET},
+        options=options or None,
+    )
 
 
 def _canonical_outputs(onx, estimator, options):
@@ -171,7 +182,7 @@ def _canonical_outputs(onx, estimator, options):
         return
     if len(wanted) != len(outputs):
         raise RuntimeError(f"skae expected the outputs {wanted}; the graph has {outputs}.")
-    for old, new in zip(outputs, wanted):
+    for old, new in zip(outputs, wanted, strict=True):
         if old == new:
             continue
         if new in _graph.names(onx.graph):  # an input or an inner value: move it away
@@ -184,9 +195,9 @@ def _map_feature_errors(onx, estimator, space):
     return its columns (``ErrorColumns``)."""
     columns = error_columns(estimator, space=space)
     if columns.space == _spec.SPACE_INPUT and not np.array_equal(
-            columns.sources, np.arange(columns.n_columns)):
-        _graph.append_matmul(onx.graph, _spec.FEATURE_ERRORS_OUTPUT,
-                             columns.matrix(np.float32))
+        columns.sources, np.arange(columns.n_columns)
+    ):
+        _graph.append_matmul(onx.graph, _spec.FEATURE_ERRORS_OUTPUT, columns.matrix(np.float32))
     return columns
 
 
@@ -194,8 +205,9 @@ def _metadata(estimator, n_features, frame):
     meta = {
         _spec.META_VERSION: __version__,
         _spec.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        _spec.META_PARAMS: json.dumps(estimator.get_params(deep=False), default=repr,
-                                      sort_keys=True),
+        _spec.META_PARAMS: json.dumps(
+            estimator.get_params(deep=False), default=repr, sort_keys=True
+        ),
         _spec.META_N_FEATURES: str(n_features),
         _spec.META_INPUTS: _spec.INPUTS_TENSOR if frame is None else _spec.INPUTS_COLUMNS,
     }
@@ -207,24 +219,27 @@ def _metadata(estimator, n_features, frame):
     last = _final_step(estimator)
     if isinstance(last, ReconstructionAnomalyDetector):
         contamination = last.contamination  # a float, or "auto"
-        meta[_spec.META_CONTAMINATION] = (contamination if isinstance(contamination, str)
-                                          else repr(float(contamination)))
+        meta[_spec.META_CONTAMINATION] = (
+            contamination if isinstance(contamination, str) else repr(float(contamination))
+        )
         meta[_spec.META_OFFSET] = repr(float(last.offset_))
     return meta
 
 
-def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False,
-            target_opset=None):
+def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, target_opset=None):
     """See :func:`skae.onnx.to_onnx`."""
     if feature_errors not in _FEATURE_ERRORS:
-        raise ValueError(f"feature_errors must be one of {_FEATURE_ERRORS}; got "
-                         f"{feature_errors!r}.")
+        raise ValueError(
+            f"feature_errors must be one of {_FEATURE_ERRORS}; got {feature_errors!r}."
+        )
     check_is_fitted(estimator)
     n_features, frame = _check_sample(estimator, X_sample)
     opset = _spec.OPSET if target_opset is None else int(target_opset)
     detectors = [d for d in _walk(estimator) if isinstance(d, ReconstructionAnomalyDetector)]
-    options = {id(det): {"feature_errors": bool(feature_errors),
-                         "score_samples": bool(score_samples)} for det in detectors}
+    options = {
+        id(det): {"feature_errors": bool(feature_errors), "score_samples": bool(score_samples)}
+        for det in detectors
+    }
     if not _needs_columns(estimator, frame):
         frame = None
     onx = _convert(estimator, _initial_types(n_features, frame), options, opset)

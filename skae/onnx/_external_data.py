@@ -15,13 +15,21 @@ import os
 
 # (message, field number) -> message type of that length-delimited field
 _CHILDREN = {
-    ("model", 7): "graph", ("model", 25): "function",
-    ("graph", 1): "node", ("graph", 5): "tensor", ("graph", 15): "sparse",
+    ("model", 7): "graph",
+    ("model", 25): "function",
+    ("graph", 1): "node",
+    ("graph", 5): "tensor",
+    ("graph", 15): "sparse",
     ("function", 7): "node",
     ("node", 5): "attribute",
-    ("attribute", 5): "tensor", ("attribute", 6): "graph", ("attribute", 10): "tensor",
-    ("attribute", 11): "graph", ("attribute", 22): "sparse", ("attribute", 23): "sparse",
-    ("sparse", 1): "tensor", ("sparse", 2): "tensor",
+    ("attribute", 5): "tensor",
+    ("attribute", 6): "graph",
+    ("attribute", 10): "tensor",
+    ("attribute", 11): "graph",
+    ("attribute", 22): "sparse",
+    ("attribute", 23): "sparse",
+    ("sparse", 1): "tensor",
+    ("sparse", 2): "tensor",
     ("tensor", 13): "entry",
 }
 _MAX_DEPTH = 64
@@ -75,8 +83,7 @@ def _locations(data, kind, start, end, depth=0):
         if child is None or wire != 2:
             continue
         if child == "entry":
-            entry = {n: bytes(data[b:a]) for n, w, b, a in _fields(data, begin, after)
-                     if w == 2}
+            entry = {n: bytes(data[b:a]) for n, w, b, a in _fields(data, begin, after) if w == 2}
             if entry.get(1) == b"location":
                 yield entry.get(2, b"").decode("utf-8", "replace")
         else:
@@ -107,13 +114,14 @@ def check_external_data(data, folder):
     if folder is None:
         raise ValueError(
             "This model keeps tensors in external data files, which are found next to the "
-            "model file: load it from its path, load_onnx('path/to/model.onnx').")
+            "model file: load it from its path, load_onnx('path/to/model.onnx')."
+        )
     base = os.path.realpath(folder)
     for location in locations:
         target = os.path.realpath(os.path.join(base, location))
-        if (os.path.isabs(location) or not location
-                or os.path.commonpath([base, target]) != base):
+        if os.path.isabs(location) or not location or os.path.commonpath([base, target]) != base:
             raise ValueError(
                 f"This model's external data location {location!r} is outside the model's "
                 f"folder ({folder}); refusing to read it. Keep external data files next to "
-                "the model (onnx.save_model(..., location='name.data')).")
+                "the model (onnx.save_model(..., location='name.data'))."
+            )

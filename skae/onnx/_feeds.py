@@ -33,12 +33,14 @@ def as_float32(X):
     except (TypeError, ValueError) as exc:
         raise ValueError(
             "X must be numeric (convertible to float32); non-numeric columns must be "
-            f"encoded or dropped before scoring. ({exc})") from None
+            f"encoded or dropped before scoring. ({exc})"
+        ) from None
     if X.ndim == 1:
         raise ValueError(
             f"Expected a 2-D array, got a 1-D array of {X.shape[0]} values. Reshape "
             "with X.reshape(1, -1) for a single row or X.reshape(-1, 1) for a single "
-            "feature.")
+            "feature."
+        )
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D array, got {X.ndim} dimensions.")
     return X
@@ -63,12 +65,17 @@ def numbers(name, values, dtype):
         found = f"it holds {example!r}" if example is not None else f"dtype {values.dtype}"
         raise ValueError(
             f"column {name!r} is not numeric ({found}); the model takes numbers there: fix "
-            "the values, or encode text columns in the Pipeline before fitting.") from None
-    if (np.issubdtype(dtype, np.integer) and numbers.dtype.kind == "f"
-            and not np.isfinite(numbers).all()):
+            "the values, or encode text columns in the Pipeline before fitting."
+        ) from None
+    if (
+        np.issubdtype(dtype, np.integer)
+        and numbers.dtype.kind == "f"
+        and not np.isfinite(numbers).all()
+    ):
         raise ValueError(
             f"column {name!r} has missing or infinite values, but the model takes whole "
-            "numbers there (it had none at fit): fill or drop them before scoring.")
+            "numbers there (it had none at fit): fill or drop them before scoring."
+        )
     with np.errstate(over="ignore", invalid="ignore"):
         return numbers.astype(dtype, copy=False)
 
@@ -85,9 +92,15 @@ def text(name, values):
             raise ValueError(
                 f"column {name!r} holds numbers ({original}) "
                 "but the model takes text there (it was text at fit): read it as text, e.g. "
-                f"pd.read_csv(..., dtype={{{name!r}: str}}).")
-        values = np.array([v if isinstance(v, str) or gap else str(v)
-                           for v, gap in zip(values, missing)], dtype=object)
+                f"pd.read_csv(..., dtype={{{name!r}: str}})."
+            )
+        values = np.array(
+            [
+                v if isinstance(v, str) or gap else str(v)
+                for v, gap in zip(values, missing, strict=True)
+            ],
+            dtype=object,
+        )
     if missing.any():
         values[missing] = MISSING_TEXT
     return values

@@ -7,8 +7,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 def names(graph):
     """Every value name the graph uses (not those only inside subgraphs)."""
-    names = {v.name for v in (*graph.input, *graph.output, *graph.value_info,
-                               *graph.initializer)}
+    names = {v.name for v in (*graph.input, *graph.output, *graph.value_info, *graph.initializer)}
     for node in graph.node:
         names.update(node.input)
         names.update(node.output)
@@ -34,8 +33,7 @@ def rename(graph, old, new):
         node.input[:] = [new if n == old else n for n in node.input]
         node.output[:] = [new if n == old else n for n in node.output]
         for attribute in node.attribute:
-            for sub in (*([attribute.g] if attribute.HasField("g") else []),
-                        *attribute.graphs):
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
                 if old not in {v.name for v in sub.input}:  # not shadowed there
                     rename(sub, old, new)
 
@@ -48,12 +46,18 @@ def append_matmul(graph, output, matrix):
         node.output[:] = [inner if n == output else n for n in node.output]
         node.input[:] = [inner if n == output else n for n in node.input]
     graph.initializer.append(numpy_helper.from_array(matrix, weights))
-    graph.node.append(helper.make_node("MatMul", [inner, weights], [output],
-                                       name=unique_name(graph, f"{output}_MatMul")))
+    graph.node.append(
+        helper.make_node(
+            "MatMul", [inner, weights], [output], name=unique_name(graph, f"{output}_MatMul")
+        )
+    )
     for value in graph.output:
         if value.name == output:
-            value.CopyFrom(helper.make_tensor_value_info(
-                output, TensorProto.FLOAT, [_batch_dim(value), matrix.shape[1]]))
+            value.CopyFrom(
+                helper.make_tensor_value_info(
+                    output, TensorProto.FLOAT, [_batch_dim(value), matrix.shape[1]]
+                )
+            )
 
 
 def _batch_dim(value):

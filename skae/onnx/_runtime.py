@@ -23,9 +23,14 @@ from ._checks import check_finite_input, raise_not_finite
 from ._external_data import check_external_data
 from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
 
-_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
-           "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-           "tensor(string)": np.object_, "tensor(bool)": np.bool_}
+_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(string)": np.object_,
+    "tensor(bool)": np.bool_,
+}
 
 
 class OnnxModel:
@@ -78,14 +83,14 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(intra_op_num_threads)
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(model, options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.chunk_size = int(chunk_size)
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.output_names = [o.name for o in self._session.get_outputs()]
         # float outputs that every call checks (the others derive from them)
-        self._checked = [n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT)
-                         if n in self.output_names]
+        self._checked = [
+            n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT) if n in self.output_names
+        ]
         self._plans = {}
         names = self.metadata.get(_spec.META_FEATURE_NAMES)
         self.feature_names_in_ = json.loads(names) if names else None
@@ -100,8 +105,10 @@ class OnnxModel:
             kind = _spec.INPUTS_TENSOR if len(inputs) == 1 else _spec.INPUTS_COLUMNS
         if kind == _spec.INPUTS_TENSOR:
             if len(inputs) != 1 or inputs[0].type != "tensor(float)":
-                raise ValueError("skae models take one float tensor input; this model takes "
-                                 f"{[(i.name, i.type) for i in inputs]}.")
+                raise ValueError(
+                    "skae models take one float tensor input; this model takes "
+                    f"{[(i.name, i.type) for i in inputs]}."
+                )
             self._input, self._columns = inputs[0].name, None
             self.input_columns_ = self.input_types_ = None
             width = inputs[0].shape[1] if len(inputs[0].shape or ()) == 2 else None
@@ -110,18 +117,21 @@ class OnnxModel:
         columns = self.metadata.get(_spec.META_INPUT_COLUMNS)
         columns = json.loads(columns) if columns else [i.name for i in inputs]
         if len(columns) != len(inputs):
-            raise ValueError(f"The model's metadata names {len(columns)} input columns but "
-                             f"its graph has {len(inputs)} inputs.")
+            raise ValueError(
+                f"The model's metadata names {len(columns)} input columns but "
+                f"its graph has {len(inputs)} inputs."
+            )
         unknown = [(i.name, i.type) for i in inputs if i.type not in _DTYPES]
         if unknown:
             raise ValueError(f"This model has inputs of types skae cannot feed: {unknown}.")
         self._input = None
-        self._columns = [(c, i.name, _DTYPES[i.type]) for c, i in zip(columns, inputs)]
+        self._columns = [(c, i.name, _DTYPES[i.type]) for c, i in zip(columns, inputs, strict=True)]
         self._position_cache = None
         self._numbers_only = all(dtype is np.float32 for _, _, dtype in self._columns)
         self.input_columns_ = list(columns)
-        self.input_types_ = {c: "text" if dtype is np.object_ else "number"
-                             for c, _, dtype in self._columns}
+        self.input_types_ = {
+            c: "text" if dtype is np.object_ else "number" for c, _, dtype in self._columns
+        }
         self.n_features_in_ = len(columns)
 
     def _read_feature_errors(self):
@@ -135,8 +145,7 @@ class OnnxModel:
         elif self.feature_errors_space_ is None and self.feature_names_in_ is not None:
             # exported before this metadata: the input names are right only when the
             # errors are as wide as the input
-            out = self._session.get_outputs()[
-                self.output_names.index(_spec.FEATURE_ERRORS_OUTPUT)]
+            out = self._session.get_outputs()[self.output_names.index(_spec.FEATURE_ERRORS_OUTPUT)]
             width = out.shape[1] if len(out.shape or ()) == 2 else None
             if width == len(self.feature_names_in_):
                 self.feature_error_names_ = list(self.feature_names_in_)
@@ -152,14 +161,19 @@ class OnnxModel:
         if is_frame(X):
             X = self._frame_tensor(X)
         elif hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy sparse matrix
-            raise TypeError("Sparse input is not supported: pass a dense array "
-                            "(X.toarray()).")
-        if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.ndim == 2
-                and X.flags.c_contiguous):
+            raise TypeError("Sparse input is not supported: pass a dense array (X.toarray()).")
+        if not (
+            isinstance(X, np.ndarray)
+            and X.dtype == np.float32
+            and X.ndim == 2
+            and X.flags.c_contiguous
+        ):
             X = as_float32(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this model is expecting "
-                             f"{self.n_features_in_} features as input.")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but this model is expecting "
+                f"{self.n_features_in_} features as input."
+            )
         if X.shape[0] == 0:
             raise ValueError("X has 0 rows; at least one row is needed.")
         return X
@@ -170,8 +184,7 @@ class OnnxModel:
         if wanted is not None and names != wanted:
             missing = [n for n in wanted if n not in set(names)]
             if missing:
-                raise ValueError(
-                    f"X is missing the columns the model was fitted on: {missing}.")
+                raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
             # Same columns in another order, or extra columns: select by name.
             df = df.iloc[:, [names.index(n) for n in wanted]]
             names = list(wanted)
@@ -206,37 +219,41 @@ class OnnxModel:
         # (pandas' public per-column access costs more than the model on one row)
         get = getattr(X, "_get_column_array", None)
         feeds = {}
-        for (column, name, dtype), j in zip(self._columns, positions):
+        for (column, name, dtype), j in zip(self._columns, positions, strict=True):
             values = get(j) if get is not None else X.iloc[:, j].array
-            values = (text(column, values) if dtype is np.object_
-                      else numbers(column, values, dtype))
+            values = text(column, values) if dtype is np.object_ else numbers(column, values, dtype)
             feeds[name] = values.reshape(-1, 1)
         return feeds
 
     def _array_feeds(self, X):
         """A 2-D array for a model of number columns, its columns in the model's order."""
         if hasattr(X, "tocsr") and hasattr(X, "nnz"):
-            raise TypeError("Sparse input is not supported: pass a dense array "
-                            "(X.toarray()).")
+            raise TypeError("Sparse input is not supported: pass a dense array (X.toarray()).")
         text = [c for c, _, dtype in self._columns if dtype is np.object_]
         if text:
             raise TypeError(
                 f"This model reads named columns, some of them text ({text}): pass a pandas "
-                f"DataFrame with the columns {self.input_columns_}.")
+                f"DataFrame with the columns {self.input_columns_}."
+            )
         X = as_float32(X)
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this model is expecting "
-                             f"{self.n_features_in_} features as input (the columns "
-                             f"{self.input_columns_}, in this order).")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but this model is expecting "
+                f"{self.n_features_in_} features as input (the columns "
+                f"{self.input_columns_}, in this order)."
+            )
         if X.shape[0] == 0:
             raise ValueError("X has 0 rows; at least one row is needed.")
         return self._split(X)
 
     def _split(self, X):
         """A float32 2-D array, one column per input."""
-        return {name: np.ascontiguousarray(X[:, j:j + 1]) if dtype is np.float32
-                else X[:, j:j + 1].astype(dtype)
-                for j, (_, name, dtype) in enumerate(self._columns)}
+        return {
+            name: np.ascontiguousarray(X[:, j : j + 1])
+            if dtype is np.float32
+            else X[:, j : j + 1].astype(dtype)
+            for j, (_, name, dtype) in enumerate(self._columns)
+        }
 
     # ---------------------------------------------------------------- run
     def run(self, X, outputs=None):
@@ -261,9 +278,10 @@ class OnnxModel:
         names = self.output_names if outputs is None else list(outputs)
         unknown = [n for n in names if n not in self.output_names]
         if unknown:
-            raise ValueError(f"This model has no outputs {unknown}; it outputs "
-                             f"{self.output_names}.")
-        return dict(zip(names, self._run(self._prepare(X), names)))
+            raise ValueError(
+                f"This model has no outputs {unknown}; it outputs {self.output_names}."
+            )
+        return dict(zip(names, self._run(self._prepare(X), names), strict=True))
 
     def _fetch_plan(self, names):
         plan = self._plans.get(names)
@@ -282,7 +300,8 @@ class OnnxModel:
                     "X holds a category that an encoder of the model did not see at fit "
                     "time, and it was fitted with handle_unknown='error' (scikit-learn "
                     "raises too): drop such rows, or refit the encoder with "
-                    "handle_unknown='ignore'.") from None
+                    "handle_unknown='ignore'."
+                ) from None
             raise
 
     def _run(self, feeds, names):
@@ -293,22 +312,27 @@ class OnnxModel:
         if n <= self.chunk_size:
             values = self._session_run(fetch, feeds)
         else:
-            parts = [self._session_run(fetch, {k: v[i:i + self.chunk_size]
-                                               for k, v in feeds.items()})
-                     for i in range(0, n, self.chunk_size)]
+            parts = [
+                self._session_run(fetch, {k: v[i : i + self.chunk_size] for k, v in feeds.items()})
+                for i in range(0, n, self.chunk_size)
+            ]
             values = [np.concatenate([p[k] for p in parts]) for k in range(len(fetch))]
         for k in checks:
             v = values[k]
             if not (math.isfinite(v.item()) if v.size == 1 else np.isfinite(v).all()):
                 raise_not_finite(self, feeds, fetch[k], v)
-        return values[:len(names)]
+        return values[: len(names)]
 
     def _output(self, X, name, method):
         if name not in self.output_names:
             raise AttributeError(
                 f"This model has no {method}: its graph outputs {self.output_names}. "
-                + ("Export it with to_onnx(..., feature_errors=True)."
-                   if name == _spec.FEATURE_ERRORS_OUTPUT else ""))
+                + (
+                    "Export it with to_onnx(..., feature_errors=True)."
+                    if name == _spec.FEATURE_ERRORS_OUTPUT
+                    else ""
+                )
+            )
         return self._run(self._prepare(X), (name,))[0]
 
     def predict(self, X):
@@ -331,7 +355,8 @@ class OnnxModel:
                     "score_samples is in skae's metadata, which this model lacks (it was "
                     "converted with skl2onnx.to_onnx, which writes none). Convert it with "
                     "skae.onnx.to_onnx, or give skl2onnx.to_onnx "
-                    "options={id(detector): {'score_samples': True}}.")
+                    "options={id(detector): {'score_samples': True}}."
+                )
             raise AttributeError("This model has no score_samples (it is not a detector).")
         return self.decision_function(X) + np.float32(self.offset_)
 
@@ -358,8 +383,9 @@ class OnnxModel:
 
     def __repr__(self):
         cls = self.metadata.get(_spec.META_CLASS, "?").rsplit(".", 1)[-1]
-        return (f"OnnxModel({cls}, n_features_in_={self.n_features_in_}, "
-                f"outputs={self.output_names})")
+        return (
+            f"OnnxModel({cls}, n_features_in_={self.n_features_in_}, outputs={self.output_names})"
+        )
 
 
 def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
@@ -393,8 +419,8 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
             data = fh.read()
         folder = os.path.dirname(os.path.abspath(source))
     else:
-        raise TypeError("model must be a path, bytes or an onnx.ModelProto; got "
-                        f"{type(model).__name__}.")
+        raise TypeError(
+            f"model must be a path, bytes or an onnx.ModelProto; got {type(model).__name__}."
+        )
     check_external_data(data, folder)
-    return OnnxModel(source, intra_op_num_threads=intra_op_num_threads,
-                     chunk_size=chunk_size)
+    return OnnxModel(source, intra_op_num_threads=intra_op_num_threads, chunk_size=chunk_size)
