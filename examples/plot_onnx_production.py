@@ -21,18 +21,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import ReconstructionAnomalyDetector
-from skae.detector import default_estimators
 from skae.onnx import load_onnx, to_onnx
 
 FAST = os.environ.get("SKAE_EXAMPLES_FAST") == "1"
 
 data = load_breast_cancer(as_frame=True)
 X = data.data[data.target == 1]  # benign tumours: the normal rows
-members = default_estimators(X.shape[1])
-if FAST:
-    members = [m.set_params(max_iter=10) for m in members]
 pipeline = make_pipeline(
-    StandardScaler(), ReconstructionAnomalyDetector(members, contamination=0.02, random_state=0)
+    StandardScaler(),
+    ReconstructionAnomalyDetector(
+        contamination=0.02, max_iter=10 if FAST else None, random_state=0
+    ),
 ).fit(X)
 
 # %%

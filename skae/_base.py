@@ -438,28 +438,55 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if continuing
             else self._build_module(X32.shape[1], init_gen)
         )
-        threads = resolve_threads(
-            self.n_jobs, mlp_flops(self._widths(X32.shape[1]), self.batch_size)
+        result = self._run_training(
+            module,
+            X32,
+            device=device,
+            generator=gen,
+            continuing=continuing,
+            partial=partial,
+            progress=progress,
+            optimizer_state=self._resumable_optimizer_state(continuing),
         )
-        with num_threads(threads), self._training_errors():
-            result = train(
-                module,
-                self._train_loss,
-                X32,
-                config=self._train_config(partial),
-                device=device,
-                generator=gen,
-                eval_loss_fn=self._eval_loss,
-                optimizer_state=self._resumable_optimizer_state(continuing),
-                epoch_offset=self.n_iter_ if continuing else 0,
-                validate=not partial,
-                progress=progress,
-            )
         self._set_fitted(
             module, result.members[0], result.optimizer_state, gen, device, continuing, partial
         )
         member = result.members[0]
         return partial or member.stopped_early or result.interrupted
+
+    def _run_training(
+        self,
+        module,
+        X32,
+        *,
+        device,
+        generator,
+        continuing,
+        partial,
+        progress,
+        optimizer_state,
+        n_members=1,
+        flops=None,
+    ):
+        """The engine's ``train`` with this estimator's losses, settings and threads (a
+        stack passes the whole stack's ``flops`` per step)."""
+        if flops is None:
+            flops = mlp_flops(self._widths(X32.shape[1]), self.batch_size)
+        with num_threads(resolve_threads(self.n_jobs, flops)), self._training_errors():
+            return train(
+                module,
+                self._train_loss,
+                X32,
+                config=self._train_config(partial),
+                device=device,
+                generator=generator,
+                n_members=n_members,
+                eval_loss_fn=self._eval_loss,
+                optimizer_state=optimizer_state,
+                epoch_offset=self.n_iter_ if continuing else 0,
+                validate=not partial,
+                progress=progress,
+            )
 
     @contextlib.contextmanager
     def _training_errors(self):

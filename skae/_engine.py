@@ -259,29 +259,36 @@ class EarlyStopping:
 
 class _MemberSnapshots:
     """Copies of each member's parameters: the whole module when K = 1, else slice k of
-    every tensor of the module's state (which all have a leading member axis)."""
+    every tensor of the module's state (which all have a leading member axis).
+
+    The state's tensors are looked up once: the optimiser updates them in place, so the
+    references stay live for the whole run (after the module moved to its device)."""
 
     def __init__(self, module, n_members):
-        self.module, self.n_members = module, n_members
+        self.n_members = n_members
+        self.tensors = list(module.state_dict().values())
         self.saved = [None] * n_members
 
+    def _views(self, k):
+        return self.tensors if self.n_members == 1 else [t[k] for t in self.tensors]
+
     def save(self, k):
-        state = self.module.state_dict()
-        self.saved[k] = {
-            name: (t if self.n_members == 1 else t[k]).detach().clone() for name, t in state.items()
-        }
+        self.saved[k] = [t.detach().clone() for t in self._views(k)]
 
     @torch.no_grad()
     def restore(self):
-        if self.n_members == 1:
-            if self.saved[0] is not None:
-                self.module.load_state_dict(self.saved[0])
-            return
-        state = self.module.state_dict()
         for k, saved in enumerate(self.saved):
             if saved is not None:
-                for name, t in state.items():
-                    t[k].copy_(saved[name])
+                for live, copy in zip(self._views(k), saved, strict=True):
+                    live.copy_(copy)
+
+
+def _has_modes(module):
+    """Whether training and eval mode compute differently (dropout, batch norm)."""
+    from ._networks import Dropout
+
+    kinds = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.dropout._DropoutNd, Dropout)
+    return any(isinstance(m, kinds) for m in module.modules())
 
 
 # ------------------------------------------------------------------------ progress
@@ -343,12 +350,13 @@ def _gather(X_t, idx):
 
 @torch.no_grad()
 def _mean_losses(loss_fn, module, X_t, idx, chunk=8192):
-    """Per-member mean of ``loss_fn``'s per-sample losses over the rows idx (K, n)."""
+    """Per-member mean of ``loss_fn``'s per-sample losses over the rows idx (K, n), as a
+    tensor on the device (read with the training losses: one host sync an epoch)."""
     total = torch.zeros(idx.shape[0], dtype=torch.float64, device=X_t.device)
     for start in range(0, idx.shape[1], chunk):
         losses = loss_fn(module, _gather(X_t, idx[:, start : start + chunk]))
         total += losses.reshape(idx.shape[0], -1).sum(dim=1, dtype=torch.float64)
-    return (total / idx.shape[1]).tolist()
+    return total / idx.shape[1]
 
 
 def is_out_of_memory(exc):
@@ -474,11 +482,14 @@ def _train(
     bar = ProgressBar(config.max_epochs) if own_bar else progress
     start_position = bar.position if bar is not None else 0
     interrupted = False
+    modes = _has_modes(module)  # else train() / eval() would only cost time
+    module.train()
     try:
         with defer_keyboard_interrupt() as interrupt, _random.drawing_from(gen):
             for local_epoch in range(config.max_epochs):
                 epoch = epoch_offset + local_epoch
-                module.train()
+                if modes:
+                    module.train()
                 order = (
                     train_idx.gather(1, _permutations(K, n_train, device, gen))
                     if config.shuffle
@@ -497,12 +508,16 @@ def _train(
                     total.add_(loss.detach(), alpha=idx.shape[1])
                     if interrupt["set"]:
                         break
-                train_losses = (total / n_train).tolist()  # one host sync per epoch
-                val_losses = None
+                losses = total / n_train
                 if val_idx is not None:
-                    module.eval()
-                    val_losses = _mean_losses(eval_loss_fn, module, X_t, val_idx)
-                if not all(map(math.isfinite, train_losses + (val_losses or []))):
+                    if modes:
+                        module.eval()
+                    losses = torch.cat(
+                        [losses.double(), _mean_losses(eval_loss_fn, module, X_t, val_idx)]
+                    )
+                losses = losses.tolist()  # one host sync per epoch
+                train_losses, val_losses = losses[:K], (losses[K:] if val_idx is not None else None)
+                if not all(map(math.isfinite, losses)):
                     raise TrainingDivergedError(
                         f"The training loss became non-finite (NaN or inf) at epoch {epoch}."
                     )

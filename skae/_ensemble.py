@@ -20,12 +20,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._engine import mlp_flops, num_threads, resolve_device, resolve_threads, train
+from ._engine import mlp_flops, resolve_device
 from ._stacked import StackedAutoencoder
 
+# A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
+# cost of a network's step (operator dispatch, autograd, the optimiser), a stack's, and
+# the arithmetic rate (one thread). Measured with benchmarks/bench_fit.py on 2-core
+# AVX-512 machines; only their ratios matter.
+STEP_SECONDS, STACK_STEP_SECONDS, FLOPS_PER_SECOND = 3e-4, 4e-4, 4e10
 
-def stack_groups(members):
-    """Lists of member indices: one per stack (2+ members with equal keys), then singles."""
+
+def stack_groups(members, n_features=None):
+    """Lists of member indices: one per stack (2+ members with equal keys), then singles.
+
+    With ``n_features`` (training on a CPU), a group is stacked only when the cost model
+    says a step of the stack, padded to its widest member, is cheaper than a step of each
+    member alone: small networks are bound by per-step overhead, wide ones by arithmetic,
+    which padding multiplies. Inference always stacks (one graph node per layer).
+    """
     groups, singles = {}, []
     for i, member in enumerate(members):
         key = member._stack_key()
@@ -33,15 +45,33 @@ def stack_groups(members):
             singles.append([i])
         else:
             groups.setdefault(key, []).append(i)
-    stacks = [g for g in groups.values() if len(g) > 1]
-    return stacks + [g for g in groups.values() if len(g) == 1] + singles
+    stacks = []
+    for group in groups.values():
+        if len(group) > 1 and (
+            n_features is None or _stacking_pays([members[i] for i in group], n_features)
+        ):
+            stacks.append(group)
+        else:
+            singles = [[i] for i in group] + singles
+    return stacks + singles
+
+
+def _stacking_pays(members, n_features):
+    if resolve_device(members[0].device).type != "cpu":
+        return True  # a GPU step is all overhead at these sizes
+    batch = members[0].batch_size
+    widths = [m._widths(n_features) for m in members]
+    padded = [max(w[j] for w in widths) for j in range(len(widths[0]))]
+    stacked = STACK_STEP_SECONDS + mlp_flops(padded, batch, len(members)) / FLOPS_PER_SECOND
+    alone = sum(STEP_SECONDS + mlp_flops(w, batch) / FLOPS_PER_SECOND for w in widths)
+    return stacked < alone
 
 
 # ------------------------------------------------------------------------ training
 def train_members(members, X, *, partial, progress=None):
     """Fit (or continue) every member on X; returns the members that ran out of epochs."""
     unconverged = []
-    for group in stack_groups(members):
+    for group in stack_groups(members, X.shape[1]):
         chosen = [members[i] for i in group]
         if len(chosen) == 1:
             converged = [chosen[0]._train_on(X, partial, progress)]
@@ -70,21 +100,18 @@ def _train_stack(members, X, partial, progress):
     stack = StackedAutoencoder(modules, lead.activation)
     optimizer_state = _stack_optimizer_states(stack, states) if continuing else None
     flops = sum(mlp_flops(m._widths(X32.shape[1]), lead.batch_size) for m in members)
-    with num_threads(resolve_threads(lead.n_jobs, flops)), lead._training_errors():
-        result = train(
-            stack,
-            lead._train_loss,
-            X32,
-            config=lead._train_config(partial),
-            device=device,
-            generator=gen,
-            n_members=len(members),
-            eval_loss_fn=lead._eval_loss,
-            optimizer_state=optimizer_state,
-            epoch_offset=lead.n_iter_ if continuing else 0,
-            validate=not partial,
-            progress=progress,
-        )
+    result = lead._run_training(
+        stack,
+        X32,
+        device=device,
+        generator=gen,
+        continuing=continuing,
+        partial=partial,
+        progress=progress,
+        optimizer_state=optimizer_state,
+        n_members=len(members),
+        flops=flops,
+    )
     stack.write_members(modules)
     member_states = _unstack_optimizer_state(stack, result.optimizer_state)
     for member, module, outcome, state in zip(

@@ -90,7 +90,6 @@ def fit_table(args, *, say, out):
             "skae fit: --epochs applies when streaming (--chunk-rows); this fit is in "
             "memory and stops by itself (--max-iter caps it)"
         )
-    args.epochs = args.epochs or _settings().STREAM_EPOCHS
     start = time.perf_counter()
     from ._engine import TrainingInterruptedWarning
 
@@ -186,6 +185,10 @@ def _fit_streamed(args, files, say):
         roles, stats, impute=args.impute, indicators=args.missing_indicator
     )
     detector = _detector(args).set_params(verbose=0)
+    if args.epochs is None:  # the in-memory default: about 300 optimiser steps
+        from .detector import default_epochs
+
+        args.epochs = default_epochs(stats.rows)
     used = roles.inputs
     with tqdm(
         total=stats.rows * args.epochs,

@@ -159,7 +159,26 @@ class Decoder(nn.Module):
         return self.out(self.body(z))
 
 
-class Autoencoder(nn.Module):
+class AutoencoderMethods:
+    """What an autoencoder does with its ``encoder`` and ``decoder``: shared by
+    :class:`Autoencoder` and :class:`skae._stacked.StackedAutoencoder`."""
+
+    def encode(self, x):
+        z = self.encoder(x)
+        return unit_sphere(z) if self.latent_normalize else z
+
+    def activate(self, logits):
+        """The output activation: logits -> reconstruction in input space."""
+        return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
+
+    def reconstruct(self, x):
+        return self.activate(self.forward(x))
+
+
+class Autoencoder(AutoencoderMethods, nn.Module):
     """Deterministic MLP autoencoder with a linear bottleneck.
 
     ``forward`` returns the decoder's pre-activation output ("logits"); ``reconstruct``
@@ -204,38 +223,12 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.latent_normalize = latent_normalize
         self.output_activation = output_activation
-        body, width = mlp(
-            n_features,
-            hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            generator=generator,
+        block = dict(
+            activation=activation, dropout=dropout, batch_norm=batch_norm, generator=generator
         )
+        body, width = mlp(n_features, hidden_layer_sizes, **block)
         self.encoder = nn.Sequential(body, _head(width, n_components, generator))
-        self.decoder = Decoder(
-            n_components,
-            hidden_layer_sizes,
-            n_features,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            generator=generator,
-        )
-
-    def encode(self, x):
-        z = self.encoder(x)
-        return unit_sphere(z) if self.latent_normalize else z
-
-    def activate(self, logits):
-        """The output activation: logits -> reconstruction in input space."""
-        return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits
-
-    def forward(self, x):
-        return self.decoder(self.encode(x))
-
-    def reconstruct(self, x):
-        return self.activate(self.forward(x))
+        self.decoder = Decoder(n_components, hidden_layer_sizes, n_features, **block)
 
 
 class VariationalAutoencoder(nn.Module):
@@ -263,25 +256,13 @@ class VariationalAutoencoder(nn.Module):
     ):
         super().__init__()
         self.likelihood = likelihood
-        self.body, width = mlp(
-            n_features,
-            hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            generator=generator,
+        block = dict(
+            activation=activation, dropout=dropout, batch_norm=batch_norm, generator=generator
         )
+        self.body, width = mlp(n_features, hidden_layer_sizes, **block)
         self.mean = _head(width, n_components, generator)
         self.log_var = _head(width, n_components, generator)
-        self.decoder = Decoder(
-            n_components,
-            hidden_layer_sizes,
-            n_features,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            generator=generator,
-        )
+        self.decoder = Decoder(n_components, hidden_layer_sizes, n_features, **block)
 
     def encode(self, x):
         """Posterior mean and log-variance."""

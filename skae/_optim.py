@@ -78,6 +78,11 @@ class Optimizer:
         self.params = [p for _, p in named]
         self.state = [self._new_state(p) for p in self.params]
         self._index = {id(p): i for i, p in enumerate(self.params)}
+        # per group, built once (load_state_dict copies into these tensors in place):
+        # (params, weight decay, their states, kernel or None, decided at the first step)
+        self._plan = [
+            [ps, wd, [self.state[self._index[id(p)]] for p in ps], None] for ps, wd in self.groups
+        ]
 
     def _new_state(self, p):
         if self.solver == "sgd":
@@ -96,42 +101,28 @@ class Optimizer:
 
     @torch.no_grad()
     def step(self):
-        for params, weight_decay in self.groups:
-            live = [p for p in params if p.grad is not None]
-            if not live:
-                continue
-            states = [self.state[self._index[id(p)]] for p in live]
+        for plan in self._plan:
+            params, weight_decay, states, _ = plan
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads):  # rare: some parameter got no gradient
+                live = [i for i, g in enumerate(grads) if g is not None]
+                params, states = [params[i] for i in live], [states[i] for i in live]
+                grads = [grads[i] for i in live]
+                if not params:
+                    continue
             if self.solver == "sgd":
-                _sgd(live, states, self.lr, weight_decay)
-            else:
-                self._adam(live, states, weight_decay)
+                _sgd(params, grads, states, self.lr, weight_decay)
+                continue
+            if plan[3] is None:
+                plan[3] = _fused_kernel(self.solver == "adamw", params) or False
+            self._adam(params, grads, states, weight_decay, plan[3] or None)
 
-    def _adam(self, params, states, weight_decay):
-        grads = [p.grad for p in params]
+    def _adam(self, params, grads, states, weight_decay, kernel):
         steps = [s["step"] for s in states]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        decoupled = self.solver == "adamw"
-        kernel = _fused_kernel(decoupled, params)
         if kernel is not None:
-            torch._foreach_add_(steps, 1)
-            kernel(
-                params,
-                grads,
-                exp_avgs,
-                exp_avg_sqs,
-                [],
-                steps,
-                amsgrad=False,
-                lr=self.lr,
-                beta1=BETAS[0],
-                beta2=BETAS[1],
-                weight_decay=weight_decay,
-                eps=EPS,
-                maximize=False,
-                grad_scale=None,
-                found_inf=None,
-            )
+            _fused_step(kernel, params, grads, exp_avgs, exp_avg_sqs, steps, self.lr, weight_decay)
         else:
             _adam_reference(
                 params,
@@ -141,7 +132,7 @@ class Optimizer:
                 steps,
                 lr=self.lr,
                 weight_decay=weight_decay,
-                decoupled=decoupled,
+                decoupled=self.solver == "adamw",
             )
 
     # --------------------------------------------------------------- persistence
@@ -210,9 +201,9 @@ class Optimizer:
                     target.copy_(torch.as_tensor(value, dtype=target.dtype).reshape(target.shape))
 
 
-def _sgd(params, states, lr, weight_decay):
-    for p, state in zip(params, states, strict=True):
-        grad = p.grad if weight_decay == 0 else p.grad.add(p, alpha=weight_decay)
+def _sgd(params, grads, states, lr, weight_decay):
+    for p, grad, state in zip(params, grads, states, strict=True):
+        grad = grad if weight_decay == 0 else grad.add(p, alpha=weight_decay)
         buf = state["momentum_buffer"]
         buf.mul_(MOMENTUM).add_(grad)
         p.add_(grad.add(buf, alpha=MOMENTUM), alpha=-lr)  # Nesterov
@@ -233,6 +224,29 @@ def _adam_reference(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, weight_d
         t = float(step.item())
         denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(EPS)
         p.addcdiv_(m, denom, value=-lr / (1 - beta1**t))
+
+
+def _fused_step(kernel, params, grads, exp_avgs, exp_avg_sqs, steps, lr, weight_decay):
+    """One update through torch's fused kernel, called as torch.optim.Adam(fused=True)
+    calls it."""
+    torch._foreach_add_(steps, 1)
+    kernel(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        amsgrad=False,
+        lr=lr,
+        beta1=BETAS[0],
+        beta2=BETAS[1],
+        weight_decay=weight_decay,
+        eps=EPS,
+        maximize=False,
+        grad_scale=None,
+        found_inf=None,
+    )
 
 
 def _fused_kernel(decoupled, params):
@@ -270,24 +284,7 @@ def _self_test(name, decoupled, device):
             grad = g.to(device)
             for _ in range(3):
                 if fused:
-                    torch._foreach_add_([step], 1)
-                    kernel(
-                        [param],
-                        [grad],
-                        [m],
-                        [v],
-                        [],
-                        [step],
-                        amsgrad=False,
-                        lr=1e-2,
-                        beta1=BETAS[0],
-                        beta2=BETAS[1],
-                        weight_decay=0.1,
-                        eps=EPS,
-                        maximize=False,
-                        grad_scale=None,
-                        found_inf=None,
-                    )
+                    _fused_step(kernel, [param], [grad], [m], [v], [step], 1e-2, 0.1)
                 else:
                     _adam_reference(
                         [param],

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._networks import ACTIVATIONS, Autoencoder, Dropout, unit_sphere
+from ._networks import ACTIVATIONS, Autoencoder, AutoencoderMethods, Dropout
 
 # Activations without parameters that map 0 to 0 (PReLU has a parameter per member).
 STACKABLE_ACTIVATIONS = ("relu", "leaky_relu", "selu", "elu", "gelu", "tanh", "identity")
@@ -86,7 +86,7 @@ class _StackedMLP(nn.Module):
         return h
 
 
-class StackedAutoencoder(nn.Module):
+class StackedAutoencoder(AutoencoderMethods, nn.Module):
     """K :class:`~skae._networks.Autoencoder` modules of the same depth as one network.
 
     It has the interface the estimators' loss hooks use on a single autoencoder
@@ -136,16 +136,6 @@ class StackedAutoencoder(nn.Module):
         n_encoder = len(layers[0]) // 2
         self.encoder = _StackedMLP(stacked[:n_encoder], act)
         self.decoder = _StackedMLP(stacked[n_encoder:], act)
-
-    def encode(self, x):
-        z = self.encoder(x)
-        return unit_sphere(z) if self.latent_normalize else z
-
-    def activate(self, logits):
-        return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits
-
-    def forward(self, x):
-        return self.decoder(self.encode(x))
 
     def stacked_layers(self):
         return list(self.encoder.layers) + list(self.decoder.layers)

@@ -15,7 +15,6 @@ import os
 import sys
 
 # Passes over the data when ``skae fit`` streams (--chunk-rows, a folder, a large file).
-STREAM_EPOCHS = 10
 # ``skae fit`` reads a file whole below this size; larger files are streamed.
 STREAM_FILE_BYTES = 512 * 2**20
 # Rows per chunk when ``skae fit`` streams without --chunk-rows.
@@ -52,36 +51,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ------------------------------------------------------------ option validation
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _integer(valid, expected):
+    """An argparse type: an integer for which ``valid`` holds, else ``expected`` named."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+
+    return parse
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {text}")
-    return value
-
-
-def _n_jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer or -1 (all cores), got {text}"
-        )
-    return value
+_positive_int = _integer(lambda v: v >= 1, "a positive integer")
+_seed = _integer(lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
+_n_jobs = _integer(lambda v: v >= 1 or v == -1, "a positive integer or -1 (all cores)")
 
 
 def _finite_float(text):
@@ -472,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_positive_int,
         metavar="N",
-        help=f"passes over the data when streaming (default: {STREAM_EPOCHS})",
+        help="passes over the data when streaming (default: as the in-memory detector's "
+        "step budget, about 300 optimiser steps: 10 passes or more)",
     )
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     fit.add_argument(

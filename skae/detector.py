@@ -21,6 +21,15 @@ from ._validation import check_finite_output, validate, validate_fitted
 # (hidden width, code size) as multiples of n_features, and depth, of the default members:
 # members that differ in width, bottleneck and depth make errors that average out.
 _DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2), (2.0, 0.125, 2)]
+# The default members' widest hidden layer and largest code; wider tables get the members
+# sized for SIZED_UP_TO features (the widest tuned on), so their shapes stay distinct.
+MAX_WIDTH, MAX_CODE, SIZED_UP_TO = 128, 32, 100
+# The default members train for about this many optimiser steps at most: their max_iter
+# follows from the number of rows (default_epochs), between these bounds. Measured on
+# ADBench (benchmarks/README.md): brief training keeps the anomalies from being learnt.
+STEP_BUDGET, MIN_EPOCHS, MAX_EPOCHS = 300, 10, 200
+# The default members' relative tolerance for early stopping.
+DEFAULT_TOL = 1e-3
 # What the default members train with, unless the detector's own parameters say otherwise.
 DEFAULT_LEARNING_RATE = 3e-3
 # The detector's training parameters, passed on to the members.
@@ -28,20 +37,35 @@ TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_
 _CALIBRATION_LOCK = threading.RLock()
 
 
-def default_estimators(n_features):
-    """The ensemble used when ``estimator=None``, sized from the number of features.
+def default_epochs(n_samples, batch_size=256, validation_fraction=0.1):
+    """Epochs for about :data:`STEP_BUDGET` optimiser steps over ``n_samples`` rows.
 
-    Five small autoencoders of different widths, bottlenecks and depths, trained with a
-    trimmed loss (the worst 10% of each minibatch left out: the training data contains
-    anomalies) at a learning rate of 3e-3 with early stopping. Chosen on ADBench's
-    classical datasets (see benchmarks/README.md).
+    The default members' ``max_iter``: an epoch of 10 000 rows is 35 steps, one of 150
+    rows a single step, so a fixed number of epochs trains large tables far longer than
+    small ones. Between :data:`MIN_EPOCHS` and :data:`MAX_EPOCHS`.
+    """
+    n_train = max(1, round(n_samples * (1 - validation_fraction)))
+    steps = -(-n_train // batch_size)
+    return int(np.clip(-(-STEP_BUDGET // steps), MIN_EPOCHS, MAX_EPOCHS))
+
+
+def default_estimators(n_features, n_samples=None):
+    """The ensemble used when ``estimator=None``, sized from the data.
+
+    Five small autoencoders of different widths (up to 128; sized as for 100 features
+    on wider tables), bottlenecks and depths,
+    trained with a trimmed loss (the worst 10% of each minibatch left out: the training
+    data contains anomalies) at a learning rate of 3e-3, with early stopping (relative
+    ``tol=1e-3``) and at most :func:`default_epochs` epochs (about 300 optimiser steps)
+    when ``n_samples`` is given. Chosen on ADBench's classical datasets (see
+    benchmarks/README.md).
     """
     from .autoencoder import AutoencoderTransformer
 
-    members = []
+    members, size = [], min(n_features, SIZED_UP_TO)
     for width, code, depth in _DEFAULT_MEMBERS:
-        w = int(np.clip(round(width * n_features), 8, 256))
-        c = int(np.clip(round(code * n_features), 1, 32))
+        w = int(np.clip(round(width * size), 8, MAX_WIDTH))
+        c = int(np.clip(round(code * size), 1, MAX_CODE))
         hidden = (w,) if depth == 1 else (w, max(c, w // 2))
         members.append(
             AutoencoderTransformer(
@@ -49,8 +73,14 @@ def default_estimators(n_features):
                 hidden_layer_sizes=hidden,
                 loss_trim=0.1,
                 learning_rate_init=DEFAULT_LEARNING_RATE,
+                tol=DEFAULT_TOL,
             )
         )
+    if n_samples is not None:
+        for member in members:
+            member.set_params(
+                max_iter=default_epochs(n_samples, member.batch_size, member.validation_fraction)
+            )
     return members
 
 
@@ -104,8 +134,9 @@ default=None
         reconstruct well but sit far out along the directions the model did learn
         (Denouden et al., 2018). 0 scores by reconstruction error alone.
     max_iter : int, default=None
-        Maximum epochs of every member. None: 200 for the default members, the
-        members' own setting otherwise.
+        Maximum epochs of every member. None: for the default members, enough epochs for
+        about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
+        larger tables); the members' own setting otherwise.
     learning_rate_init : float, default=None
         Learning rate of every member. None: 3e-3 for the default members, the
         members' own setting otherwise.
@@ -248,10 +279,10 @@ default=None
         return super().set_params(**params)
 
     # ------------------------------------------------------------------ members
-    def _members(self, n_features):
+    def _members(self, n_features, n_samples=None):
         """Unfitted clones of the members, with the detector's training parameters."""
         if self.estimator is None:
-            members = default_estimators(n_features)
+            members = default_estimators(n_features, n_samples)
         else:
             given = (
                 list(self.estimator)
@@ -288,7 +319,7 @@ default=None
         bar = None
         if self.verbose:
             epochs = 1 if partial else max(m.max_iter for m in members)
-            bar = ProgressBar(epochs * len(stack_groups(members)), desc="skae ensemble")
+            bar = ProgressBar(epochs * len(stack_groups(members, X.shape[1])), desc="skae ensemble")
         try:
             unconverged = train_members(members, X, partial=partial, progress=bar)
         finally:
@@ -315,7 +346,7 @@ default=None
         """
         with keep_state_on_error(self):
             X = validate(self, X)
-            self.estimators_ = self._members(X.shape[1])
+            self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
             self.n_iter_ = max(m.n_iter_ for m in self.estimators_)

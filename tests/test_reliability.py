@@ -240,3 +240,29 @@ def test_a_fitted_estimator_scores_from_several_threads(X):
     assert not errors
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+# ------------------------------------------------------------------------ overflow
+def _first_power_that_raises(score, X):
+    """The smallest k such that score(X * 10**k) raises ValueError (k = 0 ... 300)."""
+    for k in range(0, 301):
+        with np.errstate(over="ignore"):
+            try:
+                score(X * 10.0**k)
+            except ValueError as exc:
+                assert "not finite" in str(exc)
+                return k
+    return None
+
+
+def test_overflow_raises_where_the_readme_says(X):
+    """README: from about 1e154 in Python (float64) and 1e19 in the float32 ONNX graph,
+    where squared errors overflow (the square roots of the largest float64 and float32)."""
+    from skae.onnx import load_onnx, to_onnx
+
+    det = make("detector").fit(X)
+    python = _first_power_that_raises(det.score_samples, X[:20])
+    graph = load_onnx(to_onnx(det, X[:1]).SerializeToString())
+    onnx = _first_power_that_raises(graph.decision_function, X[:20].astype(np.float32))
+    assert 148 <= python <= 156, python
+    assert 17 <= onnx <= 20, onnx
