@@ -3,7 +3,7 @@
 A detector's ``feature_errors`` are per *transformed* feature: after a ColumnTransformer
 they are one-hot blocks, scaled copies and imputed columns. :func:`error_columns` traces
 each transformed feature back to the input column it was computed from, so the errors
-can be reported per input column: a one-hot block's errors are summed onto its source
+can be reported per input column: a one-hot block's errors are averaged onto its source
 column, one-to-one transforms (scalers, imputers, ordinal encoders, feature selectors)
 map straight through. Where a step mixes columns (PCA, polynomial features, an
 autoencoder), no input column owns a feature, and the errors stay on the transformed
@@ -47,9 +47,13 @@ class ErrorColumns:
     n_columns: int
 
     def matrix(self, dtype=np.float64):
-        """The 0/1 matrix M with ``errors @ M`` = the errors summed per input column."""
+        """The matrix M with ``errors @ M`` = each input column's mean error over the
+        features computed from it (a one-hot block's mean, not its sum: with errors
+        normalised per feature, a sum would make every many-category column the
+        largest for ordinary rows)."""
+        counts = np.bincount(self.sources, minlength=self.n_columns)
         m = np.zeros((len(self.sources), self.n_columns), dtype=dtype)
-        m[np.arange(len(self.sources)), self.sources] = 1
+        m[np.arange(len(self.sources)), self.sources] = 1.0 / counts[self.sources]
         return m
 
     def apply(self, errors):

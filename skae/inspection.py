@@ -10,7 +10,7 @@ def feature_errors(estimator, X, *, space=INPUT):
 
     A detector's own ``feature_errors`` are per feature it sees: after a
     ColumnTransformer, one-hot columns and scaled copies. Here they are reported per
-    column of ``X``: a one-hot block's errors are summed onto its source column, scalers,
+    column of ``X``: a one-hot block's errors are averaged onto its source column, scalers,
     imputers, ordinal encoders and feature selectors map one to one, and columns the
     model does not read get 0. Where a step mixes columns (PCA, polynomial features, an
     autoencoder), no input column owns a feature: the errors are then reported per

@@ -50,7 +50,7 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
         Detectors also output ``"feature_errors"``, the per-feature reconstruction
         errors that explain a score. True (or "input") reports them per input column
         when every feature the detector sees comes from one input column (a one-hot
-        block's errors summed onto its source column, scalers and imputers one to one;
+        block's errors averaged onto its source column, scalers and imputers one to one;
         columns the model does not read get 0), and per transformed feature where a step
         mixes columns (PCA, polynomial features); "transformed" always reports the
         features the detector sees. The metadata keys ``feature_errors_names`` and

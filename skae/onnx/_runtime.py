@@ -67,7 +67,7 @@ class OnnxModel:
         For such a model, each column's kind: "number" or "text".
     feature_error_names_ : list of str or None
         Names of the columns of the ``feature_errors`` output: input columns when the
-        errors were summed back onto them, transformed feature names when a step mixes
+        errors were averaged back onto them, transformed feature names when a step mixes
         columns (see ``feature_errors_space_``), None when unknown.
     feature_errors_space_ : {"input", "transformed"} or None
         What the ``feature_errors`` columns are; None when unknown or not exported.

@@ -38,5 +38,5 @@ META_FEATURE_ERRORS_SPACE = "feature_errors_space"
 
 INPUTS_TENSOR = "tensor"
 INPUTS_COLUMNS = "columns"
-SPACE_INPUT = "input"  # one error per input column (one-hot blocks summed)
+SPACE_INPUT = "input"  # one error per input column (one-hot blocks averaged)
 SPACE_TRANSFORMED = "transformed"  # one per feature the detector sees
