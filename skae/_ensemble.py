@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from ._engine import mlp_flops, resolve_device
+from ._losses import elementwise_loss, residual_loss
 from ._stacked import StackedAutoencoder
+from ._wide import IDEMPOTENT, BlockDiagonalAutoencoders
 
 # A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
 # cost of a network's step (operator dispatch, autograd, the optimiser), a stack's, and
@@ -181,7 +183,12 @@ def _padded(arrays, shape, fill=0.0):
 
 
 class _Block(nn.Module):
-    """One network of the scorer (a stack or a single member) and its members' plans."""
+    """One network of the scorer (a 3-D stack or a single member) and its members' plans.
+
+    Every block answers ``terms(x)`` (per member: feature losses (K, n, F), error terms
+    (K, n), code terms (K, n) or None), ``anomaly(x)`` (the sum of its terms, (n,)),
+    ``scaled_errors(x)`` (its members' scaled feature losses summed, (n, F)) and
+    ``member_outputs(x)``."""
 
     def __init__(self, member, network, plans, n_features):
         super().__init__()
@@ -213,13 +220,11 @@ class _Block(nn.Module):
                 else np.zeros((K, 1, 1))
             ),
         )
-        scales = [
-            p.feature_scale if p.feature_scale is not None else np.ones(n_features) for p in plans
-        ]
-        self.register_buffer("inverse_scale", torch.as_tensor(1.0 / np.stack(scales))[:, None])
+        self.register_buffer(
+            "inverse_scale", torch.as_tensor(_inverse_scales(plans, n_features))[:, None]
+        )
 
-    def forward(self, x):
-        """(feature losses (K, n, F), error terms (K, n), code terms (K, n) or None)."""
+    def terms(self, x):
         errors, codes, score = self.member._inference_terms(self.network, x)
         if errors.dim() == 2:  # a single network: add the member axis
             errors, codes, score = errors[None], codes[None], score[None]
@@ -232,6 +237,175 @@ class _Block(nn.Module):
             y = torch.matmul(codes, self.whitener) - self.shift
             code_terms = (y * y).sum(dim=-1)
         return errors, error_terms, code_terms
+
+    def anomaly(self, x):
+        _, errors, codes = self.terms(x)
+        return (errors if codes is None else errors + codes).sum(dim=0)
+
+    def anomaly_column(self, x):
+        return self.anomaly(x).unsqueeze(1)
+
+    def scaled_errors(self, x):
+        return (self.terms(x)[0] * self.inverse_scale).sum(dim=0)
+
+    def member_outputs(self, x):
+        e, z, _ = self.member._inference_terms(self.network, x)
+        if isinstance(self.network, StackedAutoencoder):
+            return list(e), self.network.member_codes(z)
+        return [e], [z]
+
+
+class _WideBlock(nn.Module):
+    """Autoencoders scored as one block-diagonal MLP (:mod:`skae._wide`), the same block
+    interface as :class:`_Block`; the score takes one matrix product per layer, one for
+    the weighted errors and one (with the shift as its bias) for the code distances."""
+
+    def __init__(self, member, network, plans, n_features):
+        super().__init__()
+        self.member, self.network = member, network
+        self.n_members, self.n_features = len(plans), n_features
+        # an autoencoder's score is minus its mean loss: without per-feature weights the
+        # error term is that mean times the plan's scale
+        weights = [
+            p.error_weights
+            if p.error_weights is not None
+            else np.full(n_features, p.error_scale / n_features)
+            for p in plans
+        ]
+        self.register_buffer("error_weights", torch.as_tensor(np.concatenate(weights))[:, None])
+        self.register_buffer(
+            "inverse_scale", torch.as_tensor(_inverse_scales(plans, n_features).reshape(-1))
+        )
+        self.has_codes = plans[0].whitener is not None
+        if self.has_codes:
+            self.register_buffer(
+                "whitener", torch.block_diag(*[torch.as_tensor(p.whitener) for p in plans])
+            )
+            self.register_buffer(
+                "neg_shift", -torch.as_tensor(np.concatenate([p.shift for p in plans]))
+            )
+            sizes = network.code_sizes
+            segments = np.zeros((sum(sizes), len(sizes)))
+            segments[np.arange(sum(sizes)), np.repeat(np.arange(len(sizes)), sizes)] = 1
+            self.register_buffer("segments", torch.as_tensor(segments))
+        # the error weights, then a weight of 1 per whitened code column
+        ones = torch.ones(
+            sum(network.code_sizes) if self.has_codes else 0, 1, dtype=self.error_weights.dtype
+        )
+        self.register_buffer("all_weights", torch.cat([self.error_weights, ones]))
+
+    def _residual_path(self):
+        return self.network.output_activation is None and self.member.loss != "bce"
+
+    def _losses(self, x):
+        if self._residual_path():
+            codes, residual = self.network.residuals(x)
+            return residual_loss(self.member.loss, residual), codes
+        codes, logits = self.network(x)
+        target = x.repeat(1, self.n_members)
+        return elementwise_loss(self.member.loss, logits, target, self.network.activate), codes
+
+    def _distances(self, codes):
+        y = torch.addmm(self.neg_shift, codes, self.whitener)
+        return y * y
+
+    def terms(self, x):
+        losses, codes = self._losses(x)
+        errors = losses.reshape(-1, self.n_members, self.n_features).transpose(0, 1)
+        weights = self.error_weights.reshape(self.n_members, 1, self.n_features)
+        error_terms = (errors * weights).sum(dim=-1)
+        code_terms = (self._distances(codes) @ self.segments).T if self.has_codes else None
+        return errors, error_terms, code_terms
+
+    def anomaly_column(self, x):
+        """The block's anomaly total, (n, 1), in few graph nodes: for squared errors the
+        residuals and the whitened codes are squared and weighted in one product."""
+        if self._residual_path() and self.member.loss == "mse":
+            codes, residual = self.network.residuals(x)
+            if self.has_codes:
+                y = torch.addmm(self.neg_shift, codes, self.whitener)
+                residual = torch.cat([residual, y], dim=1)
+            return torch.matmul(residual * residual, self.all_weights)
+        losses, codes = self._losses(x)
+        total = torch.matmul(losses, self.error_weights)
+        if self.has_codes:
+            total = total + self._distances(codes).sum(dim=1, keepdim=True)
+        return total
+
+    def anomaly(self, x):
+        return self.anomaly_column(x).squeeze(1)
+
+    def scaled_errors(self, x):
+        losses, _ = self._losses(x)
+        scaled = (losses * self.inverse_scale).reshape(-1, self.n_members, self.n_features)
+        return scaled.sum(dim=1)
+
+    def member_outputs(self, x):
+        losses, codes = self._losses(x)
+        return self.network.member_errors(losses), self.network.member_codes(codes)
+
+
+def _inverse_scales(plans, n_features):
+    scales = [
+        p.feature_scale if p.feature_scale is not None else np.ones(n_features) for p in plans
+    ]
+    return 1.0 / np.stack(scales)
+
+
+# A block-diagonal MLP streams its zeros too: above this many weights (dense), the 3-D
+# stacks score one row faster (measured with benchmarks/bench_inference.py).
+WIDE_MAX_WEIGHTS = 300_000
+
+
+def _padded_widths(widths, depth):
+    """Layer widths with identity layers where skae._wide inserts them: after the first
+    hidden layer of the encoder and of the decoder."""
+    own = (len(widths) - 3) // 2
+    missing = depth - own
+    if missing <= 0:
+        return widths
+    encoder, code, decoder = widths[: own + 1], widths[own + 1], widths[own + 2 :]
+    encoder = encoder[:2] + [encoder[1]] * missing + encoder[2:]
+    decoder = decoder[:1] + [decoder[0]] * missing + decoder[1:]
+    return encoder + [code] + decoder
+
+
+def _dense_weights(members):
+    """How many weights the block-diagonal MLP of these members holds, zeros included."""
+    n = members[0].n_features_in_
+    widths = [m._widths(n) for m in members]
+    depth = max((len(w) - 3) // 2 for w in widths)
+    widths = [_padded_widths(w, depth) for w in widths]
+    total = sum(w[1] for w in widths) * n  # the first layer: side by side
+    for j in range(1, len(widths[0]) - 1):
+        total += sum(w[j] for w in widths) * sum(w[j + 1] for w in widths)
+    return total
+
+
+def inference_groups(members):
+    """How the scorer groups members: lists of indices with, per list, "wide" (one
+    block-diagonal MLP), "stack" (a 3-D stack) or "single"."""
+    wide, rest = {}, []
+    for i, member in enumerate(members):
+        key = member._stack_key()
+        if key is None or member.latent_normalize:
+            rest.append(i)
+            continue
+        # depths merge where the activation allows identity layers (skae._wide)
+        merge = member.activation in IDEMPOTENT and len(member._hidden_sizes()) >= 1
+        wide.setdefault(((key[0], key[2]) if merge else key), []).append(i)
+    groups = []
+    for group in wide.values():
+        chosen = [members[i] for i in group]
+        if len(group) > 1 and _dense_weights(chosen) <= WIDE_MAX_WEIGHTS:
+            groups.append((group, "wide"))
+        else:
+            rest += group
+    rest_members = [members[i] for i in sorted(rest)]
+    for sub in stack_groups(rest_members):
+        indices = [sorted(rest)[i] for i in sub]
+        groups.append((indices, "stack" if len(indices) > 1 else "single"))
+    return groups
 
 
 class EnsembleScorer(nn.Module):
@@ -247,15 +421,21 @@ class EnsembleScorer(nn.Module):
         super().__init__()
         n_features = members[0].n_features_in_
         blocks, order = [], []
-        for group in stack_groups(members):
+        for group, kind in inference_groups(members):
             chosen = [members[i] for i in group]
             modules = [m.module_ for m in chosen]
-            network = (
-                StackedAutoencoder(modules, chosen[0].activation)
-                if len(chosen) > 1
-                else copy.deepcopy(modules[0])
-            )
-            blocks.append(_Block(chosen[0], network, [plans[i] for i in group], n_features))
+            chosen_plans = [plans[i] for i in group]
+            if kind == "wide":
+                network = BlockDiagonalAutoencoders(modules, chosen[0].activation)
+                block = _WideBlock(chosen[0], network, chosen_plans, n_features)
+            else:
+                network = (
+                    StackedAutoencoder(modules, chosen[0].activation)
+                    if kind == "stack"
+                    else copy.deepcopy(modules[0])
+                )
+                block = _Block(chosen[0], network, chosen_plans, n_features)
+            blocks.append(block)
             order += group
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("order", torch.as_tensor(np.argsort(order)))
@@ -263,12 +443,8 @@ class EnsembleScorer(nn.Module):
         self.n_members = len(members)
         self.to(dtype).eval()
 
-    def _terms(self, x):
-        errors, error_terms, code_terms = zip(*(block(x) for block in self.blocks), strict=True)
-        return errors, error_terms, code_terms
-
     def forward(self, x):
-        _, error_terms, code_terms = self._terms(x)
+        _, error_terms, code_terms = zip(*(block.terms(x) for block in self.blocks), strict=True)
         terms = torch.cat(error_terms).index_select(0, self.order)
         if code_terms[0] is not None:
             codes = torch.cat(code_terms).index_select(0, self.order)
@@ -276,18 +452,26 @@ class EnsembleScorer(nn.Module):
         return terms.T
 
     def score_samples(self, x):
-        _, error_terms, code_terms = self._terms(x)
         anomaly = None
-        for errors, codes in zip(error_terms, code_terms, strict=True):
-            part = (errors if codes is None else errors + codes).sum(dim=0)
+        for block in self.blocks:
+            part = block.anomaly(x)
             anomaly = part if anomaly is None else anomaly + part
         return self.bias - anomaly
 
+    def decision_column(self, x, offset):
+        """``score_samples(x) - offset`` as a column (n, 1): the exported graph's output,
+        in as few nodes as the blocks allow."""
+        anomaly = None
+        for block in self.blocks:
+            part = block.anomaly_column(x)
+            anomaly = part if anomaly is None else anomaly + part
+        return (self.bias - offset) - anomaly
+
     def feature_errors(self, x):
-        errors = [
-            e * block.inverse_scale for e, block in zip(self._terms(x)[0], self.blocks, strict=True)
-        ]
-        total = torch.cat(errors).sum(dim=0)
+        total = None
+        for block in self.blocks:
+            part = block.scaled_errors(x)
+            total = part if total is None else total + part
         return total / self.n_members
 
     def member_outputs(self, x):
@@ -295,12 +479,8 @@ class EnsembleScorer(nn.Module):
         (n, n_components), for the detector's calibration."""
         errors, codes = [], []
         for block in self.blocks:
-            e, z, _ = block.member._inference_terms(block.network, x)
-            if isinstance(block.network, StackedAutoencoder):
-                errors += list(e)
-                codes += block.network.member_codes(z)
-            else:
-                errors.append(e)
-                codes.append(z)
+            e, z = block.member_outputs(x)
+            errors += e
+            codes += z
         order = self.order.tolist()
         return [errors[i] for i in order], [codes[i] for i in order]

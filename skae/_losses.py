@@ -17,18 +17,39 @@ HUBER_DELTA = 1.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def _residual_squared(r):
+    return r * r
+
+
+def _residual_absolute(r):
+    return r.abs()
+
+
+def _residual_huber(r):
+    # Written out: torch's huber_loss has no ONNX export.
+    d = r.abs()
+    return torch.where(d <= HUBER_DELTA, 0.5 * d * d, HUBER_DELTA * (d - 0.5 * HUBER_DELTA))
+
+
+# The losses that are a function of the residual ``reconstruction - x`` alone.
+_RESIDUAL = {"mse": _residual_squared, "mae": _residual_absolute, "huber": _residual_huber}
+
+
+def residual_loss(kind, residual):
+    """Elementwise loss from the residual ``reconstruction - x`` ("mse", "mae", "huber")."""
+    return _RESIDUAL[kind](residual)
+
+
 def _squared(x_hat, x):
-    return (x_hat - x).square()
+    return _residual_squared(x_hat - x)
 
 
 def _absolute(x_hat, x):
-    return (x_hat - x).abs()
+    return _residual_absolute(x_hat - x)
 
 
 def _huber(x_hat, x):
-    # Written out: torch's huber_loss has no ONNX export.
-    d = (x_hat - x).abs()
-    return torch.where(d <= HUBER_DELTA, 0.5 * d.square(), HUBER_DELTA * (d - 0.5 * HUBER_DELTA))
+    return _residual_huber(x_hat - x)
 
 
 def _huber_mean(x_hat, x):

@@ -484,7 +484,9 @@ default=None
             _fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None)
             for i in range(k)
         ]
-        scores = float(np.sum(weights * median)) - terms @ weights
+        bias = float(np.sum(weights * median))
+        # the training scores exactly as score_samples computes them (ties included)
+        scores = self._run(self._scorer(plans, bias), "score_samples", X)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             offset = float(q1 - 1.5 * (q3 - q1))
@@ -495,7 +497,7 @@ default=None
             None if means is None else list(means),
             None if precisions is None else list(precisions),
             plans,
-            float(np.sum(weights * median)),
+            bias,
             offset,
         )
 

@@ -51,6 +51,9 @@ class InferenceHead(torch.nn.Module):
         else:
             self.network = estimator.module_
             self.offset = 0.0
+        # int64 labels straight from Where: no Cast node in the graph
+        self.register_buffer("minus", torch.tensor(-1, dtype=torch.int64))
+        self.register_buffer("plus", torch.tensor(1, dtype=torch.int64))
 
     def forward(self, x):
         results = {}
@@ -59,12 +62,12 @@ class InferenceHead(torch.nn.Module):
         if {_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT, _spec.SCORE_SAMPLES_OUTPUT} & set(
             self.outputs
         ):
-            score = self.network.score_samples(x).unsqueeze(1)
-            decision = score - self.offset
-            results[_spec.SCORE_SAMPLES_OUTPUT] = score
+            decision = self.network.decision_column(x, self.offset)
             results[_spec.SCORES_OUTPUT] = decision
-            results[_spec.LABEL_OUTPUT] = (
-                torch.where(decision < 0, -1, 1).to(torch.int64).squeeze(1)
+            if _spec.SCORE_SAMPLES_OUTPUT in self.outputs:
+                results[_spec.SCORE_SAMPLES_OUTPUT] = decision + self.offset
+            results[_spec.LABEL_OUTPUT] = torch.where(decision < 0, self.minus, self.plus).squeeze(
+                1
             )
         if _spec.FEATURE_ERRORS_OUTPUT in self.outputs:
             results[_spec.FEATURE_ERRORS_OUTPUT] = self.network.feature_errors(x)
