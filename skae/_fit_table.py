@@ -77,6 +77,14 @@ def _dialect(args, path):
     return dialect_for(path, sep=args.sep, decimal=args.decimal)
 
 
+def _working_memory(args):
+    """sklearn's working_memory (MiB) for a streamed fit: about one chunk of 64 float64
+    columns, so the detector's inference chunks (its calibration, the sample's scores)
+    stay within the memory the chunk size sets, not sklearn's default 1 GiB."""
+    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
+    return max(16, -(-rows * 8 * 64 // 2**20))
+
+
 def fit_table(args, *, say, out):
     """Run ``skae fit`` (the output was checked by the caller); return the exit code."""
     from sklearn.pipeline import Pipeline
@@ -91,9 +99,12 @@ def fit_table(args, *, say, out):
             "memory and stops by itself (--max-iter caps it)"
         )
     start = time.perf_counter()
+    import sklearn
+
     from ._engine import TrainingInterruptedWarning
 
-    with warnings.catch_warnings():
+    memory = _working_memory(args) if streamed else sklearn.get_config()["working_memory"]
+    with warnings.catch_warnings(), sklearn.config_context(working_memory=memory):
         warnings.simplefilter("ignore", UserWarning)  # ConvergenceWarning and friends
         # Ctrl-C: the estimators stop training and warn; the command writes nothing
         warnings.simplefilter("error", TrainingInterruptedWarning)
@@ -106,9 +117,10 @@ def fit_table(args, *, say, out):
             raise KeyboardInterrupt from None
     seconds = time.perf_counter() - start
     pipeline = Pipeline([("columns", pre), ("detector", detector)])
-    onx = _export(pipeline, sample, roles, pre, args)
-    write_bytes(args.output, onx.SerializeToString())
-    flagged = (pipeline.predict(sample) == -1).mean()
+    with sklearn.config_context(working_memory=memory):
+        onx = _export(pipeline, sample, roles, pre, args)
+        write_bytes(args.output, onx.SerializeToString())
+        flagged = (pipeline.predict(sample) == -1).mean()
     filled = sum(roles.missing.values())
     notes = [f"{len(roles.numeric)} numeric", f"{len(roles.categorical)} categorical"]
     if filled:
