@@ -249,10 +249,10 @@ class _Block(nn.Module):
         return (self.terms(x)[0] * self.inverse_scale).sum(dim=0)
 
     def member_outputs(self, x):
-        e, z, _ = self.member._inference_terms(self.network, x)
+        e, z, s = self.member._inference_terms(self.network, x)
         if isinstance(self.network, StackedAutoencoder):
-            return list(e), self.network.member_codes(z)
-        return [e], [z]
+            return list(e), self.network.member_codes(z), list(s)
+        return [e], [z], [s]
 
 
 class _WideBlock(nn.Module):
@@ -342,7 +342,8 @@ class _WideBlock(nn.Module):
 
     def member_outputs(self, x):
         losses, codes = self._losses(x)
-        return self.network.member_errors(losses), self.network.member_codes(codes)
+        errors = self.network.member_errors(losses)
+        return errors, self.network.member_codes(codes), [-e.mean(dim=1) for e in errors]
 
 
 def _inverse_scales(plans, n_features):
@@ -382,13 +383,17 @@ def _dense_weights(members):
     return total
 
 
-def inference_groups(members):
+def inference_groups(members, layout="batch"):
     """How the scorer groups members: lists of indices with, per list, "wide" (one
-    block-diagonal MLP), "stack" (a 3-D stack) or "single"."""
+    block-diagonal MLP), "stack" (a 3-D stack) or "single".
+
+    ``layout="latency"`` (the exported graph, scored a row at a time) uses block-diagonal
+    MLPs where they are small enough; ``"batch"`` (Python scoring, calibration: many rows
+    at once, where the zeros of a block-diagonal layer cost arithmetic) uses 3-D stacks."""
     wide, rest = {}, []
     for i, member in enumerate(members):
         key = member._stack_key()
-        if key is None or member.latent_normalize:
+        if layout != "latency" or key is None or member.latent_normalize:
             rest.append(i)
             continue
         # depths merge where the activation allows identity layers (skae._wide)
@@ -411,17 +416,20 @@ def inference_groups(members):
 class EnsembleScorer(nn.Module):
     """The members' networks and their plans as one module.
 
+    ``layout`` picks how same-kind members are computed: "batch" (3-D stacks) or
+    "latency" (block-diagonal MLPs, few graph nodes); see :func:`inference_groups`.
+
     ``forward(x)`` gives the anomaly terms, shape (n, n_terms): the members' error terms,
     then (when there are codes) their code terms, in member order. ``score_samples(x)``
     gives ``bias - sum of all terms`` (the plans then carry the final weights), and
     ``feature_errors(x)`` the members' mean scaled per-feature losses.
     """
 
-    def __init__(self, members, plans, bias, *, dtype=torch.float64):
+    def __init__(self, members, plans, bias, *, dtype=torch.float64, layout="batch"):
         super().__init__()
         n_features = members[0].n_features_in_
         blocks, order = [], []
-        for group, kind in inference_groups(members):
+        for group, kind in inference_groups(members, layout):
             chosen = [members[i] for i in group]
             modules = [m.module_ for m in chosen]
             chosen_plans = [plans[i] for i in group]
@@ -475,12 +483,13 @@ class EnsembleScorer(nn.Module):
         return total / self.n_members
 
     def member_outputs(self, x):
-        """Per member, in member order: its unscaled feature losses (n, F) and its code
-        (n, n_components), for the detector's calibration."""
-        errors, codes = [], []
+        """Per member, in member order: its unscaled feature losses (n, F), its code
+        (n, n_components) and its own score (n,), for the detector's calibration."""
+        errors, codes, scores = [], [], []
         for block in self.blocks:
-            e, z = block.member_outputs(x)
+            e, z, s = block.member_outputs(x)
             errors += e
             codes += z
+            scores += s
         order = self.order.tolist()
-        return [errors[i] for i in order], [codes[i] for i in order]
+        return ([errors[i] for i in order], [codes[i] for i in order], [scores[i] for i in order])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ class _Calibration:
     plans: list
     bias: float
     offset: float
+    scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -435,8 +437,8 @@ default=None
                     )
         return calibration
 
-    def _scorer(self, plans, bias, dtype=torch.float64):
-        return EnsembleScorer(self.estimators_, plans, bias, dtype=dtype)
+    def _scorer(self, plans, bias, dtype=torch.float64, layout="batch"):
+        return EnsembleScorer(self.estimators_, plans, bias, dtype=dtype, layout=layout)
 
     def _run(self, scorer, method, X):
         """A scorer method over X in chunks, on CPU, with the detector's threads."""
@@ -449,7 +451,7 @@ default=None
         """Error scales, code statistics, robust standardisation and offset from X."""
         members = self.estimators_
         k, F = len(members), X.shape[1]
-        errors, codes = self._member_outputs(X)
+        errors, codes, member_scores = self._member_outputs(X)
         scales = means = precisions = None
         if self.normalize_errors:
             scales = []
@@ -470,7 +472,7 @@ default=None
             )
             for i in range(k)
         ]
-        terms = self._run(self._scorer(unit, 0.0), "forward", X)
+        terms = _unit_terms(unit, errors, codes, member_scores)
         if k == 1 and self.latent_weight == 0:
             weights, median = np.ones(1), np.zeros(1)
         else:
@@ -486,7 +488,8 @@ default=None
         ]
         bias = float(np.sum(weights * median))
         # the training scores exactly as score_samples computes them (ties included)
-        scores = self._run(self._scorer(plans, bias), "score_samples", X)
+        scorer = self._scorer(plans, bias)  # the float64 scorer: kept for score_samples
+        scores = self._run(scorer, "score_samples", X)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             offset = float(q1 - 1.5 * (q3 - q1))
@@ -499,26 +502,33 @@ default=None
             plans,
             bias,
             offset,
+            scorer,
         )
 
     def _member_outputs(self, X):
-        """Per member, its feature losses (float32: only their medians are needed) and
-        codes on X, computed in chunks."""
+        """Per member, on X: its feature losses, codes and own scores, from the float32
+        networks (their medians, covariances and quantiles need no more), in chunks."""
         members = self.estimators_
-        scorer = self._scorer([MemberPlan(None, 1.0, None, None, None) for _ in members], 0.0)
+        bare = [MemberPlan(None, 1.0, None, None, None) for _ in members]
+        scorer = self._scorer(bare, 0.0, dtype=torch.float32)
         widths = [w for m in members for w in m._widths(X.shape[1])]
         rows = chunk_rows(widths, len(X))
-        errors, codes = [[] for _ in members], [[] for _ in members]
+        outputs = [[[] for _ in members] for _ in range(3)]
         with (
             torch.no_grad(),
             num_threads(resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)),
         ):
             for batch in gen_batches(len(X), rows):
-                x = torch.tensor(X[batch], dtype=torch.float64)
-                for i, (e, z) in enumerate(zip(*scorer.member_outputs(x), strict=True)):
-                    errors[i].append(e.numpy().astype(np.float32))
-                    codes[i].append(z.numpy())
-        return [np.concatenate(e) for e in errors], [np.concatenate(z) for z in codes]
+                x = torch.tensor(X[batch], dtype=torch.float32)
+                for kind, values in zip(outputs, scorer.member_outputs(x), strict=True):
+                    for i, value in enumerate(values):
+                        kind[i].append(value.numpy())
+        errors, codes, scores = ([np.concatenate(v) for v in kind] for kind in outputs)
+        return (
+            errors,
+            [z.astype(np.float64) for z in codes],
+            [s.astype(np.float64) for s in scores],
+        )
 
     @property
     def offset_(self):
@@ -536,20 +546,19 @@ default=None
     def latent_precisions_(self):
         return self._calibrated().latent_precisions
 
-    def _inference_module(self, dtype=torch.float32):
-        """The scoring network with the fitted calibration (what ONNX export traces):
-        ``score_samples(x)`` and ``feature_errors(x)``."""
+    def _inference_module(self, dtype=torch.float32, layout="latency"):
+        """The scoring network with the fitted calibration: ``score_samples(x)``,
+        ``decision_column(x, offset)`` and ``feature_errors(x)``. ONNX export traces the
+        float32 "latency" layout (one row at a time); Python scores many rows with the
+        float64 "batch" layout."""
         calibration = self._calibrated()
-        return self._scorer(calibration.plans, calibration.bias, dtype)
+        return self._scorer(calibration.plans, calibration.bias, dtype, layout)
 
     def _scorer64(self):
-        scorer = self.__dict__.get("_scorer_cache")
-        if scorer is None or scorer[0] is not self._calibrated():
-            scorer = self._scorer_cache = (
-                self._calibrated(),
-                self._inference_module(torch.float64),
-            )
-        return scorer[1]
+        calibration = self._calibrated()
+        if calibration.scorer is None:  # after unpickling
+            calibration.scorer = self._inference_module(torch.float64, layout="batch")
+        return calibration.scorer
 
     # ---------------------------------------------------------- public methods
     def _score_samples(self, X):
@@ -633,8 +642,27 @@ default=None
     # ------------------------------------------------------------- persistence
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state.pop("_scorer_cache", None)  # derived from the members: rebuilt when needed
+        calibration = state.get("_calibration")
+        if calibration is not None and calibration.scorer is not None:
+            # the scorer is derived from the members: rebuilt when needed
+            state["_calibration"] = dataclasses.replace(calibration, scorer=None)
         return state
+
+
+def _unit_terms(plans, errors, codes, scores):
+    """The anomaly terms of the unit plans, (n, n_terms), from the members' outputs: the
+    error terms are linear in the feature losses, the code terms squared distances, so no
+    second pass through the networks is needed."""
+    columns = []
+    for plan, e, s in zip(plans, errors, scores, strict=True):
+        columns.append(
+            e @ plan.error_weights if plan.error_weights is not None else -s * plan.error_scale
+        )
+    for plan, z in zip(plans, codes, strict=True):
+        if plan.whitener is not None:
+            y = z @ plan.whitener - plan.shift
+            columns.append((y * y).sum(axis=1))
+    return np.column_stack(columns)
 
 
 def _fold(plan, error_weight, code_weight):
