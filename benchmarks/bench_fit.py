@@ -7,6 +7,7 @@ data, batch 256, 20 epochs, Adam 1e-3, one thread each, runs interleaved, median
     python benchmarks/bench_fit.py --quick          # fewer repeats, smaller scaling table
     python benchmarks/bench_fit.py --device cuda    # the GPU run: 1M x 100, batch 4096
     python benchmarks/bench_fit.py --only threads   # default threads vs 1/2/all, quiet and busy
+    python benchmarks/bench_fit.py --only coldstart # a first fit in a fresh process
 """
 
 from __future__ import annotations
@@ -301,6 +302,41 @@ def time_to_quality(args):
         print(f"skae defaults did not reach it in 100 epochs ({elapsed:.1f} s)")
 
 
+COLD_START = """
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+from skae import AutoencoderTransformer  # torch, scikit-learn
+t1 = time.perf_counter()
+X = np.random.RandomState(0).normal(size=(2000, 20))
+AutoencoderTransformer(max_iter=1, early_stopping=False, device="cpu", random_state=0).fit(X)
+t2 = time.perf_counter()
+AutoencoderTransformer(max_iter=1, early_stopping=False, device="cpu", random_state=0).fit(X)
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def cold_start(args):
+    """A first fit in a fresh process: the import, then what the first fit costs beyond
+    a second, identical one (library start-up skae pays once per process)."""
+    runs = []
+    for _ in range(args.repeats):
+        out = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", COLD_START],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        runs.append([float(v) for v in out.split()])
+    imp, first, second = np.median(np.array(runs), axis=0)
+    print(
+        f"\nCold start (median of {args.repeats} fresh processes): import of the "
+        f"estimators {imp:.2f} s; first 1-epoch fit {first:.2f} s, an identical second "
+        f"one {second:.3f} s: {first - second:.2f} s of one-off start-up in the first fit"
+    )
+
+
 def gpu(args):
     import torch
 
@@ -330,7 +366,9 @@ def main(argv=None):
     parser.add_argument("--scaling-epochs", type=int, default=2)
     parser.add_argument("--point", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--only", choices=["compare", "scaling", "quality", "threads"], help="run one part"
+        "--only",
+        choices=["compare", "scaling", "quality", "threads", "coldstart"],
+        help="run one part",
     )
     parser.add_argument("--threads-point", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -356,10 +394,13 @@ def main(argv=None):
         return scaling(args)
     if args.only == "quality":
         return time_to_quality(args)
+    if args.only == "coldstart":
+        return cold_start(args)
     med = compare(args)
     if args.only is None:
         scaling(args)
         time_to_quality(args)
+        cold_start(args)
         import _threads
 
         _threads.run(args.quick)
