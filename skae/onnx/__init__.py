@@ -77,6 +77,9 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
         ``n_features_in_``, a DataFrame sample lacks a column the estimator was fitted
         on, or a column's dtype cannot be an ONNX input (e.g. datetimes).
     """
+    from .. import _require_train
+
+    _require_train("skae.onnx.to_onnx")  # names the train extra when it is missing
     from ._export import to_onnx as _to_onnx
 
     return _to_onnx(
@@ -94,6 +97,9 @@ def register_converters():
     Call it once before ``skl2onnx.to_onnx(pipeline, ...)`` on a pipeline containing skae
     estimators (:func:`to_onnx` does it for you). Importing skae registers nothing.
     """
+    from .. import _require_train
+
+    _require_train("skae.onnx.register_converters")
     from ._converters import register_converters as _register
 
     _register()
