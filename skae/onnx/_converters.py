@@ -115,17 +115,22 @@ def _detector_shape(operator):
     n = operator.inputs[0].get_first_dimension()
     det = operator.raw_operator
     shapes = {
-        "label": Int64TensorType([n]),
-        "scores": FloatTensorType([n, 1]),
-        "score_samples": FloatTensorType([n, 1]),
-        "feature_errors": FloatTensorType([n, det.n_features_in_]),
+        _spec.LABEL_OUTPUT: Int64TensorType([n]),
+        _spec.SCORES_OUTPUT: FloatTensorType([n, 1]),
+        _spec.SCORE_SAMPLES_OUTPUT: FloatTensorType([n, 1]),
+        _spec.FEATURE_ERRORS_OUTPUT: FloatTensorType([n, det.n_features_in_]),
     }
     for out in operator.outputs:
         out.type = shapes[_output_kind(out)]
 
 
 def _output_kind(variable):
-    for kind in ("feature_errors", "score_samples", "label", "scores"):
+    for kind in (
+        _spec.FEATURE_ERRORS_OUTPUT,
+        _spec.SCORE_SAMPLES_OUTPUT,
+        _spec.LABEL_OUTPUT,
+        _spec.SCORES_OUTPUT,
+    ):
         if variable.raw_name.startswith(kind):
             return kind
     raise RuntimeError(f"unexpected output {variable.raw_name!r}")
@@ -165,7 +170,7 @@ def _transformer_parser(scope, model, inputs, custom_parsers=None):
     """Declare the one output, ``variable``, on a float32 input."""
     operator = scope.declare_local_operator(f"Skae{type(model).__name__}", model)
     operator.inputs = _float_input(scope, model, inputs)
-    operator.outputs.append(scope.declare_local_variable("variable", FloatTensorType()))
+    operator.outputs.append(scope.declare_local_variable(_spec.TRANSFORM_OUTPUT, FloatTensorType()))
     return operator.outputs
 
 
@@ -174,12 +179,14 @@ def _detector_parser(scope, model, inputs, custom_parsers=None):
     options = scope.get_options(model, dict(feature_errors=False, score_samples=False))
     operator = scope.declare_local_operator("SkaeReconstructionAnomalyDetector", model)
     operator.inputs = _float_input(scope, model, inputs)
-    operator.outputs.append(scope.declare_local_variable("label", Int64TensorType()))
-    operator.outputs.append(scope.declare_local_variable("scores", FloatTensorType()))
+    names = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
     if options["score_samples"]:
-        operator.outputs.append(scope.declare_local_variable("score_samples", FloatTensorType()))
+        names.append(_spec.SCORE_SAMPLES_OUTPUT)
     if options["feature_errors"]:
-        operator.outputs.append(scope.declare_local_variable("feature_errors", FloatTensorType()))
+        names.append(_spec.FEATURE_ERRORS_OUTPUT)
+    for name in names:
+        kind = Int64TensorType() if name == _spec.LABEL_OUTPUT else FloatTensorType()
+        operator.outputs.append(scope.declare_local_variable(name, kind))
     return operator.outputs
 
 
@@ -188,7 +195,7 @@ def _convert(scope, operator, container):
     if isinstance(estimator, ReconstructionAnomalyDetector):
         outputs = [_output_kind(o) for o in operator.outputs]
     else:
-        outputs = ["variable"]
+        outputs = [_spec.TRANSFORM_OUTPUT]
     onx = export_head(estimator, outputs, container.target_opset)
     add_onnx_graph(scope, operator, container, onx)
 
