@@ -50,13 +50,17 @@ def stop_burners(procs):
         p.join()
 
 
-def _time(fn, repeats):
-    times = []
+def _time_settings(make_fit, settings, repeats):
+    """Median seconds per setting, the settings interleaved in every repeat: a load that
+    drifts over time (timesliced CPU burners) then hits every setting alike."""
+    times = {name: [] for name in settings}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for name, n_jobs in settings.items():
+            fit = make_fit(n_jobs)
+            start = time.perf_counter()
+            fit()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def measure(quick):
@@ -69,7 +73,7 @@ def measure(quick):
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
     from skae._engine import mlp_flops, resolve_threads
 
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 5
     settings = {"1": 1, "2": 2, "all": -1, "default": None}
     X = low_rank_data(4_000 if quick else 10_000)
     widths, batches = (WIDTHS[::3], BATCHES[1:2]) if quick else (WIDTHS, BATCHES)
@@ -78,7 +82,8 @@ def measure(quick):
     for width in widths:
         for batch in batches:
             row = {"width": width, "batch": batch}
-            for name, n_jobs in settings.items():
+
+            def sweep_fit(n_jobs, width=width, batch=batch):
                 ae = AutoencoderTransformer(
                     n_components=8,
                     hidden_layer_sizes=(width,),
@@ -89,7 +94,9 @@ def measure(quick):
                     n_jobs=n_jobs,
                     random_state=0,
                 )
-                row[name] = _time(lambda ae=ae: ae.fit(X), repeats)
+                return lambda: ae.fit(X)
+
+            row.update(_time_settings(sweep_fit, settings, repeats))
             flops = mlp_flops([100, width, 8, width, 100], batch)
             row["default_threads"] = resolve_threads(None, flops)
             sweep.append(row)
@@ -119,10 +126,13 @@ def measure(quick):
         ),
     ]:
         row = {"what": label}
-        for name, n_jobs in settings.items():
-            row[name] = _time(
-                lambda n_jobs=n_jobs, make=make, data=data: make(n_jobs).fit(data), repeats
+        row.update(
+            _time_settings(
+                lambda n_jobs, make=make, data=data: lambda: make(n_jobs).fit(data),
+                settings,
+                repeats,
             )
+        )
         goal.append(row)
     print(json.dumps({"sweep": sweep, "goal": goal}))
 

@@ -129,28 +129,40 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
+def _own_running():
+    """This process's threads that are running or runnable, by thread id."""
+    running = set()
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                if fh.read().rpartition(")")[2].split()[0] == "R":
+                    running.add(task)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return running
+
+
 def _others_running():
-    """Tasks of other processes running or waiting for a core right now (Linux: from
-    /proc, the median of three snapshots a millisecond apart); elsewhere the 1-minute
-    load average. This process's own threads are not counted."""
+    """Tasks of other processes running or waiting for a core right now.
+
+    On Linux from /proc: the least of three snapshots a millisecond apart, so that a
+    passing kernel thread does not count and a lasting load does. This process's own
+    threads are read just before and just after the system-wide count, and a thread
+    running at either read is ours. Elsewhere, the 1-minute load average.
+    """
     try:
         samples = []
         for i in range(3):
+            before = _own_running()
             with open("/proc/stat") as fh:
                 total = next(
                     int(line.split()[1]) for line in fh if line.startswith("procs_running")
                 )
-            own = 0
-            for task in os.listdir("/proc/self/task"):
-                try:
-                    with open(f"/proc/self/task/{task}/stat") as fh:
-                        own += fh.read().rpartition(")")[2].split()[0] == "R"
-                except OSError:  # the thread ended meanwhile
-                    pass
-            samples.append(total - own)
+            own = before | _own_running()
+            samples.append(max(0, total - len(own)))
             if i < 2:
                 time.sleep(0.001)
-        return float(sorted(samples)[1])
+        return float(min(samples))
     except (OSError, StopIteration, ValueError, IndexError):
         try:
             return os.getloadavg()[0]

@@ -323,7 +323,7 @@ def test_this_processs_own_busy_threads_are_not_counted():
             while not stop.is_set():
                 a @ a
 
-    without = sorted(_engine._others_running() for _ in range(5))[2]
+    without = min(_engine._others_running() for _ in range(5))
     worker = threading.Thread(target=work)
     worker.start()
     try:
@@ -332,8 +332,8 @@ def test_this_processs_own_busy_threads_are_not_counted():
     finally:
         stop.set()
         worker.join()
-    # whatever else runs on the machine, the busy thread of ours adds nothing
-    assert sorted(seen)[2] <= without + 0.5
+    # the busy thread of ours would count in every sample; passing blips are in some
+    assert min(seen) <= without + 0.5
 
 
 def test_explicit_n_jobs():
