@@ -50,13 +50,26 @@ def stop_burners(procs):
         p.join()
 
 
+def _williams_orders(n):
+    """n orders of range(n) (n even) in which every setting directly follows every other
+    exactly once (a Williams design), so what one run leaves behind (idle threads of a
+    two-thread run still spinning) falls on every setting alike."""
+    first = [0]
+    for k in range(1, n):
+        first.append((k + 1) // 2 if k % 2 else n - k // 2)
+    return [[(i + r) % n for i in first] for r in range(n)]
+
+
 def _time_settings(make_fit, settings, repeats):
-    """Median seconds per setting, the settings interleaved in every repeat: a load that
-    drifts over time (timesliced CPU burners) then hits every setting alike."""
-    times = {name: [] for name in settings}
-    for _ in range(repeats):
-        for name, n_jobs in settings.items():
-            fit = make_fit(n_jobs)
+    """Median seconds per setting, the settings interleaved in every repeat (a load that
+    drifts over time hits every setting alike), in carry-over-balanced orders."""
+    names = list(settings)
+    orders = _williams_orders(len(names)) if len(names) % 2 == 0 else [range(len(names))]
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        for i in orders[r % len(orders)]:
+            name = names[i]
+            fit = make_fit(settings[name])
             start = time.perf_counter()
             fit()
             times[name].append(time.perf_counter() - start)
@@ -73,7 +86,7 @@ def measure(quick):
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
     from skae._engine import mlp_flops, resolve_threads
 
-    repeats = 1 if quick else 5
+    repeats = 1 if quick else 8
     settings = {"1": 1, "2": 2, "all": -1, "default": None}
     X = low_rank_data(4_000 if quick else 10_000)
     widths, batches = (WIDTHS[::3], BATCHES[1:2]) if quick else (WIDTHS, BATCHES)
