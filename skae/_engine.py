@@ -223,9 +223,17 @@ def mlp_flops(widths, batch_size, n_members=1):
 # --------------------------------------------------------------------- interrupts
 @contextlib.contextmanager
 def defer_keyboard_interrupt():
-    """Turn Ctrl-C into a flag checked between optimiser steps (main thread only)."""
+    """Turn Ctrl-C into a flag checked between optimiser steps (main thread only).
+
+    A process that ignores SIGINT (started with ``nohup`` or as a background job of a
+    script, or a service that set ``SIG_IGN``) keeps ignoring it: training is then not
+    interruptible by SIGINT, as the process asked.
+    """
     flag = {"set": False}
-    if threading.current_thread() is not threading.main_thread():
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
         yield flag
         return
 

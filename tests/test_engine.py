@@ -1,5 +1,6 @@
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -114,7 +115,7 @@ def test_non_finite_loss_raises_without_sklearn_advice():
         assert sklearn_word not in str(info.value)
 
 
-def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights():
+def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights(python_sigint):
     net = Autoencoder(6, (8,), 2, generator=generator(0))
     calls = {"n": 0}
 
@@ -130,6 +131,29 @@ def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights():
     assert result.interrupted
     assert result.members[0].n_epochs == 1
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
+def test_an_ignored_sigint_stays_ignored_during_training():
+    """nohup and background jobs ignore SIGINT: a fit must not start catching it."""
+    net = Autoencoder(6, (8,), 2, generator=generator(0))
+    calls = {"n": 0}
+
+    def loss(module, x, epoch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return mse(module, x)
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingInterruptedWarning)
+            result = fit(net, data(640), loss=loss, max_epochs=3, batch_size=64)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not result.interrupted
+    assert result.members[0].n_epochs == 3
 
 
 def test_optimizer_state_resumes():

@@ -72,7 +72,7 @@ def test_a_failed_detector_refit_keeps_the_previous_detector(X):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ctrl_c_during_fit_keeps_a_usable_estimator(kind, X, monkeypatch):
+def test_ctrl_c_during_fit_keeps_a_usable_estimator(kind, X, monkeypatch, python_sigint):
     est = make(kind, max_iter=200, batch_size=32, early_stopping=False)
     cls = type(inner(est))
     original = cls._train_loss
