@@ -72,6 +72,11 @@ def _score(model, data, out, *extra):
     assert main(["score", str(model), str(data), "-o", str(out), "-q", *extra]) == 0
 
 
+def _fit_quietly(data, model, *extra, epochs=1):
+    argv = ["fit", str(data), "-o", str(model), "--epochs", str(epochs), "--device", "cpu"]
+    assert main([*argv, "-q", *extra]) == 0
+
+
 # ------------------------------------------------------------------ the basics
 def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exc:
@@ -966,24 +971,7 @@ def test_streaming_fit_never_holds_more_than_chunk_rows(mixed, tmp_path, capsys,
     monkeypatch.setattr(_fit_table, "iter_table", spy_read)
     monkeypatch.setattr(_fit_table, "fit_streamed_preprocessor", spy_pre)
     df.to_parquet(tmp_path / "train.parquet", row_group_size=300)
-    assert (
-        main(
-            [
-                "fit",
-                str(tmp_path / "train.parquet"),
-                "-o",
-                str(tmp_path / "m.onnx"),
-                "--chunk-rows",
-                "64",
-                "--epochs",
-                "2",
-                "--device",
-                "cpu",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    _fit_quietly(tmp_path / "train.parquet", tmp_path / "m.onnx", "--chunk-rows", "64", epochs=2)
     out = capsys.readouterr().out
     assert "streamed in chunks of 64 rows, 2 epochs" in out
     assert max(sizes) <= 64 and sum(sizes) == 3 * len(df)  # statistics + 2 epochs
@@ -998,22 +986,7 @@ def test_streaming_fit_reads_a_folder_of_csv_and_parquet(mixed, tmp_path, capsys
     df.iloc[:400].to_csv(tmp_path / "data" / "a.csv.gz", index=False)
     df.iloc[400:].to_parquet(tmp_path / "data" / "b.parquet")
     (tmp_path / "data" / "_SUCCESS").write_text("")
-    assert (
-        main(
-            [
-                "fit",
-                str(tmp_path / "data"),
-                "-o",
-                str(tmp_path / "m.onnx"),
-                "--epochs",
-                "1",
-                "--device",
-                "cpu",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    _fit_quietly(tmp_path / "data", tmp_path / "m.onnx")
     out = capsys.readouterr().out
     assert f"skae fit: {len(df)} rows, 7 columns used" in out and "streamed" in out
     _score(tmp_path / "m.onnx", tmp_path / "data", tmp_path / "o.csv", "--chunk-size", "128")
@@ -1027,20 +1000,5 @@ def test_fit_streams_a_file_larger_than_the_bound(mixed, tmp_path, capsys, monke
     folder, _, _ = mixed
     monkeypatch.setattr(cli, "STREAM_FILE_BYTES", 1000)
     monkeypatch.setattr(cli, "DEFAULT_CHUNK_ROWS", 300)
-    assert (
-        main(
-            [
-                "fit",
-                str(folder / "train.csv"),
-                "-o",
-                str(tmp_path / "m.onnx"),
-                "--epochs",
-                "1",
-                "--device",
-                "cpu",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    _fit_quietly(folder / "train.csv", tmp_path / "m.onnx")
     assert "streamed in chunks of 300 rows" in capsys.readouterr().out
