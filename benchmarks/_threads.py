@@ -33,9 +33,9 @@ def _burn():
         pass
 
 
-def start_burners(n=None):
-    """One busy-looping process per core (or n); returns them for :func:`stop_burners`."""
-    n = n or os.cpu_count() or 1
+def start_burners():
+    """One busy-looping process per core; returns them for :func:`stop_burners`."""
+    n = os.cpu_count() or 1
     procs = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(n)]
     for p in procs:
         p.start()
@@ -62,9 +62,10 @@ def _williams_orders(n):
 
 def _time_settings(make_fit, settings, repeats):
     """Median seconds per setting, the settings interleaved in every repeat (a load that
-    drifts over time hits every setting alike), in carry-over-balanced orders."""
+    drifts over time hits every setting alike), in carry-over-balanced orders (an even
+    number of settings)."""
     names = list(settings)
-    orders = _williams_orders(len(names)) if len(names) % 2 == 0 else [range(len(names))]
+    orders = _williams_orders(len(names))
     times = {name: [] for name in names}
     for r in range(repeats):
         for i in orders[r % len(orders)]:
@@ -84,7 +85,7 @@ def measure(quick):
     from _common import low_rank_data
 
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
-    from skae._engine import mlp_flops, resolve_threads
+    from skae._threads import mlp_flops, resolve_threads
 
     repeats = 1 if quick else 8
     settings = {"1": 1, "2": 2, "all": -1, "default": None}

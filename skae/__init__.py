@@ -62,12 +62,17 @@ def _train_import_error(what, exc):
     top = (getattr(exc, "name", None) or "").partition(".")[0]
     if not isinstance(exc, ModuleNotFoundError) or top not in _TRAIN_DEPENDENCIES:
         return None
+    return _missing_train(what, top)
+
+
+def _missing_train(what, module):
+    """The ImportError for ``what`` when ``module``, a ``train`` dependency, is missing."""
     return ImportError(
-        f"{what} needs {_TRAIN_DEPENDENCIES[top]}, which is not installed: training and "
+        f"{what} needs {_TRAIN_DEPENDENCIES[module]}, which is not installed: training and "
         f"export come with the 'train' extra, {_TRAIN_INSTALL} (pin torch to pick its "
         'build, e.g. "torch==2.13.0"). The core install only scores exported ONNX '
         "models (skae.onnx.load_onnx, skae score).",
-        name=top,
+        name=module,
     )
 
 
@@ -85,9 +90,7 @@ def _require_train(what):
         except (ImportError, ValueError):  # a broken install, or an import hook refusing it
             found = False
         if not found:
-            raise _train_import_error(
-                what, ModuleNotFoundError(f"No module named {module!r}", name=module)
-            )
+            raise _missing_train(what, module)
 
 
 def _import_train(module, what):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import sys
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -30,20 +29,19 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _random
 from ._engine import (
-    SOLVERS,
     TrainConfig,
     TrainingDivergedError,
     TrainingOutOfMemoryError,
-    mlp_flops,
-    num_threads,
     resolve_device,
-    resolve_threads,
     train,
 )
 from ._losses import trimmed_mean
 from ._networks import ACTIVATIONS
+from ._optim import SOLVERS
+from ._threads import mlp_flops, num_threads, resolve_threads
 from ._validation import check_codes, check_finite_output, validate, validate_fitted
 from ._version import __version__
+from ._warnings import warn_at_caller
 
 
 @contextlib.contextmanager
@@ -63,19 +61,6 @@ def keep_state_on_error(estimator):
         raise
 
 
-def warn_at_caller(message, category=UserWarning):
-    """Warn pointing at the first frame outside skae, scikit-learn and joblib: the user's
-    own call, whether it was ``fit`` itself, a Pipeline or a grid search."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
-        "skae",
-        "sklearn",
-        "joblib",
-    ):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level + 1)
-
-
 def warn_not_converged(estimators):
     """One ConvergenceWarning for the estimators that ran out of epochs."""
     names = sorted({f"{type(e).__name__}(max_iter={e.max_iter})" for e in estimators})
@@ -91,19 +76,60 @@ def warn_not_converged(estimators):
     )
 
 
+# Below this many floating-point operations in all (the networks' forward products over
+# every row), an inference call with n_jobs=None runs on one thread and skips the
+# busy-machine check of resolve_threads, which takes about 1 ms: on a quiet machine such
+# a call takes up to about 2.5 ms on one thread (the float64 scorer runs at about 4e10
+# FLOP/s), so a second thread would save at most what the check costs; on a busy machine
+# the check would choose one thread anyway.
+INFERENCE_SINGLE_THREAD_FLOPS = 1e8
+
+
 def chunk_rows(widths, n_rows):
     """Rows per inference chunk within scikit-learn's ``working_memory``."""
     return get_chunk_n_rows(row_bytes=8 * 3 * int(sum(widths)), max_n_rows=max(n_rows, 1))
 
 
+def _inference_threads(n_jobs, flops_per_row, n_rows, chunk):
+    """Torch threads for an inference call of ``n_rows`` rows in chunks of ``chunk``."""
+    if n_jobs is None and flops_per_row * n_rows < INFERENCE_SINGLE_THREAD_FLOPS:
+        return 1
+    return resolve_threads(n_jobs, flops_per_row * chunk)
+
+
 @torch.no_grad()
-def map_batches(fn, X, batch_size):
-    """``fn`` on float64 tensors of ``batch_size`` rows of X; the NumPy results stacked."""
-    outs = [
-        fn(torch.tensor(X[rows], dtype=torch.float64))
-        for rows in gen_batches(max(len(X), 1), batch_size)
-    ]
-    return torch.cat(outs).numpy()
+def map_batches(fn, X, networks, n_jobs, *, dtype=torch.float64):
+    """``fn`` over the rows of X in chunks, with the threads ``n_jobs`` asks for.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes a ``dtype`` tensor of rows; returns a tensor, or a tuple or list of tensors,
+        with the rows first.
+    X : ndarray of shape (n_samples, n_features)
+        The rows.
+    networks : list of list of int
+        The layer widths of each network ``fn`` runs: the chunks stay within
+        scikit-learn's ``working_memory``, and the work decides the threads.
+    n_jobs : int or None
+        The estimator's ``n_jobs``.
+    dtype : torch.dtype, default=torch.float64
+        What the rows are cast to.
+
+    Returns
+    -------
+    out : ndarray, or list of ndarray
+        ``fn``'s output(s), the chunks concatenated.
+    """
+    rows = chunk_rows([w for widths in networks for w in widths], len(X))
+    flops_per_row = sum(mlp_flops(widths, 1) for widths in networks) / 3  # forward only
+    with num_threads(_inference_threads(n_jobs, flops_per_row, len(X), rows)):
+        outs = [
+            fn(torch.tensor(X[batch], dtype=dtype)) for batch in gen_batches(max(len(X), 1), rows)
+        ]
+    if isinstance(outs[0], torch.Tensor):
+        return torch.cat(outs).numpy()
+    return [torch.cat(parts).numpy() for parts in zip(*outs, strict=True)]
 
 
 def _float64_copy(module):
@@ -254,10 +280,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Per-sample score, higher = more typical, shape (n,)."""
         return self._inference_terms(module, x)[2]
 
-    def _feature_loss(self, module, x):
-        """Deterministic elementwise reconstruction loss, shape (n, n_features)."""
-        return self._inference_terms(module, x)[0]
-
     def _eval_loss(self, module, x):
         """Deterministic per-sample loss monitored on the validation split."""
         return -self._score_tensor(module, x)
@@ -391,13 +413,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 for k, v in self._module_config().items()
                 if self._module_config_fitted.get(k) != v
             )
-            warnings.warn(
+            warn_at_caller(
                 f"{type(self).__name__}: {', '.join(changed)} changed since the network was "
                 f"built, so {'partial_fit' if partial else 'the warm start'} trains a new "
                 "network from scratch (the optimiser settings, loss and schedule parameters "
-                "apply to a running network; the architecture cannot).",
-                UserWarning,
-                stacklevel=4,
+                "apply to a running network; the architecture cannot)."
             )
             continuing = False
         X32 = np.require(X, dtype=np.float32, requirements=["C", "W"]) if as_float32 else None
@@ -544,23 +564,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """``fn(float64 network, rows)`` over X in chunks, checked finite; ``float32``
         casts first, so an overflow of the cast is caught by the same check."""
         module = self._inference_network()
-        widths = self._widths(self.n_features_in_)
-        rows = chunk_rows(widths, len(X))
-        threads = resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)
-        with num_threads(threads):
-            out = map_batches(lambda x: fn(module, x), X, rows)
+        widths = [self._widths(self.n_features_in_)]
+        out = map_batches(lambda x: fn(module, x), X, widths, self.n_jobs)
         if float32:
             with np.errstate(over="ignore"):  # an overflow to inf is reported below
                 out = out.astype(np.float32)
         return check_finite_output(out, X, "float32 output" if float32 else "output")
 
-    def _score_samples(self, X):
-        """Scores of validated X (used by the detector to skip re-validation)."""
-        return self._map(self._score_tensor, X)
-
     def _feature_errors(self, X):
         """Elementwise losses of validated X, shape (n_samples, n_features)."""
-        return self._map(self._feature_loss, X)
+        return self._map(lambda module, x: self._inference_terms(module, x)[0], X)
 
     def transform(self, X):
         """Encode X into the latent space.
@@ -614,7 +627,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         scores : ndarray of shape (n_samples,), dtype float64
             See the estimator's description for what is scored.
         """
-        return self._score_samples(validate_fitted(self, X))
+        return self._map(self._score_tensor, validate_fitted(self, X))
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`, so model selection works without a scorer.
@@ -660,9 +673,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 UserWarning,
                 stacklevel=2,
             )
-        super().__setstate__(state)
-        if "module_" in self.__dict__:
-            self._module64 = None  # rebuilt on first use
+        super().__setstate__(state)  # the float64 copy is rebuilt on first use
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from ._scoring import MISSING_CATEGORY, MISSING_TEXT, as_number, as_text
+from ._scoring import MISSING_CATEGORY, as_number, as_text, is_missing
 
 
 class ColumnsError(ValueError):
@@ -84,13 +84,7 @@ class ColumnStats:
                 else:
                     self._numbers(info, values)
                     continue
-            values = column.astype(object)
-            info.missing += int(
-                (
-                    values.isna()
-                    | values.map(lambda v: isinstance(v, str) and v.strip() in MISSING_TEXT)
-                ).sum()
-            )
+            info.missing += int(is_missing(column).sum())
         self._sample(chunk)
         self.rows += len(chunk)
 
@@ -337,15 +331,17 @@ def build_preprocessor(roles, *, impute="median", indicators=False):
     return ColumnTransformer(parts, remainder="drop")
 
 
-def fit_streamed_preprocessor(roles, stats, *, impute="median", indicators=False):
+def fit_streamed_preprocessor(roles, stats, *, sample, impute="median", indicators=False):
     """The preprocessor fitted from streamed statistics, never the whole table.
 
-    Its structure (and the imputer's medians) come from the random sample; the scaler's
-    means and variances are the exact ones of the whole data, from the first pass's
+    Its structure (and the imputer's medians) come from the random sample, ``sample``
+    (``model_frame(stats.sample_frame(), roles)``, left unchanged); the scaler's means and
+    variances are the exact ones of the whole data, from the first pass's
     ``StandardScaler.partial_fit`` (adjusted for the imputed values).
     """
     pre = build_preprocessor(roles, impute=impute, indicators=indicators)
-    sample = model_frame(stats.sample_frame(), roles)
+    if roles.categorical:
+        sample = sample.copy()
     for name, cats in roles.categorical.items():  # values outside the kept categories
         sample.loc[~sample[name].isin(cats), name] = cats[0]
     pre.fit(sample)

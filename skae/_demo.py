@@ -184,6 +184,8 @@ def run_demo(output="skae-demo", *, quick=False, rare=7, seed=0):
     from . import _require_train
 
     _require_train("skae demo")  # before any output: the demo trains and exports
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"{output} is a file; give a folder for the demo's outputs.")
     start = time.perf_counter()
     os.makedirs(output, exist_ok=True)
     max_iter = 15 if quick else None  # None: the detector's default, ~300 steps

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
-import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from . import _random
-from ._optim import SOLVERS, Optimizer, OptimizerStateMismatch  # noqa: F401 (SOLVERS: facades)
+from ._networks import Dropout
+from ._optim import Optimizer, OptimizerStateMismatch
+from ._warnings import warn_at_caller
 
 
 class TrainingDivergedError(FloatingPointError, ValueError):
@@ -67,12 +66,11 @@ class TrainConfig:
 
 @dataclass
 class EpochState:
-    """What callbacks see at the end of each epoch."""
+    """One member's losses at the end of an epoch, as :class:`EarlyStopping` reads them."""
 
     epoch: int  # counted across warm starts, from 0
     train_loss: float
     validation_loss: float | None
-    member: int = 0
 
 
 @dataclass
@@ -114,110 +112,6 @@ def resolve_device(device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device={device!r}: only CPU and CUDA devices are supported.")
     return dev
-
-
-# ----------------------------------------------------------------------- threads
-# Below this many floating-point operations per training step, a second thread costs more
-# in synchronisation than it saves (measured with benchmarks/bench_fit.py --threads).
-SINGLE_THREAD_FLOPS = 2e7
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _own_running():
-    """This process's threads that are running or runnable, by thread id."""
-    running = set()
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/stat") as fh:
-                if fh.read().rpartition(")")[2].split()[0] == "R":
-                    running.add(task)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return running
-
-
-def _others_running():
-    """Tasks of other processes running or waiting for a core right now.
-
-    On Linux from /proc: the least of three snapshots a quarter of a millisecond apart
-    (under a millisecond in all), so that a passing kernel thread does not count and a
-    lasting load does. This process's own
-    threads are read just before and just after the system-wide count, and a thread
-    running at either read is ours. Elsewhere, the 1-minute load average.
-    """
-    try:
-        samples = []
-        for i in range(3):
-            before = _own_running()
-            with open("/proc/stat") as fh:
-                total = next(
-                    int(line.split()[1]) for line in fh if line.startswith("procs_running")
-                )
-            own = before | _own_running()
-            samples.append(max(0, total - len(own)))
-            if i < 2:
-                time.sleep(0.00025)
-        return float(min(samples))
-    except (OSError, StopIteration, ValueError, IndexError):
-        try:
-            return os.getloadavg()[0]
-        except (AttributeError, OSError):
-            return 0.0
-
-
-def auto_threads(flops_per_step):
-    """The default thread count for a step of ``flops_per_step`` floating-point operations.
-
-    One thread below :data:`SINGLE_THREAD_FLOPS`, where synchronising threads costs more
-    than it saves, and whenever other processes keep the cores busy (spin-waiting threads
-    that cannot all run make every step wait for the slowest); otherwise torch's own
-    setting (which ``OMP_NUM_THREADS``, ``torch.set_num_threads`` and Dask's workers
-    cap), at most one thread per idle core. Never more than torch's setting.
-    """
-    cap = max(1, torch.get_num_threads())
-    if cap == 1 or flops_per_step < SINGLE_THREAD_FLOPS:
-        return 1
-    idle = _usable_cores() - _others_running()
-    return int(max(1, min(cap, idle)))
-
-
-def resolve_threads(n_jobs, flops_per_step):
-    """``n_jobs`` as a thread count: None -> :func:`auto_threads`, -k -> cores + 1 - k."""
-    if n_jobs is None:
-        return auto_threads(flops_per_step)
-    if n_jobs > 0:
-        return int(n_jobs)
-    return max(1, _usable_cores() + 1 + int(n_jobs))  # joblib's convention
-
-
-_THREADS_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def num_threads(n):
-    """Run with ``n`` torch CPU threads, then restore the previous setting."""
-    previous = torch.get_num_threads()
-    if n == previous:
-        yield
-        return
-    with _THREADS_LOCK:  # a process-wide setting: one change at a time
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-
-def mlp_flops(widths, batch_size, n_members=1):
-    """Training FLOPs of one step of an MLP through ``widths`` (forward + backward)."""
-    pairs = zip(widths[:-1], widths[1:], strict=True)
-    return 6.0 * batch_size * n_members * sum(a * b for a, b in pairs)
 
 
 # --------------------------------------------------------------------- interrupts
@@ -306,8 +200,6 @@ class _MemberSnapshots:
 
 def _has_modes(module):
     """Whether training and eval mode compute differently (dropout, batch norm)."""
-    from ._networks import Dropout
-
     kinds = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.dropout._DropoutNd, Dropout)
     return any(isinstance(m, kinds) for m in module.modules())
 
@@ -446,7 +338,8 @@ def _train(
         K, the members stacked on the leading axis of every parameter of ``module``.
     eval_loss_fn : callable, default=None
         ``eval_loss_fn(module, x)`` -> per-sample validation losses (eval mode, no noise),
-        shape (n,) or (K, n). Defaults to ``loss_fn`` at the current epoch.
+        shape (n,) or (K, n). Defaults to ``loss_fn`` at ``epoch_offset`` (its batch
+        mean counted once per row).
     optimizer_state : dict, default=None
         An optimiser ``state_dict`` to resume from (warm start, ``partial_fit``).
     epoch_offset : int, default=0
@@ -477,11 +370,9 @@ def _train(
         try:
             optimizer.load_state_dict(optimizer_state)
         except OptimizerStateMismatch as exc:
-            warnings.warn(
+            warn_at_caller(
                 f"The saved optimiser state does not fit this network ({exc}); "
-                "training continues with a fresh optimiser state.",
-                UserWarning,
-                stacklevel=3,
+                "training continues with a fresh optimiser state."
             )
     autocast = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
@@ -544,7 +435,7 @@ def _train(
                     )
                 for k in list(active):
                     state = EpochState(
-                        epoch, train_losses[k], None if val_losses is None else val_losses[k], k
+                        epoch, train_losses[k], None if val_losses is None else val_losses[k]
                     )
                     result = results[k]
                     result.loss_curve.append(state.train_loss)
@@ -562,11 +453,10 @@ def _train(
                 if bar is not None:
                     bar(train_losses, val_losses)
                 if interrupt["set"]:
-                    warnings.warn(
+                    warn_at_caller(
                         f"Training interrupted by the user at epoch {epoch}; the estimator "
                         "keeps the best weights found so far.",
                         TrainingInterruptedWarning,
-                        stacklevel=4,
                     )
                     interrupted = True
                     break

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._engine import mlp_flops, resolve_device
+from ._engine import resolve_device
 from ._losses import elementwise_loss, residual_loss
-from ._stacked import StackedAutoencoder
+from ._stacked import StackedAutoencoder, pad_stack
+from ._threads import mlp_flops
 from ._wide import IDEMPOTENT, BlockDiagonalAutoencoders
 
 # A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
@@ -70,10 +71,11 @@ def _stacking_pays(members, n_features):
 
 
 # ------------------------------------------------------------------------ training
-def train_members(members, X, *, partial, progress=None):
-    """Fit (or continue) every member on X; returns the members that ran out of epochs."""
+def train_members(members, groups, X, *, partial, progress=None):
+    """Fit (or continue) every member on X, in ``groups`` (:func:`stack_groups` of the
+    members and X's width); returns the members that ran out of epochs."""
     unconverged = []
-    for group in stack_groups(members, X.shape[1]):
+    for group in groups:
         chosen = [members[i] for i in group]
         if len(chosen) == 1:
             converged = [chosen[0]._train_on(X, partial, progress)]
@@ -175,18 +177,16 @@ class MemberPlan:
     feature_scale: np.ndarray | None  # (n_features,), divides feature_errors
 
 
-def _padded(arrays, shape, fill=0.0):
-    out = np.full((len(arrays), *shape), fill)
-    for k, a in enumerate(arrays):
-        out[(k, *(slice(0, s) for s in np.shape(a)))] = a
-    return out
+def _padded(arrays, shape):
+    """The plans' float64 arrays zero-padded to ``shape`` and stacked: (K, *shape)."""
+    return pad_stack([torch.as_tensor(a, dtype=torch.float64) for a in arrays], shape)
 
 
 class _Block(nn.Module):
     """One network of the scorer (a 3-D stack or a single member) and its members' plans.
 
-    Every block answers ``terms(x)`` (per member: feature losses (K, n, F), error terms
-    (K, n), code terms (K, n) or None), ``anomaly(x)`` (the sum of its terms, (n,)),
+    Every block answers ``terms(x)`` (per member: error terms (K, n) and code terms
+    (K, n) or None), ``anomaly(x)`` (the sum of its terms, (n,)),
     ``scaled_errors(x)`` (its members' scaled feature losses summed, (n, F)) and
     ``member_outputs(x)``."""
 
@@ -199,35 +199,33 @@ class _Block(nn.Module):
         weights = (
             _padded([p.error_weights for p in plans], (n_features,))
             if use_weights
-            else np.zeros((K, n_features))
+            else torch.zeros(K, n_features, dtype=torch.float64)
         )
-        self.register_buffer("error_weights", torch.as_tensor(weights)[..., None])
-        self.register_buffer("error_scale", torch.as_tensor([[p.error_scale] for p in plans]))
-        width = max(p.whitener.shape[0] for p in plans) if self.has_codes else 1
+        self.register_buffer("error_weights", weights[..., None])
         self.register_buffer(
-            "whitener",
-            torch.as_tensor(
-                _padded([p.whitener for p in plans], (width, width))
-                if self.has_codes
-                else np.zeros((K, 1, 1))
-            ),
+            "error_scale", torch.as_tensor([[p.error_scale] for p in plans], dtype=torch.float64)
         )
-        self.register_buffer(
-            "shift",
-            torch.as_tensor(
-                _padded([p.shift[None] for p in plans], (1, width))
-                if self.has_codes
-                else np.zeros((K, 1, 1))
-            ),
-        )
+        if self.has_codes:
+            width = max(p.whitener.shape[0] for p in plans)
+            whitener = _padded([p.whitener for p in plans], (width, width))
+            shift = _padded([p.shift[None] for p in plans], (1, width))
+        else:
+            whitener = shift = torch.zeros(K, 1, 1, dtype=torch.float64)
+        self.register_buffer("whitener", whitener)
+        self.register_buffer("shift", shift)
         self.register_buffer(
             "inverse_scale", torch.as_tensor(_inverse_scales(plans, n_features))[:, None]
         )
 
-    def terms(self, x):
+    def _outputs(self, x):
+        """The members' feature losses (K, n, F), codes (K, n, C) and own scores (K, n)."""
         errors, codes, score = self.member._inference_terms(self.network, x)
         if errors.dim() == 2:  # a single network: add the member axis
             errors, codes, score = errors[None], codes[None], score[None]
+        return errors, codes, score
+
+    def terms(self, x):
+        errors, codes, score = self._outputs(x)
         if self.use_weights:
             error_terms = torch.matmul(errors, self.error_weights).squeeze(-1)
         else:
@@ -236,17 +234,17 @@ class _Block(nn.Module):
         if self.has_codes:
             y = torch.matmul(codes, self.whitener) - self.shift
             code_terms = (y * y).sum(dim=-1)
-        return errors, error_terms, code_terms
+        return error_terms, code_terms
 
     def anomaly(self, x):
-        _, errors, codes = self.terms(x)
+        errors, codes = self.terms(x)
         return (errors if codes is None else errors + codes).sum(dim=0)
 
     def anomaly_column(self, x):
         return self.anomaly(x).unsqueeze(1)
 
     def scaled_errors(self, x):
-        return (self.terms(x)[0] * self.inverse_scale).sum(dim=0)
+        return (self._outputs(x)[0] * self.inverse_scale).sum(dim=0)
 
     def member_outputs(self, x):
         e, z, s = self.member._inference_terms(self.network, x)
@@ -315,7 +313,7 @@ class _WideBlock(nn.Module):
         weights = self.error_weights.reshape(self.n_members, 1, self.n_features)
         error_terms = (errors * weights).sum(dim=-1)
         code_terms = (self._distances(codes) @ self.segments).T if self.has_codes else None
-        return errors, error_terms, code_terms
+        return error_terms, code_terms
 
     def anomaly_column(self, x):
         """The block's anomaly total, (n, 1), in few graph nodes: for squared errors the
@@ -406,9 +404,9 @@ def inference_groups(members, layout="batch"):
             groups.append((group, "wide"))
         else:
             rest += group
-    rest_members = [members[i] for i in sorted(rest)]
-    for sub in stack_groups(rest_members):
-        indices = [sorted(rest)[i] for i in sub]
+    rest = sorted(rest)
+    for sub in stack_groups([members[i] for i in rest]):
+        indices = [rest[i] for i in sub]
         groups.append((indices, "stack" if len(indices) > 1 else "single"))
     return groups
 
@@ -452,7 +450,7 @@ class EnsembleScorer(nn.Module):
         self.to(dtype).eval()
 
     def forward(self, x):
-        _, error_terms, code_terms = zip(*(block.terms(x) for block in self.blocks), strict=True)
+        error_terms, code_terms = zip(*(block.terms(x) for block in self.blocks), strict=True)
         terms = torch.cat(error_terms).index_select(0, self.order)
         if code_terms[0] is not None:
             codes = torch.cat(code_terms).index_select(0, self.order)

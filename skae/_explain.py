@@ -46,6 +46,11 @@ class ErrorColumns:
     sources: np.ndarray | None
     n_columns: int
 
+    @property
+    def one_to_one(self):
+        """Whether transformed feature k is input column k: no mapping to apply."""
+        return self.sources is None or np.array_equal(self.sources, np.arange(self.n_columns))
+
     def matrix(self, dtype=np.float64):
         """The matrix M with ``errors @ M`` = each input column's mean error over the
         features computed from it (a one-hot block's mean, not its sum: with errors
@@ -59,7 +64,7 @@ class ErrorColumns:
     def apply(self, errors):
         """Per-transformed-feature errors, shape (n, n_transformed), to these columns."""
         errors = np.asarray(errors)
-        if self.sources is None:
+        if self.one_to_one:
             return errors
         return errors @ self.matrix(errors.dtype)
 
@@ -98,17 +103,15 @@ def error_columns(estimator, *, space=INPUT):
     -------
     columns : ErrorColumns
     """
-    steps, detector = split_detector(estimator)
+    return _error_columns(estimator, *split_detector(estimator), space)
+
+
+def _error_columns(estimator, steps, detector, space):
+    """:func:`error_columns`, given ``split_detector(estimator)``."""
     n_in = int(estimator.n_features_in_)
     names = getattr(estimator, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
-    sources = np.arange(n_in)
-    for step in steps:
-        mapped = _sources(step, len(sources))
-        if mapped is None:
-            sources = None
-            break
-        sources = sources[mapped]
+    sources = _chain_sources(steps, n_in)
     if not steps or (
         space == INPUT and sources is not None and len(sources) == detector.n_features_in_
     ):
@@ -133,6 +136,17 @@ def _is_passthrough(step):
     return isinstance(step, str) and step == "passthrough"
 
 
+def _chain_sources(steps, n_in):
+    """:func:`_sources` through ``steps`` applied one after another."""
+    sources = np.arange(n_in)
+    for step in steps:
+        mapped = _sources(step, len(sources))
+        if mapped is None:
+            return None
+        sources = sources[mapped]
+    return sources
+
+
 def _sources(step, n_in):
     """For each output feature of a fitted ``step`` taking ``n_in`` features, the index
     of the input feature it comes from; None when an output mixes inputs or the step is
@@ -145,13 +159,7 @@ def _sources(step, n_in):
     if step is None or _is_passthrough(step):
         return np.arange(n_in)
     if isinstance(step, Pipeline):
-        sources = np.arange(n_in)
-        for _, inner in step.steps:
-            mapped = _sources(inner, len(sources))
-            if mapped is None:
-                return None
-            sources = sources[mapped]
-        return sources
+        return _chain_sources([inner for _, inner in step.steps], n_in)
     if isinstance(step, ColumnTransformer):
         return _column_transformer_sources(step)
     if isinstance(step, FeatureUnion):
@@ -252,7 +260,7 @@ def feature_errors(estimator, X, *, space=INPUT):
     for step in steps:
         Xt = step.transform(Xt)
     errors = np.asarray(detector.feature_errors(Xt))
-    columns = error_columns(estimator, space=space)
+    columns = _error_columns(estimator, steps, detector, space)
     values = columns.apply(errors)
     names = columns.names if columns.names is not None else range(values.shape[1])
     index = X.index if hasattr(X, "index") and hasattr(X, "columns") else None

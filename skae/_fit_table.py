@@ -17,6 +17,7 @@ import os
 import time
 import warnings
 
+from ._cli_parser import table_dialect
 from ._columns import (
     ColumnStats,
     build_preprocessor,
@@ -24,7 +25,7 @@ from ._columns import (
     fit_streamed_preprocessor,
     model_frame,
 )
-from ._io import decimal_points, dialect_for, iter_table, read_table, table_files, table_format
+from ._io import decimal_points, iter_table, read_table, split_name, table_files
 from ._output import write_bytes
 from ._scoring import META_COLUMNS
 
@@ -34,6 +35,11 @@ def _settings():
     from . import cli
 
     return cli
+
+
+def _chunk_rows(args):
+    """Rows per chunk when streaming: --chunk-rows, or the default."""
+    return args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
 
 
 def _detector(args):
@@ -55,9 +61,7 @@ def streams(args):
     if args.chunk_rows is not None or os.path.isdir(args.data):
         return True
     size = os.path.getsize(args.data) if os.path.exists(args.data) else 0
-    if table_format(args.data) == "csv" and not args.data.lower().endswith(
-        (".csv", ".tsv", ".txt")
-    ):
+    if split_name(args.data)[2] is not None:
         size *= 5  # compressed text: several times larger once read
     return size > _settings().STREAM_FILE_BYTES
 
@@ -73,16 +77,11 @@ def _roles(args, stats):
     )
 
 
-def _dialect(args, path):
-    return dialect_for(path, sep=args.sep, decimal=args.decimal)
-
-
 def _working_memory(args):
     """sklearn's working_memory (MiB) for a streamed fit: about one chunk of 64 float64
     columns, so the detector's inference chunks (its calibration, the sample's scores)
     stay within the memory the chunk size sets, not sklearn's default 1 GiB."""
-    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
-    return max(16, -(-rows * 8 * 64 // 2**20))
+    return max(16, -(-_chunk_rows(args) * 8 * 64 // 2**20))
 
 
 def fit_table(args, *, say, out):
@@ -126,7 +125,7 @@ def fit_table(args, *, say, out):
     if filled:
         notes.append(f"{filled} missing values filled in {len(roles.missing)} columns")
     mode = (
-        f"streamed in chunks of {args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS} rows, "
+        f"streamed in chunks of {_chunk_rows(args)} rows, "
         f"{args.epochs} epoch{'s' * (args.epochs != 1)}"
         if streamed
         else "in memory"
@@ -145,13 +144,13 @@ def _say_roles(args, roles, say):
     shown = "; ".join(f"{name}: {why}" for name, why in roles.left_out.items() if why not in chosen)
     if shown:
         say(f"skae fit: leaving out columns: {shown}")
-    if roles.missing and args.impute != "none":
+    if roles.missing:  # (only when imputing: choose_roles refuses them otherwise)
         counts = ", ".join(f"{n} ({c})" for n, c in roles.missing.items())
         say(f"skae fit: filling missing values with the training {args.impute}: {counts}")
 
 
 def _fit_in_memory(args, path, say):
-    df = read_table(path, dialect=_dialect(args, path))
+    df = read_table(path, dialect=table_dialect(args, path))
     stats = ColumnStats(count_limit=args.max_categories, sample_rows=0)
     stats.update(df)
     roles = _roles(args, stats)
@@ -166,12 +165,12 @@ def _fit_in_memory(args, path, say):
     return pre, detector, roles, stats, X
 
 
-def _chunks(args, files, columns=None):
-    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
-    for path in files:
+def _chunks(args, dialects, columns=None):
+    """The data in chunks, from ``dialects``: ``{file: its CSV dialect, None for Parquet}``."""
+    rows = _chunk_rows(args)
+    for path, dialect in dialects.items():
         # CSV fields as text: a column's type comes from the values of every chunk, not
         # from what pandas guesses in each
-        dialect = _dialect(args, path)
         for chunk in iter_table(
             path, rows, dialect=dialect, columns=columns, text=dialect is not None
         ):
@@ -181,24 +180,27 @@ def _chunks(args, files, columns=None):
 def _fit_streamed(args, files, say):
     from tqdm.auto import tqdm
 
-    rows = args.chunk_rows or _settings().DEFAULT_CHUNK_ROWS
-    stats = ColumnStats(count_limit=args.max_categories, sample_rows=rows, random_state=args.seed)
+    dialects = {path: table_dialect(args, path) for path in files}  # detected once
+    stats = ColumnStats(
+        count_limit=args.max_categories, sample_rows=_chunk_rows(args), random_state=args.seed
+    )
     with tqdm(
         unit="rows", desc="skae fit: column statistics", disable=args.quiet or None, leave=False
     ) as bar:
-        for chunk in _chunks(args, files):
+        for chunk in _chunks(args, dialects):
             stats.update(chunk)
             bar.update(len(chunk))
     if stats.rows < 2:
         raise ValueError(f"{args.data} has {stats.rows} row; fitting needs at least 2.")
     roles = _roles(args, stats)
     _say_roles(args, roles, say)
+    sample = model_frame(stats.sample_frame(), roles)
     pre = fit_streamed_preprocessor(
-        roles, stats, impute=args.impute, indicators=args.missing_indicator
+        roles, stats, sample=sample, impute=args.impute, indicators=args.missing_indicator
     )
     detector = _detector(args).set_params(verbose=0)
     if args.epochs is None:  # the in-memory default: about 300 optimiser steps
-        from .detector import default_epochs
+        from ._defaults import default_epochs
 
         args.epochs = default_epochs(stats.rows)
     used = roles.inputs
@@ -210,10 +212,10 @@ def _fit_streamed(args, files, say):
     ) as bar:
         for epoch in range(args.epochs):
             bar.set_postfix_str(f"epoch {epoch + 1}/{args.epochs}")
-            for chunk in _chunks(args, files, columns=used):
+            for chunk in _chunks(args, dialects, columns=used):
                 detector.partial_fit(pre.transform(model_frame(chunk, roles)))
                 bar.update(len(chunk))
-    return pre, detector, roles, stats, model_frame(stats.sample_frame(), roles)
+    return pre, detector, roles, stats, sample
 
 
 def _export(pipeline, sample, roles, pre, args):
@@ -221,7 +223,7 @@ def _export(pipeline, sample, roles, pre, args):
 
     onx = to_onnx(pipeline, sample.iloc[:1], feature_errors=True)
     fills = None
-    if roles.missing and args.impute != "none":
+    if roles.missing:  # imputed (choose_roles refuses missing values otherwise)
         imputer = pre.named_transformers_["numeric"].steps[0][1]
         fills = dict(zip(roles.numeric, imputer.statistics_, strict=True))
     entry = onx.metadata_props.add()

@@ -120,31 +120,72 @@ class Dialect:
     decimal: str = "."
 
 
-def _sample_text(path, compression, size=1 << 16):
-    """The first ``size`` characters of a (compressed) text file."""
-    if compression == "zip":
-        import zipfile
+_OPENERS = {"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}  # compression -> module
 
-        with zipfile.ZipFile(path) as archive:
+
+def open_text(path, compression, mode="r", *, member=None, errors="strict"):
+    """A UTF-8 text handle on a (compressed) file, line endings kept as they are.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    compression : {None, "gzip", "bz2", "zip", "xz"}
+        As :func:`split_name` gives it.
+    mode : {"r", "w"}, default="r"
+        Read, or write a new file.
+    member : str, default=None
+        Writing a zip archive: the name of the one file written in it. Reading one opens
+        the one file it holds (TableError when it holds another number of files).
+    errors : str, default="strict"
+        How undecodable bytes are read (see :func:`open`).
+
+    Closing the handle closes the file (and the zip archive around it).
+    """
+    if compression is None:
+        return open(path, mode, encoding="utf-8", errors=errors, newline="")
+    if compression != "zip":
+        import importlib
+
+        module = importlib.import_module(_OPENERS[compression])
+        return module.open(path, f"{mode}t", encoding="utf-8", errors=errors, newline="")
+    import zipfile
+
+    archive = zipfile.ZipFile(path, mode, compression=zipfile.ZIP_DEFLATED)
+    try:
+        if mode == "w":
+            raw = archive.open(member, "w", force_zip64=True)
+        else:
             members = [m for m in archive.namelist() if not m.endswith("/")]
             if len(members) != 1:
                 raise TableError(
                     f"the zip archive holds {len(members)} files; it must hold exactly one table."
                 )
-            with archive.open(members[0]) as raw:
-                return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="").read(
-                    size
-                )
-    opener = {"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}.get(compression)
-    if opener is None:
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-            return fh.read(size)
-    import importlib
+            raw = archive.open(members[0])
+    except BaseException:
+        archive.close()
+        raise
+    handle = io.TextIOWrapper(raw, encoding="utf-8", errors=errors, newline="")
+    close = handle.close
 
-    with importlib.import_module(opener).open(
-        path, "rt", encoding="utf-8", errors="replace", newline=""
-    ) as fh:
-        return fh.read(size)
+    def close_both():
+        try:
+            close()
+        finally:
+            archive.close()
+
+    handle.close = close_both
+    return handle
+
+
+# Characters read from the start of a CSV file to detect its dialect.
+_SAMPLE_CHARS = 1 << 16
+
+
+def _sample_text(path, compression):
+    """The first ``_SAMPLE_CHARS`` characters of a (compressed) text file."""
+    with _reading(path, "csv"), open_text(path, compression, errors="replace") as fh:
+        return fh.read(_SAMPLE_CHARS)
 
 
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d+,\d+(?:[eE][+-]?\d+)?\s*$")
@@ -159,57 +200,65 @@ def _records(sample, sep, truncated):
 def detect_dialect(path, *, sep=None, decimal=None):
     """The separator and decimal mark of a CSV file, from its name and first lines.
 
-    ``sep`` / ``decimal`` given are kept; otherwise a ``.tsv`` file is tab-separated, and
-    for other names the separator among ``, ; tab |`` that splits the header into the
-    most fields, with every sampled line splitting the same way, is chosen. The decimal
-    mark is "," when the separator is not "," and numbers such as ``1,5`` appear.
-    Raises ValueError for a file that reads as one column whose header holds ";" or a
-    tab (a separator the lines do not agree on), naming ``--sep``.
+    ``sep`` / ``decimal`` given are kept (the file is not read when both are); otherwise
+    a ``.tsv`` file is tab-separated, and for other names the separator among
+    ``, ; tab |`` that splits the header into the most fields, with every sampled line
+    splitting the same way, is chosen. The decimal mark is "," when the separator is not
+    "," and numbers such as ``1,5`` appear. Raises ValueError for a file that reads as
+    one column whose header holds ";" or a tab (a separator the lines do not agree on),
+    naming ``--sep``, and when the separator and the decimal mark are the same.
     """
     _, base, compression = split_name(path)
     if sep is None and base == ".tsv":
         sep = "\t"
-    if sep is not None and sep == decimal:
-        raise TableError(
-            f"the separator and the decimal mark are both {sep!r}; give "
-            "different --sep and --decimal."
-        )
-    if sep is not None and decimal is not None:
-        return Dialect(sep, decimal)
-    with _reading(path, "csv"):
+    if sep is None or decimal is None:
         sample = _sample_text(path, compression)
-    truncated = len(sample) >= 1 << 16
-    if sep is None:
-        best, best_fields = ",", 1
-        for candidate in _SEPARATORS:
-            rows = _records(sample, candidate, truncated)
-            if not rows:
-                continue
-            width = len(rows[0])
-            if width > best_fields and all(len(r) == width for r in rows[1:]):
-                best, best_fields = candidate, width
-        header = sample.split("\n", 1)[0]
-        if best_fields == 1 and (";" in header or "\t" in header):
-            shown = "tab" if "\t" in header else "';'"
-            raise TableError(
-                f"{path} reads as one column but its header holds {shown} and its lines do "
-                "not split evenly on it; give the separator with --sep (e.g. --sep ';')."
-            )
-        sep = best
-    if decimal is None:
-        decimal = "."
-        if sep != ",":
-            fields = [f for r in _records(sample, sep, truncated)[1:] for f in r]
-            comma = sum(bool(_COMMA_DECIMAL.match(f)) for f in fields)
-            point = sum(bool(_POINT_DECIMAL.match(f)) for f in fields)
-            if comma > point:
-                decimal = ","
+        truncated = len(sample) >= _SAMPLE_CHARS
+        rows = None  # the sample's records, split on the separator
+        if sep is None:
+            sep, rows = _separator(path, sample, truncated)
+        if decimal is None and sep == ",":
+            decimal = "."
+        elif decimal is None:
+            if rows is None:
+                rows = _records(sample, sep, truncated)
+            decimal = _decimal_mark(rows)
     if sep == decimal:
         raise TableError(
             f"the separator and the decimal mark are both {sep!r}; give "
             "different --sep and --decimal."
         )
     return Dialect(sep, decimal)
+
+
+def _separator(path, sample, truncated):
+    """The separator that splits the header into the most fields, every line alike, and
+    the sample's records split on it."""
+    split = {candidate: _records(sample, candidate, truncated) for candidate in _SEPARATORS}
+    best, best_fields = ",", 1
+    for candidate, rows in split.items():
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width > best_fields and all(len(r) == width for r in rows[1:]):
+            best, best_fields = candidate, width
+    header = sample.split("\n", 1)[0]
+    if best_fields == 1 and (";" in header or "\t" in header):
+        shown = "tab" if "\t" in header else "';'"
+        raise TableError(
+            f"{path} reads as one column but its header holds {shown} and its lines do "
+            "not split evenly on it; give the separator with --sep (e.g. --sep ';')."
+        )
+    return best, split[best]
+
+
+def _decimal_mark(rows):
+    """ "," when the data rows (after the header) hold more numbers written ``1,5`` than
+    ``1.5``; else "."."""
+    fields = [f for r in rows[1:] for f in r]
+    comma = sum(bool(_COMMA_DECIMAL.match(f)) for f in fields)
+    point = sum(bool(_POINT_DECIMAL.match(f)) for f in fields)
+    return "," if comma > point else "."
 
 
 def dialect_for(path, *, sep=None, decimal=None):
@@ -239,7 +288,7 @@ def _csv_options(dialect):
 
 
 # ---------------------------------------------------------------------- reading
-def read_table(path, *, dialect=None, columns=None):
+def read_table(path, *, dialect=None):
     """Read a whole CSV or Parquet file (or a folder of them) into a DataFrame.
 
     A Parquet file's index is left out (an index is not a feature).
@@ -252,12 +301,11 @@ def read_table(path, *, dialect=None, columns=None):
         with _reading(name, fmt):
             if fmt == "parquet":
                 _pyarrow()
-                frames.append(pd.read_parquet(name, columns=columns).reset_index(drop=True))
+                frames.append(pd.read_parquet(name).reset_index(drop=True))
             else:
                 frames.append(
                     pd.read_csv(
                         name,
-                        usecols=columns,
                         low_memory=False,
                         **_csv_options(dialect or detect_dialect(name)),
                     )
@@ -361,13 +409,16 @@ def iter_table(path, chunk_size, *, dialect=None, columns=None, dtypes=None, tex
             yield from chunks
 
 
-def total_rows(path):
-    """Rows in a table (or folder) when known without reading it (Parquet), else None."""
-    names = table_files(path)
-    if all(table_format(n) == "parquet" for n in names):
-        with _reading(path, "parquet"):
-            return sum(parquet_rows(n) for n in names)
-    return None
+def total_rows(files):
+    """Rows in table files (as :func:`table_files` lists them) when known without
+    reading them (all Parquet), else None."""
+    if not all(table_format(n) == "parquet" for n in files):
+        return None
+    total = 0
+    for name in files:
+        with _reading(name, "parquet"):
+            total += parquet_rows(name)
+    return total
 
 
 # --------------------------------------------------------------- type inference

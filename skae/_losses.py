@@ -1,13 +1,15 @@
 """Reconstruction losses, likelihoods and the KL term, elementwise or per sample.
 
-Every function returns one value per element or per sample (never a batch mean), so the
-same code gives training losses (the engine averages), ``score_samples`` (minus the
-per-sample loss) and ``feature_errors`` (the elementwise loss). Everything used at
+The losses are given per element or per sample, so the same code gives training losses
+(reduced by :func:`mean_loss`, its fused batch mean, or :func:`trimmed_mean`),
+``score_samples`` (minus the per-sample loss) and ``feature_errors`` (the elementwise
+loss). Everything used at
 inference is written with operations that export to ONNX.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -17,43 +19,37 @@ HUBER_DELTA = 1.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _residual_squared(r):
-    return r * r
-
-
-def _residual_absolute(r):
-    return r.abs()
-
-
-def _residual_huber(r):
+def _huber(r):
     # Written out: torch's huber_loss has no ONNX export.
     d = r.abs()
     return torch.where(d <= HUBER_DELTA, 0.5 * d * d, HUBER_DELTA * (d - 0.5 * HUBER_DELTA))
 
 
-# The losses that are a function of the residual ``reconstruction - x`` alone.
-_RESIDUAL = {"mse": _residual_squared, "mae": _residual_absolute, "huber": _residual_huber}
+# The losses that are a function of the residual ``reconstruction - x`` alone, elementwise.
+_RESIDUAL = {"mse": lambda r: r * r, "mae": torch.abs, "huber": _huber}
+
+# kind -> the batch mean of the elementwise loss through one fused torch kernel. "bce"
+# works on the logits instead (see elementwise_loss).
+_FUSED = {
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": functools.partial(F.huber_loss, delta=HUBER_DELTA),
+    "bce": F.binary_cross_entropy_with_logits,
+}
+RECONSTRUCTION_LOSSES = tuple(_FUSED)
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+def _lookup(table, kind):
+    try:
+        return table[kind]
+    except KeyError:
+        raise ValueError(f"Unknown loss {kind!r}; expected one of {tuple(table)}.") from None
 
 
 def residual_loss(kind, residual):
     """Elementwise loss from the residual ``reconstruction - x`` ("mse", "mae", "huber")."""
-    return _RESIDUAL[kind](residual)
-
-
-def _squared(x_hat, x):
-    return _residual_squared(x_hat - x)
-
-
-def _absolute(x_hat, x):
-    return _residual_absolute(x_hat - x)
-
-
-def _huber(x_hat, x):
-    return _residual_huber(x_hat - x)
-
-
-def _huber_mean(x_hat, x):
-    return F.huber_loss(x_hat, x, delta=HUBER_DELTA)
+    return _lookup(_RESIDUAL, kind)(residual)
 
 
 def bernoulli_nll(logits, x):
@@ -61,27 +57,6 @@ def bernoulli_nll(logits, x):
     stable for any logit, and written out (torch's fused version checks sizes with Python
     code that the ONNX tracer warns about)."""
     return torch.relu(logits) - x * logits + torch.log1p(torch.exp(-logits.abs()))
-
-
-# kind -> (elementwise loss on the reconstruction, the same loss's batch mean through one
-# fused torch kernel). "bce" works on the logits instead (see elementwise_loss).
-_LOSSES = {
-    "mse": (_squared, F.mse_loss),
-    "mae": (_absolute, F.l1_loss),
-    "huber": (_huber, _huber_mean),
-    "bce": (bernoulli_nll, F.binary_cross_entropy_with_logits),
-}
-RECONSTRUCTION_LOSSES = tuple(_LOSSES)
-LIKELIHOODS = ("gaussian", "bernoulli")
-
-
-def _loss_pair(kind):
-    try:
-        return _LOSSES[kind]
-    except KeyError:
-        raise ValueError(
-            f"Unknown loss {kind!r}; expected one of {RECONSTRUCTION_LOSSES}."
-        ) from None
 
 
 def elementwise_loss(kind, logits, x, activate):
@@ -99,8 +74,10 @@ def elementwise_loss(kind, logits, x, activate):
     activate : callable
         The output activation, logits -> reconstruction (ignored for "bce").
     """
-    elementwise, _ = _loss_pair(kind)
-    return elementwise(logits if kind == "bce" else activate(logits), x)
+    _lookup(_FUSED, kind)  # an unknown kind raises
+    if kind == "bce":
+        return bernoulli_nll(logits, x)
+    return _RESIDUAL[kind](activate(logits) - x)
 
 
 def mean_loss(kind, logits, x, activate):
@@ -110,7 +87,7 @@ def mean_loss(kind, logits, x, activate):
     but one kernel forward and backward instead of three: it matters for small networks,
     whose training steps are dominated by per-operation overhead.
     """
-    _, fused = _loss_pair(kind)
+    fused = _lookup(_FUSED, kind)
     return fused(logits if kind == "bce" else activate(logits), x)
 
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 
 import torch
+
+from ._warnings import warn_at_caller
 
 SOLVERS = ("adam", "adamw", "sgd")
 BETAS = (0.9, 0.999)
@@ -43,12 +44,32 @@ def _param_groups(named_parameters, weight_decay):
 
     Without a penalty every parameter is in one group: each group costs a kernel launch.
     """
-    params = [(n, p) for n, p in named_parameters if p.requires_grad]
     if weight_decay <= 0:
-        return [([p for _, p in params], 0.0)]
-    decayed = [p for n, p in params if p.ndim >= 2 and not n.endswith("bias")]
-    others = [p for n, p in params if not (p.ndim >= 2 and not n.endswith("bias"))]
+        return [([p for _, p in named_parameters], 0.0)]
+    decayed = [p for n, p in named_parameters if p.ndim >= 2 and not n.endswith("bias")]
+    others = [p for n, p in named_parameters if not (p.ndim >= 2 and not n.endswith("bias"))]
     return [(decayed, float(weight_decay)), (others, 0.0)]
+
+
+class _Group:
+    """A parameter group and the lists each step hands to the update, built once:
+    ``load_state_dict`` copies into the state tensors in place, so the lists stay live."""
+
+    def __init__(self, params, weight_decay, states):
+        self.params = params
+        self.weight_decay = weight_decay
+        self.states = states
+        # each kind of state ("step", "exp_avg", ...) -> its tensor of every parameter
+        self.buffers = {k: [s[k] for s in states] for k in states[0]}
+        self.kernel = None  # Adam's fused kernel, or False: decided at the first step
+
+    def subset(self, keep):
+        """The group restricted to the parameters at positions ``keep``."""
+        group = _Group(
+            [self.params[i] for i in keep], self.weight_decay, [self.states[i] for i in keep]
+        )
+        group.kernel = self.kernel
+        return group
 
 
 class Optimizer:
@@ -73,15 +94,14 @@ class Optimizer:
         self.solver = solver
         self.lr = float(lr)
         named = [(n, p) for n, p in named_parameters if p.requires_grad]
-        self.groups = [(list(ps), wd) for ps, wd in _param_groups(named, weight_decay) if ps]
         # the module's own parameter order: the state does not depend on the grouping
         self.params = [p for _, p in named]
         self.state = [self._new_state(p) for p in self.params]
         self._index = {id(p): i for i, p in enumerate(self.params)}
-        # per group, built once (load_state_dict copies into these tensors in place):
-        # (params, weight decay, their states, kernel or None, decided at the first step)
-        self._plan = [
-            [ps, wd, [self.state[self._index[id(p)]] for p in ps], None] for ps, wd in self.groups
+        self._groups = [
+            _Group(ps, wd, [self.state[self._index[id(p)]] for p in ps])
+            for ps, wd in _param_groups(named, weight_decay)
+            if ps
         ]
 
     def _new_state(self, p):
@@ -101,37 +121,43 @@ class Optimizer:
 
     @torch.no_grad()
     def step(self):
-        for plan in self._plan:
-            params, weight_decay, states, _ = plan
-            grads = [p.grad for p in params]
+        sgd = self.solver == "sgd"
+        for group in self._groups:
+            if not sgd and group.kernel is None:
+                group.kernel = _fused_kernel(self.solver == "adamw", group.params) or False
+            grads = [p.grad for p in group.params]
             if any(g is None for g in grads):  # rare: some parameter got no gradient
-                live = [i for i, g in enumerate(grads) if g is not None]
-                params, states = [params[i] for i in live], [states[i] for i in live]
-                grads = [grads[i] for i in live]
-                if not params:
+                keep = [i for i, g in enumerate(grads) if g is not None]
+                if not keep:
                     continue
-            if self.solver == "sgd":
-                _sgd(params, grads, states, self.lr, weight_decay)
-                continue
-            if plan[3] is None:
-                plan[3] = _fused_kernel(self.solver == "adamw", params) or False
-            self._adam(params, grads, states, weight_decay, plan[3] or None)
+                group, grads = group.subset(keep), [grads[i] for i in keep]
+            if sgd:
+                _sgd(group.params, grads, group.states, self.lr, group.weight_decay)
+            else:
+                self._adam(group, grads)
 
-    def _adam(self, params, grads, states, weight_decay, kernel):
-        steps = [s["step"] for s in states]
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        if kernel is not None:
-            _fused_step(kernel, params, grads, exp_avgs, exp_avg_sqs, steps, self.lr, weight_decay)
+    def _adam(self, group, grads):
+        buffers = group.buffers
+        if group.kernel:
+            _fused_step(
+                group.kernel,
+                group.params,
+                grads,
+                buffers["exp_avg"],
+                buffers["exp_avg_sq"],
+                buffers["step"],
+                self.lr,
+                group.weight_decay,
+            )
         else:
             _adam_reference(
-                params,
+                group.params,
                 grads,
-                exp_avgs,
-                exp_avg_sqs,
-                steps,
+                buffers["exp_avg"],
+                buffers["exp_avg_sq"],
+                buffers["step"],
                 lr=self.lr,
-                weight_decay=weight_decay,
+                weight_decay=group.weight_decay,
                 decoupled=self.solver == "adamw",
             )
 
@@ -150,11 +176,11 @@ class Optimizer:
             },
             "param_groups": [
                 {
-                    "params": [self._index[id(p)] for p in ps],
-                    "weight_decay": wd,
+                    "params": [self._index[id(p)] for p in group.params],
+                    "weight_decay": group.weight_decay,
                     "solver": self.solver,
                 }
-                for ps, wd in self.groups
+                for group in self._groups
             ],
             "order": "module",
         }
@@ -174,15 +200,15 @@ class Optimizer:
         if state_dict.get("order") == "module":
             order = list(range(len(self.params)))
         else:  # torch.optim numbers parameters across its groups (weights, then the rest)
-            grouped = [self._index[id(p)] for ps, _ in self.groups for p in ps]
-            keys = [i for g in state_dict["param_groups"] for i in g["params"]]
-            by_position = dict(zip(grouped, keys, strict=True))
+            grouped = [self._index[id(p)] for group in self._groups for p in group.params]
+            saved_keys = [i for g in state_dict["param_groups"] for i in g["params"]]
+            by_position = dict(zip(grouped, saved_keys, strict=True))
             order = [by_position[i] for i in range(len(self.params))]
+        keys = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
         for position, key in enumerate(order):
             p, entry = self.params[position], saved.get(key)
             if entry is None:  # never stepped (no gradient yet): fresh state
                 continue
-            keys = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
             if any(k not in entry for k in keys):
                 raise OptimizerStateMismatch(f"the saved state is not {self.solver}'s")
             for k in keys:
@@ -298,19 +324,17 @@ def _self_test(name, decoupled, device):
                     )
             results.append(param.cpu())
     except Exception as exc:  # a changed signature or a missing kernel for this device
-        warnings.warn(
+        warn_at_caller(
             f"skae: torch.{name} is unusable ({type(exc).__name__}: {exc}); "
             "training uses the slower reference update.",
             RuntimeWarning,
-            stacklevel=4,
         )
         return False
     if not torch.allclose(results[0], results[1], rtol=1e-5, atol=1e-7):
-        warnings.warn(
+        warn_at_caller(
             f"skae: torch.{name} disagrees with the Adam update; training uses the "
             "slower reference update.",
             RuntimeWarning,
-            stacklevel=4,
         )
         return False
     return True

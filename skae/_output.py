@@ -10,12 +10,11 @@ imports torch.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import secrets
 import stat
 
-from ._io import Dialect, _pyarrow, split_name
+from ._io import Dialect, _pyarrow, open_text, split_name
 
 
 class OutputError(ValueError):
@@ -115,30 +114,6 @@ def write_bytes(path, data):
         fh.write(data)
 
 
-def _text_handle(path, compression, archive_name):
-    """A text handle writing ``path`` with ``compression`` (one stream for all chunks)."""
-    if compression is None:
-        return open(path, "w", encoding="utf-8", newline="")
-    if compression == "zip":
-        import zipfile
-
-        archive = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED)
-        raw = archive.open(archive_name, "w", force_zip64=True)
-        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        close = handle.close
-
-        def close_both():
-            close()
-            archive.close()
-
-        handle.close = close_both
-        return handle
-    import importlib
-
-    module = importlib.import_module({"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}[compression])
-    return module.open(path, "wt", encoding="utf-8", newline="")
-
-
 class TableWriter:
     """Append DataFrame chunks to a table file.
 
@@ -175,7 +150,7 @@ class TableWriter:
             return
         first = self._handle is None
         if first:
-            self._handle = _text_handle(self.path, self.compression, self.archive_name)
+            self._handle = open_text(self.path, self.compression, "w", member=self.archive_name)
         df.to_csv(
             self._handle,
             header=first,

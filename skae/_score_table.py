@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._io import (
-    decimal_points,
-    dialect_for,
-    infer_csv_dtypes,
-    iter_table,
-    table_files,
-    table_format,
-    total_rows,
-)
+from ._cli_parser import table_dialect
+from ._io import decimal_points, infer_csv_dtypes, iter_table, table_files, table_format, total_rows
 from ._output import TableWriter, atomic_path
-from ._scoring import SCORE_COLUMNS, RowsError, index_as_columns, model_columns, score_columns
+from ._scoring import (
+    RowsError,
+    check_free_columns,
+    index_as_columns,
+    model_columns,
+    score_columns,
+)
 
 
 class ScoreError(ValueError):
@@ -36,10 +35,9 @@ def score_table(args, model, *, out):
     csv_in = all(table_format(f) == "csv" for f in files)
     # The output takes the first file's CSV dialect; each input file is read with its own
     # unless --sep / --decimal say otherwise.
-    explicit = args.sep is not None or args.decimal is not None
-    dialect = dialect_for(files[0], sep=args.sep, decimal=args.decimal)
+    dialect = table_dialect(args, files[0])
     text = csv_in and out_format == "csv"  # fields copied as their exact text
-    total = None if csv_in else total_rows(args.data)
+    total = total_rows(files)  # (Parquet only: from the files' footers)
     rows = flagged = 0
     with (
         atomic_path(args.output) as tmp,
@@ -47,12 +45,8 @@ def score_table(args, model, *, out):
     ):
         writer = TableWriter(tmp, args.output, dialect=dialect)
         try:
-            for path in files:
-                read = (
-                    dialect_for(path, sep=args.sep, decimal=args.decimal)
-                    if explicit or path != files[0]
-                    else dialect
-                )
+            for i, path in enumerate(files):
+                read = dialect if i == 0 else table_dialect(args, path)
                 dtypes = None
                 if read is not None and out_format == "parquet":
                     # one type per column over the whole file, so no chunk disagrees
@@ -81,11 +75,7 @@ def score_table(args, model, *, out):
 def _score_chunk(model, chunk, args, path, first_row, dialect, text):
     """One chunk with its score columns; errors name the file and the data row."""
     chunk = index_as_columns(chunk)
-    taken = [c for c in SCORE_COLUMNS if c in chunk.columns]
-    if taken:
-        raise ScoreError(
-            f"{path} already has columns {taken}; rename them so the scores do not overwrite them."
-        )
+    check_free_columns(chunk.columns, path)
     view = chunk
     if text and dialect is not None and dialect.decimal != ".":
         needed = set(model_columns(model) or ())

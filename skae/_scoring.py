@@ -2,10 +2,10 @@
 ``label`` and ``top_feature``.
 
 Torch-free (numpy, pandas and the ONNX runtime only): the ``skae score`` command calls
-:func:`score_frame` per chunk, and the Dask / Spark scorers call it per partition, so a
-table scored anywhere gets the same columns. The value conversions here (:func:`as_number`,
-:func:`as_text`) are also the ones ``skae fit`` applies before training, so a model sees
-the same values at fit and at scoring.
+:func:`score_columns` per chunk, and the Dask / Spark scorers call :func:`score_frame` per
+partition, so a table scored anywhere gets the same columns. The value conversions here
+(:func:`as_number`, :func:`as_text`) are also the ones ``skae fit`` applies before
+training, so a model sees the same values at fit and at scoring.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import re
 
 import numpy as np
 import pandas as pd
+
+from .onnx._feeds import MISSING_CATEGORY
 
 SCORE_COLUMNS = ("score", "label", "top_feature")
 
@@ -42,9 +44,6 @@ MISSING_TEXT = frozenset(
     }
 )
 
-
-# The category a missing text value is (the ONNX runtime feeds missing text as "nan").
-MISSING_CATEGORY = "nan"
 _BOOLEANS = {"true": 1.0, "false": 0.0}
 
 
@@ -84,6 +83,15 @@ def as_number(column, name=None):
                 bad[0],
             )
     return values
+
+
+def is_missing(values):
+    """Whether each value (an object array or Series) is missing: None, NaN, or text
+    that means missing ("", "NA", "null", ...)."""
+    values = np.asarray(values, dtype=object)
+    return pd.isna(values) | np.array(
+        [isinstance(v, str) and v.strip() in MISSING_TEXT for v in values], dtype=bool
+    )
 
 
 def _word(value):
@@ -156,6 +164,26 @@ def model_columns(model):
     return list(columns) if columns is not None else model.feature_names_in_
 
 
+def check_detector(model, subject, fix="export a ReconstructionAnomalyDetector"):
+    """Raise ValueError, naming ``subject`` and the ``fix``, when ``model`` (a loaded
+    ONNX model) is not an outlier detector (no ``label`` and ``scores`` outputs)."""
+    if "label" not in model.output_names or "scores" not in model.output_names:
+        raise ValueError(
+            f"{subject} is not an outlier detector (its outputs are {model.output_names}); {fix}."
+        )
+
+
+def check_free_columns(columns, subject):
+    """Raise ValueError, naming ``subject``, when ``columns`` hold a ``score``, ``label``
+    or ``top_feature`` column, which the scores would overwrite."""
+    taken = [c for c in SCORE_COLUMNS if c in columns]
+    if taken:
+        raise ValueError(
+            f"{subject} already has columns {taken}; rename them so the scores do not "
+            "overwrite them."
+        )
+
+
 def feature_error_names(model):
     """Names of the columns of the model's ``feature_errors`` output, or None if unknown.
 
@@ -208,10 +236,7 @@ def _with_missing(column):
     """A text column as object values, with missing-value text ("", "NA", ...) as None,
     as ``pandas.read_csv`` reads it (and the runtime feeds a missing text value)."""
     values = column.to_numpy(dtype=object).copy()
-    missing = pd.isna(values) | np.array(
-        [isinstance(v, str) and v.strip() in MISSING_TEXT for v in values], dtype=bool
-    )
-    values[missing] = None
+    values[is_missing(values)] = None
     return values
 
 
@@ -253,11 +278,7 @@ def score_columns(model, frame, *, threshold=None):
         per-feature errors with known names, ``top_feature`` (the name of the column whose
         reconstruction error is largest).
     """
-    if "label" not in model.output_names or "scores" not in model.output_names:
-        raise ValueError(
-            f"the model is not an outlier detector (its outputs are "
-            f"{model.output_names}); export a ReconstructionAnomalyDetector."
-        )
+    check_detector(model, "the model")
     if threshold is not None and not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
     names = feature_error_names(model)
@@ -309,7 +330,7 @@ def index_as_columns(frame):
     return frame.reset_index()
 
 
-def score_frame(model, frame, *, threshold=None, index="keep"):
+def score_frame(model, frame, *, threshold=None):
     """The frame with ``score``, ``label`` and ``top_feature`` columns appended.
 
     Parameters
@@ -320,17 +341,13 @@ def score_frame(model, frame, *, threshold=None, index="keep"):
         Rows to score; every column is kept, the model's are selected by name.
     threshold : float, default=None
         Label rows whose score is below it -1; None keeps the model's cut (0).
-    index : {"keep", "columns"}, default="keep"
-        "keep": the result has the frame's index (rows align with the input, as Dask's
-        ``map_partitions`` needs). "columns": named index levels become leading columns
-        and the index is reset, as ``skae score`` writes files (an index such as ``id``
-        stays, so scored rows can be joined back).
 
     Returns
     -------
     scored : pandas.DataFrame
-        The frame's columns, then ``score``, ``label`` and (see :func:`score_columns`)
-        ``top_feature``.
+        The frame's columns and index (rows align with the input, as Dask's
+        ``map_partitions`` needs), then ``score``, ``label`` and (see
+        :func:`score_columns`) ``top_feature``.
 
     Raises
     ------
@@ -339,15 +356,6 @@ def score_frame(model, frame, *, threshold=None, index="keep"):
         ``top_feature`` (it would be overwritten), lacks a model column, or holds values
         the model cannot take (the message names the column and the fix).
     """
-    if index not in ("keep", "columns"):
-        raise ValueError(f"index must be 'keep' or 'columns'; got {index!r}.")
-    if index == "columns":
-        frame = index_as_columns(frame)
-    taken = [c for c in SCORE_COLUMNS if c in frame.columns]
-    if taken:
-        raise ValueError(
-            f"the data already has columns {taken}; rename them so the scores "
-            "do not overwrite them."
-        )
+    check_free_columns(frame.columns, "the data")
     columns = score_columns(model, frame, threshold=threshold)
     return pd.concat([frame, columns], axis=1)

@@ -44,9 +44,19 @@ def _text_columns(X):
     return []
 
 
+def _all_finite(X):
+    """Whether every value of the float array X is finite, without an n x F mask unless
+    the sum is not finite (as scikit-learn checks: the float64 sum is finite only when
+    every value is, or, rarely, overflows for finite values)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(X.sum(dtype=np.float64)):
+            return True
+    return bool(np.isfinite(X).all())
+
+
 def _check_values(X, input_name):
     """NaN and infinity, named with the fix (after parsing with ensure_all_finite=False)."""
-    if X.dtype.kind != "f" or np.isfinite(X).all():
+    if X.dtype.kind != "f" or _all_finite(X):
         return X
     if np.isnan(X).any():
         raise ValueError(
@@ -115,7 +125,7 @@ def check_codes(Z):
 
 def check_finite_output(out, X, what="output"):
     """Raise when the network produced NaN or infinity from finite input."""
-    if np.isfinite(out).all():
+    if _all_finite(out):
         return out
     largest = float(np.max(np.abs(X))) if np.size(X) else 0.0
     raise ValueError(

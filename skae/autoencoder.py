@@ -218,10 +218,12 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     _ARCHITECTURE = (*BaseAutoencoder._ARCHITECTURE, "latent_normalize")
 
+    def _sigmoid_output(self):
+        """Whether the decoder ends in a sigmoid (always for the Bernoulli loss)."""
+        return self.loss == "bce" or self.output_activation == "sigmoid"
+
     def _module_config(self):
-        config = super()._module_config()
-        config["sigmoid"] = self.loss == "bce" or self.output_activation == "sigmoid"
-        return config
+        return {**super()._module_config(), "sigmoid": self._sigmoid_output()}
 
     def _build_module(self, n_features, generator):
         return Autoencoder(
@@ -229,7 +231,7 @@ class AutoencoderTransformer(BaseAutoencoder):
             self._hidden_sizes(),
             self.n_components,
             activation=self.activation,
-            output_activation="sigmoid" if self._module_config()["sigmoid"] else None,
+            output_activation="sigmoid" if self._sigmoid_output() else None,
             latent_normalize=self.latent_normalize,
             dropout=self.dropout,
             batch_norm=self.batch_norm,

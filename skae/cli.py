@@ -1,4 +1,5 @@
-"""The ``skae`` command line: ``main(argv=None) -> int``, subcommands via argparse.
+"""The ``skae`` command line: ``main(argv=None) -> int``, subcommands via argparse (the
+parser and its option types are in :mod:`skae._cli_parser`).
 
 Heavy imports happen inside the handlers, so ``skae --help`` is instant, and
 ``skae score`` and ``skae info`` never import torch (numpy, pandas and onnxruntime only).
@@ -10,9 +11,10 @@ printed with control characters escaped, so a crafted file cannot drive the term
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
+
+from ._cli_parser import make_parser, printable, table_dialect
 
 # Passes over the data when ``skae fit`` streams (--chunk-rows, a folder, a large file).
 # ``skae fit`` reads a file whole below this size; larger files are streamed.
@@ -27,16 +29,6 @@ class CommandError(Exception):
     """An error the user can fix, reported as one line without a traceback."""
 
 
-def printable(text):
-    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``)."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
-
-
 def _print(*parts):
     print(" ".join(printable(p) for p in parts))
 
@@ -45,68 +37,7 @@ def _say(*parts):
     print(" ".join(printable(p) for p in parts), file=sys.stderr)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
-
-
-# ------------------------------------------------------------ option validation
-def _integer(valid, expected):
-    """An argparse type: an integer for which ``valid`` holds, else ``expected`` named."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
-        if not valid(value):
-            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
-        return value
-
-    return parse
-
-
-_positive_int = _integer(lambda v: v >= 1, "a positive integer")
-_seed = _integer(lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
-_n_jobs = _integer(lambda v: v >= 1 or v == -1, "a positive integer or -1 (all cores)")
-
-
-def _finite_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
-
-
-def _contamination(text):
-    if text == "auto":
-        return text
-    value = _finite_float(text)
-    if not 0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or in (0, 0.5], got {text}")
-    return value
-
-
-def _separator(text):
-    text = {"\\t": "\t", "tab": "\t"}.get(text, text)
-    if len(text) != 1 or text in '"\r\n' or text.isalnum():
-        raise argparse.ArgumentTypeError(
-            f"must be one character such as ',' ';' '|' or 'tab', got {text!r}"
-        )
-    return text
-
-
 # -------------------------------------------------------------------- helpers
-def _dialect(args, path):
-    """The CSV dialect of a file: --sep / --decimal, or detected (None for Parquet)."""
-    from ._io import dialect_for
-
-    return dialect_for(path, sep=args.sep, decimal=args.decimal)
-
-
 def _load_model(path):
     from ._io import first_line
     from .onnx import load_onnx
@@ -151,14 +82,11 @@ def _score(args) -> int:
     """Score a table with an exported model (torch-free); write it with score and label."""
     from ._output import check_output
     from ._score_table import score_table
+    from ._scoring import check_detector
 
     check_output(args.output, inputs=[args.data, args.model])
     model = _load_model(args.model)
-    if "label" not in model.output_names or "scores" not in model.output_names:
-        raise CommandError(
-            f"{args.model} is not an outlier detector (its outputs are "
-            f"{model.output_names}); export a ReconstructionAnomalyDetector."
-        )
+    check_detector(model, args.model)
     return score_table(args, model, out=_print)
 
 
@@ -176,7 +104,9 @@ def _export_sample(args, estimator, n_features):
     from ._io import iter_table
 
     if args.sample is not None:
-        chunk = next(iter(iter_table(args.sample, 1, dialect=_dialect(args, args.sample))), None)
+        chunk = next(
+            iter(iter_table(args.sample, 1, dialect=table_dialect(args, args.sample))), None
+        )
         if chunk is None or len(chunk) == 0:
             raise CommandError(f"{args.sample} has no data rows.")
         return chunk.reset_index(drop=True)
@@ -235,7 +165,14 @@ def _info(args) -> int:
     import re
 
     from ._scoring import META_COLUMNS, feature_error_names, model_inputs
-    from .onnx._spec import META_FEATURE_NAMES, META_PARAMS
+    from .onnx._spec import (
+        FEATURE_ERRORS_OUTPUT,
+        META_FEATURE_ERRORS_NAMES,
+        META_FEATURE_NAMES,
+        META_INPUT_COLUMNS,
+        META_INPUTS,
+        META_PARAMS,
+    )
 
     model = _load_model(args.model)
     meta = dict(model.metadata)
@@ -251,13 +188,13 @@ def _info(args) -> int:
         more = len(model.feature_names_in_) - len(shown)
         _print(f"  feature names: {', '.join(shown)}" + (f" ... (+{more})" if more else ""))
         meta.pop(META_FEATURE_NAMES, None)
-    for key in ("inputs", "input_columns"):  # shown above
+    for key in (META_INPUTS, META_INPUT_COLUMNS):  # shown above
         meta.pop(key, None)
     for line in _column_lines(meta.pop(META_COLUMNS, None), inputs):
         _print(line)
-    if "feature_errors" in model.output_names:
+    if FEATURE_ERRORS_OUTPUT in model.output_names:
         _print("  " + _feature_errors_line(model, meta, feature_error_names(model)))
-    meta.pop("feature_errors_names", None)
+    meta.pop(META_FEATURE_ERRORS_NAMES, None)
     params = meta.pop(META_PARAMS, None)
     for key, value in sorted(meta.items()):
         _print(f"  {key}: {value}")
@@ -301,235 +238,36 @@ def _column_lines(columns, inputs):
 
 
 def _feature_errors_line(model, meta, names):
-    meta.pop("feature_errors_space", None)
+    from .onnx._spec import META_FEATURE_ERRORS_SPACE, SPACE_INPUT, SPACE_TRANSFORMED
+
+    meta.pop(META_FEATURE_ERRORS_SPACE, None)
     space = getattr(model, "feature_errors_space_", None)
     if names is None:
         return "feature errors: per feature, names unknown (skae score writes no top_feature)"
     if space is None:
-        space = "input" if names == model.feature_names_in_ else "transformed"
+        space = SPACE_INPUT if names == model.feature_names_in_ else SPACE_TRANSFORMED
     where = (
         "per input column"
-        if space == "input"
+        if space == SPACE_INPUT
         else "per transformed feature (after the pipeline's preprocessing)"
     )
     return f"feature errors: {where}: top_feature names one of {len(names)}"
 
 
 def _demo(args) -> int:
-    from . import _require_train
+    from ._demo import run_demo  # (it checks the train extra and the output first)
 
-    _require_train("skae demo")
-    from ._demo import run_demo
-
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise CommandError(f"{args.output} is a file; give a folder for the demo's outputs.")
     return run_demo(output=args.output, quick=args.quick, rare=args.rare, seed=args.seed)
 
 
-# ------------------------------------------------------------------------ parser
-def _table_options(parser):
-    parser.add_argument(
-        "--sep",
-        type=_separator,
-        metavar="CHAR",
-        help="CSV field separator (default: detected among , ; tab |)",
-    )
-    parser.add_argument(
-        "--decimal",
-        choices=[".", ","],
-        metavar="MARK",
-        help="CSV decimal mark, . or , (default: detected; ',' only with another separator)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="skae",
-        description="scikit-learn autoencoders: fit outlier detectors, export them to ONNX "
-        "and score tables without torch.",
+    """The ``skae`` argument parser (see :mod:`skae._cli_parser`)."""
+    return make_parser(
+        {"demo": _demo, "fit": _fit, "score": _score, "export": _export, "info": _info},
+        max_categories=MAX_CATEGORIES,
+        stream_file_bytes=STREAM_FILE_BYTES,
+        default_chunk_rows=DEFAULT_CHUNK_ROWS,
     )
-    from ._version import __version__
-
-    parser.add_argument("--version", action="version", version=f"skae {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    demo = sub.add_parser(
-        "demo",
-        help="the main job end to end on bundled digits",
-        description="Outliers among scikit-learn's bundled digits (one digit "
-        "held out as the rare class) next to IsolationForest, clustering on "
-        "autoencoder codes vs PCA vs raw pixels, ONNX export and re-scoring, "
-        "and a PNG report.",
-    )
-    demo.add_argument(
-        "-o",
-        "--output",
-        default="skae-demo",
-        help="folder for the report and the model (default: skae-demo)",
-    )
-    demo.add_argument("--quick", action="store_true", help="fewer epochs: a few seconds")
-    demo.add_argument(
-        "--rare",
-        type=int,
-        default=7,
-        choices=range(10),
-        metavar="DIGIT",
-        help="digit used as the rare class (default: 7)",
-    )
-    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    demo.set_defaults(func=_demo)
-
-    fit = sub.add_parser(
-        "fit", help="fit a detector on a CSV/Parquet table, write ONNX", description=_fit.__doc__
-    )
-    fit.add_argument(
-        "data",
-        help="training table (.csv, .tsv, .txt, optionally .gz/.bz2/"
-        ".zip/.xz; .parquet), or a folder of them",
-    )
-    fit.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    fit.add_argument(
-        "--contamination",
-        type=_contamination,
-        default=0.1,
-        metavar="SHARE",
-        help="expected share of outliers, in (0, 0.5], or auto (default: 0.1)",
-    )
-    fit.add_argument(
-        "--model",
-        choices=["ae", "vae"],
-        default="ae",
-        help="ae: the default ensemble of autoencoders; vae: one VAE",
-    )
-    fit.add_argument(
-        "--columns",
-        nargs="+",
-        metavar="COLUMN",
-        help="use only these columns (default: every numeric, boolean and "
-        "low-cardinality text column)",
-    )
-    fit.add_argument(
-        "--categorical",
-        nargs="+",
-        metavar="COLUMN",
-        default=[],
-        help="one-hot encode these columns whatever their type",
-    )
-    fit.add_argument(
-        "--ignore", nargs="+", metavar="COLUMN", default=[], help="leave these columns out"
-    )
-    fit.add_argument(
-        "--max-categories",
-        type=_positive_int,
-        default=MAX_CATEGORIES,
-        metavar="N",
-        help="text columns with at most this many distinct values are "
-        f"one-hot encoded, others left out (default: {MAX_CATEGORIES})",
-    )
-    fit.add_argument(
-        "--impute",
-        choices=["median", "mean", "none"],
-        default="median",
-        help="fill missing numbers inside the model with the training median "
-        "or mean (default: median); none refuses missing values",
-    )
-    fit.add_argument(
-        "--missing-indicator",
-        action="store_true",
-        help="also give the model a 0/1 column per column with missing "
-        "values, so that a missing value itself counts as unusual",
-    )
-    fit.add_argument(
-        "--max-iter",
-        type=_positive_int,
-        metavar="N",
-        help="maximum epochs per network (in-memory fits)",
-    )
-    fit.add_argument(
-        "--chunk-rows",
-        type=_positive_int,
-        metavar="N",
-        help="stream the data in chunks of this many rows (bounds memory); "
-        "a folder or a file over "
-        f"{STREAM_FILE_BYTES // 2**20} MiB streams in chunks of "
-        f"{DEFAULT_CHUNK_ROWS} rows",
-    )
-    fit.add_argument(
-        "--epochs",
-        type=_positive_int,
-        metavar="N",
-        help="passes over the data when streaming (default: as the in-memory detector's "
-        "step budget, about 300 optimiser steps: 10 passes or more)",
-    )
-    fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    fit.add_argument(
-        "--n-jobs",
-        type=_n_jobs,
-        metavar="N",
-        help="CPU threads for training, -1 for all (default: the detector's choice)",
-    )
-    fit.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default: 0)")
-    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
-    _table_options(fit)
-    fit.set_defaults(func=_fit)
-
-    score = sub.add_parser(
-        "score", help="score a table with an ONNX model (no torch)", description=_score.__doc__
-    )
-    score.add_argument("model", help="an ONNX file written by skae fit or skae export")
-    score.add_argument("data", help="table to score (as for fit), or a folder of them")
-    score.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="table to write (.csv, .tsv, .txt, optionally .gz/.bz2/.zip/.xz; "
-        ".parquet): the input's rows with score (negative = outlier), "
-        "label (-1 outlier, +1 inlier) and top_feature",
-    )
-    score.add_argument(
-        "--threshold",
-        type=_finite_float,
-        metavar="SCORE",
-        help="flag rows whose score is below this (default: the model's "
-        "contamination threshold, 0; write negative values as "
-        "--threshold=-2)",
-    )
-    score.add_argument(
-        "--chunk-size",
-        type=_positive_int,
-        default=100_000,
-        metavar="N",
-        help="rows read and scored at a time (default: 100000)",
-    )
-    score.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _table_options(score)
-    score.set_defaults(func=_score)
-
-    export = sub.add_parser(
-        "export", help="convert a joblib-saved estimator to ONNX", description=_export.__doc__
-    )
-    export.add_argument("model", help="a fitted estimator or Pipeline saved with joblib.dump")
-    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    export.add_argument(
-        "--no-feature-errors",
-        action="store_true",
-        help="leave the per-feature errors out of a detector's outputs",
-    )
-    export.add_argument(
-        "--sample",
-        metavar="TABLE",
-        help="a table of the training data's columns: its first row types "
-        "the model's inputs (one per column, text included)",
-    )
-    _table_options(export)
-    export.set_defaults(func=_export)
-
-    info = sub.add_parser("info", help="print an ONNX model's metadata", description=_info.__doc__)
-    info.add_argument("model", help="an ONNX file written by skae")
-    info.add_argument("--params", action="store_true", help="also list estimator parameters")
-    info.set_defaults(func=_info)
-    return parser
 
 
 def main(argv=None) -> int:

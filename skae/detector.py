@@ -5,97 +5,27 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import threading
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoencoder, chunk_rows, keep_state_on_error, map_batches, warn_not_converged
-from ._engine import ProgressBar, mlp_flops, num_threads, resolve_threads
+from ._base import BaseAutoencoder, keep_state_on_error, map_batches, warn_not_converged
+from ._calibration import calibrate, threshold
+from ._defaults import default_epochs, default_estimators
+from ._engine import ProgressBar
 from ._ensemble import EnsembleScorer, MemberPlan, stack_groups, train_members
 from ._validation import check_finite_output, validate, validate_fitted
 
-# (hidden width, code size) as multiples of n_features, and depth, of the default members:
-# members that differ in width, bottleneck and depth make errors that average out.
-_DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2), (2.0, 0.125, 2)]
-# The default members' widest hidden layer and largest code; wider tables get the members
-# sized for SIZED_UP_TO features (the widest tuned on), so their shapes stay distinct.
-MAX_WIDTH, MAX_CODE, SIZED_UP_TO = 128, 32, 100
-# The default members train for about this many optimiser steps at most: their max_iter
-# follows from the number of rows (default_epochs), between these bounds. Measured on
-# ADBench (benchmarks/README.md): brief training keeps the anomalies from being learnt.
-STEP_BUDGET, MIN_EPOCHS, MAX_EPOCHS = 300, 10, 200
-# The default members' relative tolerance for early stopping.
-DEFAULT_TOL = 1e-3
-# What the default members train with, unless the detector's own parameters say otherwise.
-DEFAULT_LEARNING_RATE = 3e-3
+# default_epochs and default_estimators are documented here, where the detector uses them
+__all__ = ["ReconstructionAnomalyDetector", "default_epochs", "default_estimators"]
+
 # The detector's training parameters, passed on to the members.
 TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
 _CALIBRATION_LOCK = threading.RLock()
-
-
-def default_epochs(n_samples, batch_size=256, validation_fraction=0.1):
-    """Epochs for about :data:`STEP_BUDGET` optimiser steps over ``n_samples`` rows.
-
-    The default members' ``max_iter``: an epoch of 10 000 rows is 35 steps, one of 150
-    rows a single step, so a fixed number of epochs trains large tables far longer than
-    small ones. Between :data:`MIN_EPOCHS` and :data:`MAX_EPOCHS`.
-    """
-    n_train = max(1, round(n_samples * (1 - validation_fraction)))
-    steps = -(-n_train // batch_size)
-    return int(np.clip(-(-STEP_BUDGET // steps), MIN_EPOCHS, MAX_EPOCHS))
-
-
-def default_estimators(n_features, n_samples=None):
-    """The ensemble used when ``estimator=None``, sized from the data.
-
-    Five small autoencoders of different widths (up to 128; sized as for 100 features
-    on wider tables), bottlenecks and depths,
-    trained with a trimmed loss (the worst 10% of each minibatch left out: the training
-    data contains anomalies) at a learning rate of 3e-3, with early stopping (relative
-    ``tol=1e-3``) and at most :func:`default_epochs` epochs (about 300 optimiser steps)
-    when ``n_samples`` is given. Chosen on ADBench's classical datasets (see
-    benchmarks/README.md).
-    """
-    from .autoencoder import AutoencoderTransformer
-
-    members, size = [], min(n_features, SIZED_UP_TO)
-    for width, code, depth in _DEFAULT_MEMBERS:
-        w = int(np.clip(round(width * size), 8, MAX_WIDTH))
-        c = int(np.clip(round(code * size), 1, MAX_CODE))
-        hidden = (w,) if depth == 1 else (w, max(c, w // 2))
-        members.append(
-            AutoencoderTransformer(
-                n_components=c,
-                hidden_layer_sizes=hidden,
-                loss_trim=0.1,
-                learning_rate_init=DEFAULT_LEARNING_RATE,
-                tol=DEFAULT_TOL,
-            )
-        )
-    if n_samples is not None:
-        for member in members:
-            member.set_params(
-                max_iter=default_epochs(n_samples, member.batch_size, member.validation_fraction)
-            )
-    return members
-
-
-@dataclass
-class _Calibration:
-    """What turns the members' outputs into scores (see the class Notes)."""
-
-    feature_scales: list | None
-    latent_means: list | None
-    latent_precisions: list | None
-    plans: list
-    bias: float
-    offset: float
-    scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -317,16 +247,19 @@ default=None
         return members
 
     def _train(self, X, partial):
+        """Train the members on X; returns those that ran out of epochs."""
         members = self.estimators_
+        groups = stack_groups(members, X.shape[1])
         bar = None
         if self.verbose:
             epochs = 1 if partial else max(m.max_iter for m in members)
-            bar = ProgressBar(epochs * len(stack_groups(members, X.shape[1])), desc="skae ensemble")
+            bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
         try:
-            unconverged = train_members(members, X, partial=partial, progress=bar)
+            unconverged = train_members(members, groups, X, partial=partial, progress=bar)
         finally:
             if bar is not None:
                 bar.close()
+        self.n_iter_ = max(m.n_iter_ for m in members)
         return unconverged
 
     # ---------------------------------------------------------------- fitting
@@ -351,11 +284,9 @@ default=None
             self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
-            self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
             for name in ("_reservoir", "_reservoir_rng", "_n_seen"):
                 self.__dict__.pop(name, None)
             self._calibration = self._calibrate(self._sample(X))
-            self._scorer64()  # built now: scoring then never changes the fitted state
         if unconverged:
             warn_not_converged(unconverged)
         return self
@@ -390,7 +321,6 @@ default=None
                 self.estimators_ = self._members(X.shape[1])
                 self.estimator_ = self.estimators_[0]
             self._train(X, partial=True)
-            self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
             self._add_to_reservoir(X)
             self._calibration = None  # recomputed from the reservoir when next needed
         return self
@@ -410,7 +340,7 @@ default=None
             self._n_seen = 0
         size, reservoir = self.reservoir_size, self._reservoir
         free = max(0, size - len(reservoir))
-        reservoir = np.concatenate([reservoir, X[:free].astype(np.float32)])
+        reservoir = np.concatenate([reservoir, X[:free]], dtype=np.float32)
         rest = X[free:]
         if len(rest):
             seen = self._n_seen + free + np.arange(len(rest))
@@ -419,7 +349,8 @@ default=None
             # later rows replace earlier ones in the same slot, as in the sequential algorithm
             slots, rows = slots[keep][::-1], np.flatnonzero(keep)[::-1]
             slots, first = np.unique(slots, return_index=True)
-            reservoir = reservoir.copy() if reservoir.base is not None else reservoir
+            # np.concatenate made a new array: the previous reservoir (which a failed call
+            # restores) is left as it was
             reservoir[slots] = rest[rows[first]]
         self._reservoir = reservoir
         self._n_seen += len(X)
@@ -432,78 +363,38 @@ default=None
             with _CALIBRATION_LOCK:
                 calibration = self._calibration
                 if calibration is None:
-                    calibration = self._calibration = self._calibrate(
-                        self._reservoir.astype(np.float64)
-                    )
+                    calibration = self._calibration = self._calibrate(self._reservoir)
         return calibration
 
     def _scorer(self, plans, bias, dtype=torch.float64, layout="batch"):
         return EnsembleScorer(self.estimators_, plans, bias, dtype=dtype, layout=layout)
 
     def _run(self, scorer, method, X):
-        """A scorer method over X in chunks, on CPU, with the detector's threads."""
-        widths = [w for m in self.estimators_ for w in m._widths(self.n_features_in_)]
-        rows = chunk_rows(widths, len(X))
-        with num_threads(resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)):
-            return check_finite_output(map_batches(getattr(scorer, method), X, rows), X)
+        """A float64 scorer method over X in chunks, on CPU, checked finite."""
+        out = map_batches(getattr(scorer, method), X, self._member_widths(), self.n_jobs)
+        return check_finite_output(out, X)
+
+    def _member_widths(self):
+        return [m._widths(self.n_features_in_) for m in self.estimators_]
 
     def _calibrate(self, X):
-        """Error scales, code statistics, robust standardisation and offset from X."""
-        members = self.estimators_
-        k, F = len(members), X.shape[1]
-        errors, codes, member_scores = self._member_outputs(X)
-        scales = means = precisions = None
-        if self.normalize_errors:
-            scales = []
-            for e in errors:
-                median = np.median(e, axis=0).astype(np.float64)
-                # A feature reconstructed perfectly in training must not divide by ~0.
-                scales.append(np.maximum(median, max(1e-3 * median.mean(), 1e-12)))
-        whiteners = [None] * k
-        if self.latent_weight > 0:
-            means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes), strict=True)
-        unit = [
-            MemberPlan(
-                None if scales is None else 1.0 / (scales[i] * F),
-                1.0,
-                None if whiteners[i] is None else whiteners[i][0],
-                None if whiteners[i] is None else whiteners[i][1],
-                None if scales is None else scales[i],
-            )
-            for i in range(k)
-        ]
-        terms = _unit_terms(unit, errors, codes, member_scores)
-        if k == 1 and self.latent_weight == 0:
-            weights, median = np.ones(1), np.zeros(1)
-        else:
-            q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
-            # A constant term (IQR 0) falls back on its standard deviation, then on 1.
-            spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
-            spread = np.where(spread > 0, spread, 1.0)
-            share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k, self.latent_weight / k)]
-            weights = share / spread
-        plans = [
-            _fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None)
-            for i in range(k)
-        ]
-        bias = float(np.sum(weights * median))
-        # the training scores exactly as score_samples computes them (ties included)
-        scorer = self._scorer(plans, bias)  # the float64 scorer: kept for score_samples
-        scores = self._run(scorer, "score_samples", X)
-        if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
-            offset = float(q1 - 1.5 * (q3 - q1))
-        else:
-            offset = float(np.percentile(scores, 100.0 * self.contamination))
-        return _Calibration(
-            scales,
-            None if means is None else list(means),
-            None if precisions is None else list(precisions),
-            plans,
-            bias,
-            offset,
-            scorer,
+        """Error scales, code statistics, robust standardisation and offset from X
+        (float32 or float64 rows)."""
+        errors, codes, scores = self._member_outputs(X)
+        calibration = calibrate(
+            errors,
+            codes,
+            scores,
+            normalize_errors=self.normalize_errors,
+            latent_weight=self.latent_weight,
         )
+        # the float64 scorer, built now and kept for score_samples (scoring then never
+        # changes the fitted state); the training scores exactly as score_samples
+        # computes them (ties included)
+        calibration.scorer = self._scorer(calibration.plans, calibration.bias)
+        scores = self._run(calibration.scorer, "score_samples", X)
+        calibration.offset = threshold(scores, self.contamination)
+        return calibration
 
     def _member_outputs(self, X):
         """Per member, on X: its feature losses, codes and own scores, from the float32
@@ -511,19 +402,13 @@ default=None
         members = self.estimators_
         bare = [MemberPlan(None, 1.0, None, None, None) for _ in members]
         scorer = self._scorer(bare, 0.0, dtype=torch.float32)
-        widths = [w for m in members for w in m._widths(X.shape[1])]
-        rows = chunk_rows(widths, len(X))
-        outputs = [[[] for _ in members] for _ in range(3)]
-        with (
-            torch.no_grad(),
-            num_threads(resolve_threads(self.n_jobs, mlp_flops(widths, rows) / 3)),
-        ):
-            for batch in gen_batches(len(X), rows):
-                x = torch.tensor(X[batch], dtype=torch.float32)
-                for kind, values in zip(outputs, scorer.member_outputs(x), strict=True):
-                    for i, value in enumerate(values):
-                        kind[i].append(value.numpy())
-        errors, codes, scores = ([np.concatenate(v) for v in kind] for kind in outputs)
+
+        def flat(x):  # errors, codes and scores of every member, one list
+            return [value for kind in scorer.member_outputs(x) for value in kind]
+
+        outputs = map_batches(flat, X, self._member_widths(), self.n_jobs, dtype=torch.float32)
+        k = len(members)
+        errors, codes, scores = outputs[:k], outputs[k : 2 * k], outputs[2 * k :]
         return (
             errors,
             [z.astype(np.float64) for z in codes],
@@ -647,53 +532,3 @@ default=None
             # the scorer is derived from the members: rebuilt when needed
             state["_calibration"] = dataclasses.replace(calibration, scorer=None)
         return state
-
-
-def _unit_terms(plans, errors, codes, scores):
-    """The anomaly terms of the unit plans, (n, n_terms), from the members' outputs: the
-    error terms are linear in the feature losses, the code terms squared distances, so no
-    second pass through the networks is needed."""
-    columns = []
-    for plan, e, s in zip(plans, errors, scores, strict=True):
-        columns.append(
-            e @ plan.error_weights if plan.error_weights is not None else -s * plan.error_scale
-        )
-    for plan, z in zip(plans, codes, strict=True):
-        if plan.whitener is not None:
-            y = z @ plan.whitener - plan.shift
-            columns.append((y * y).sum(axis=1))
-    return np.column_stack(columns)
-
-
-def _fold(plan, error_weight, code_weight):
-    """A unit plan with the final weights folded in: the score is then ``bias - sum``."""
-    root = None if code_weight is None else np.sqrt(code_weight)
-    return MemberPlan(
-        None if plan.error_weights is None else plan.error_weights * error_weight,
-        plan.error_scale * error_weight,
-        None if plan.whitener is None else plan.whitener * root,
-        None if plan.shift is None else plan.shift * root,
-        plan.feature_scale,
-    )
-
-
-def _code_statistics(codes):
-    """Mean, precision and whitener (W, shift) of a member's training codes.
-
-    ``W W^T = precision / n_components``, so the code term ``||z W - shift||^2`` is the
-    Mahalanobis distance divided by the code size: one matrix product in the graph.
-    """
-    # (one training row has no spread: a zero covariance, the ridge decides)
-    cov = (
-        np.atleast_2d(np.cov(codes, rowvar=False))
-        if len(codes) > 1
-        else np.zeros((codes.shape[1], codes.shape[1]))
-    )
-    # The ridge keeps a collapsed code direction (or a code on the unit sphere)
-    # invertible without letting it dominate the distance.
-    ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
-    precision = np.linalg.pinv(cov + ridge * np.eye(len(cov)), hermitian=True)
-    values, vectors = np.linalg.eigh(precision)
-    whitener = vectors * np.sqrt(np.clip(values, 0, None) / codes.shape[1])
-    mean = codes.mean(axis=0)
-    return mean, precision, (whitener, mean @ whitener)

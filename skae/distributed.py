@@ -25,7 +25,14 @@ import hashlib
 import os
 import threading
 
-from ._scoring import SCORE_COLUMNS, feature_error_names, model_columns, score_frame
+from ._io import first_line
+from ._scoring import (
+    check_detector,
+    check_free_columns,
+    feature_error_names,
+    model_columns,
+    score_frame,
+)
 from .onnx import load_onnx
 
 __all__ = ["score_dask", "score_spark"]
@@ -77,25 +84,19 @@ def _model_bytes(model):
     except Exception as exc:
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"model is not an ONNX model onnxruntime can load ({first}).") from None
-    if "label" not in session.output_names or "scores" not in session.output_names:
         raise ValueError(
-            f"model is not an outlier detector (its outputs are "
-            f"{session.output_names}); export a ReconstructionAnomalyDetector "
-            "or a Pipeline ending in one."
-        )
+            f"model is not an ONNX model onnxruntime can load ({first_line(exc)})."
+        ) from None
+    check_detector(
+        session, "model", "export a ReconstructionAnomalyDetector or a Pipeline ending in one"
+    )
     return data, digest, session
 
 
 def _check_columns(session, columns):
     """Fail on the driver, before any work, when the table cannot be scored."""
     columns = [str(c) for c in columns]
-    taken = [c for c in SCORE_COLUMNS if c in columns]
-    if taken:
-        raise ValueError(
-            f"df already has columns {taken}; rename them so the scores do not overwrite them."
-        )
+    check_free_columns(columns, "df")
     needed = model_columns(session)
     if needed is None:
         if len(columns) != session.n_features_in_:

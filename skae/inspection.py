@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._explain import INPUT
+from ._explain import feature_errors as _feature_errors
 
 
 def feature_errors(estimator, X, *, space=INPUT):
@@ -57,8 +58,6 @@ def feature_errors(estimator, X, *, space=INPUT):
     >>> list(errors.columns), errors.attrs["feature_errors_space"]
     (['amount', 'shop'], 'input')
     """
-    from ._explain import feature_errors as _feature_errors
-
     return _feature_errors(estimator, X, space=space)
 
 

@@ -87,6 +87,14 @@ def test_an_architecture_change_rebuilds_the_network_with_a_warning(X, param, va
         assert recon.min() > 0 and recon.max() < 1
 
 
+def test_the_rebuild_warning_points_at_the_users_line(X):
+    ae = AutoencoderTransformer(**FAST, warm_start=True).fit(X)
+    ae.set_params(n_components=3)
+    with pytest.warns(UserWarning, match="changed") as record:
+        ae.fit(X)
+    assert {w.filename for w in record} == {__file__}
+
+
 def test_vae_likelihood_change_rebuilds(X):
     X01 = (X - X.min(0)) / (X.max(0) - X.min(0))
     vae = VAETransformer(**FAST).partial_fit(X01)

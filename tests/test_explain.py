@@ -162,6 +162,16 @@ def test_a_detector_alone_and_numpy_input():
         feature_errors(make_pipeline(StandardScaler()).fit(X), X)
 
 
+def test_one_to_one_columns_pass_the_errors_through_without_a_product():
+    X = _table()[["amount", "items"]].fillna(0)
+    columns = error_columns(make_pipeline(StandardScaler(), _detector()).fit(X))
+    assert columns.space == "input" and columns.one_to_one
+    errors = np.random.RandomState(0).normal(size=(3, 2))
+    assert columns.apply(errors) is errors
+    ct = ColumnTransformer([("cat", OneHotEncoder(), ["shop"])])
+    assert not error_columns(_pipe(ct)).one_to_one  # a one-hot block is averaged
+
+
 # ------------------------------------------------------------------ in the graph
 @pytest.fixture(scope="module")
 def mixed():

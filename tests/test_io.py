@@ -148,8 +148,8 @@ def test_chunks_never_exceed_chunk_size(tmp_path):
     for source in ("a.csv", "b.parquet", "folder"):
         sizes = [len(c) for c in iter_table(str(tmp_path / source), 4)]
         assert max(sizes) <= 4 and sum(sizes) == 23 * (2 if source == "folder" else 1)
-    assert total_rows(str(tmp_path / "b.parquet")) == 23
-    assert total_rows(str(tmp_path / "a.csv")) is None
+    assert total_rows([str(tmp_path / "b.parquet")]) == 23
+    assert total_rows([str(tmp_path / "a.csv")]) is None
 
 
 def test_table_files_skip_hidden_and_unknown_files(tmp_path):

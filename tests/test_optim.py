@@ -65,6 +65,19 @@ def test_a_changed_kernel_signature_degrades_to_the_reference_update(monkeypatch
     assert all(torch.isfinite(t).all() for t in state.values())
 
 
+def test_a_kernel_warning_points_at_the_callers_line(monkeypatch):
+    """Raised deep in the first step (under torch.no_grad): reported where step was called."""
+
+    def broken(*args, **kwargs):
+        raise TypeError("unexpected keyword argument 'lr'")
+
+    monkeypatch.setattr(torch, "_fused_adam_", broken, raising=False)
+    monkeypatch.setattr(_optim, "_FUSED_OK", {})
+    with pytest.warns(RuntimeWarning, match="reference update") as record:
+        run(lambda net: Optimizer(net.named_parameters(), "adam", 1e-2))
+    assert [w.filename for w in record] == [__file__]
+
+
 def test_sgd_is_torchs_nesterov_sgd():
     ours, _ = run(lambda net: Optimizer(net.named_parameters(), "sgd", 1e-2, 1e-3))
     theirs, _ = run(

@@ -174,17 +174,22 @@ def _transformer_parser(scope, model, inputs, custom_parsers=None):
     return operator.outputs
 
 
+def detector_outputs(score_samples, feature_errors):
+    """A detector's graph outputs, in order: label and scores, then those asked for."""
+    names = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
+    if score_samples:
+        names.append(_spec.SCORE_SAMPLES_OUTPUT)
+    if feature_errors:
+        names.append(_spec.FEATURE_ERRORS_OUTPUT)
+    return names
+
+
 def _detector_parser(scope, model, inputs, custom_parsers=None):
     """Declare label and scores, plus the optional outputs asked for in the options."""
     options = scope.get_options(model, dict(feature_errors=False, score_samples=False))
     operator = scope.declare_local_operator("SkaeReconstructionAnomalyDetector", model)
     operator.inputs = _float_input(scope, model, inputs)
-    names = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
-    if options["score_samples"]:
-        names.append(_spec.SCORE_SAMPLES_OUTPUT)
-    if options["feature_errors"]:
-        names.append(_spec.FEATURE_ERRORS_OUTPUT)
-    for name in names:
+    for name in detector_outputs(options["score_samples"], options["feature_errors"]):
         kind = Int64TensorType() if name == _spec.LABEL_OUTPUT else FloatTensorType()
         operator.outputs.append(scope.declare_local_variable(name, kind))
     return operator.outputs

@@ -13,9 +13,10 @@ from .._explain import error_columns
 from .._version import __version__
 from ..detector import ReconstructionAnomalyDetector
 from . import _graph, _spec
-from ._converters import register_converters
+from ._converters import detector_outputs, register_converters
+from ._feeds import is_frame
 
-_FEATURE_ERRORS = (False, True, "input", "transformed")
+_FEATURE_ERRORS = (False, True, _spec.SPACE_INPUT, _spec.SPACE_TRANSFORMED)
 
 
 def _walk(estimator):
@@ -40,10 +41,6 @@ def _final_step(estimator):
 
 
 # ------------------------------------------------------------------ the sample
-def _is_frame(X):
-    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
-
-
 def _check_sample(estimator, X_sample):
     """The sample's columns, checked against what the estimator was fitted on.
 
@@ -52,7 +49,7 @@ def _check_sample(estimator, X_sample):
     """
     fitted = getattr(estimator, "n_features_in_", None)
     names = getattr(estimator, "feature_names_in_", None)
-    if _is_frame(X_sample):
+    if is_frame(X_sample):
         columns = [str(c) for c in X_sample.columns]
         if len(set(columns)) != len(columns):
             raise ValueError("X_sample has duplicated column names; give each column its own name.")
@@ -158,24 +155,22 @@ def _convert(estimator, initial_types, options, opset):
     )
 
 
-def _canonical_outputs(onx, estimator, options):
+def _canonical_outputs(onx, last, options):
     """Give the outputs the names the runtime knows, whatever skl2onnx made unique.
 
     skl2onnx names a detector's outputs label / scores (in the order the parser
     declares them) and a transformer's ``variable``, but a Pipeline ending in a
     FeatureUnion outputs ``union``, one ending in a ColumnTransformer
     ``transformed_column``, and an input column called ``label`` pushes the output to
-    ``label1``. Inputs holding one of the names are renamed first.
+    ``label1``. Inputs holding one of the names are renamed first. ``last`` is the
+    estimator's final step.
     """
-    last = _final_step(estimator)
     outputs = [o.name for o in onx.graph.output]
     if isinstance(last, ReconstructionAnomalyDetector):
-        wanted = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
         det_options = options.get(id(last), {})
-        if det_options.get("score_samples"):
-            wanted.append(_spec.SCORE_SAMPLES_OUTPUT)
-        if det_options.get("feature_errors"):
-            wanted.append(_spec.FEATURE_ERRORS_OUTPUT)
+        wanted = detector_outputs(
+            det_options.get("score_samples"), det_options.get("feature_errors")
+        )
     elif len(outputs) == 1 and hasattr(last, "transform") and not hasattr(last, "predict"):
         wanted = [_spec.TRANSFORM_OUTPUT]
     else:
@@ -194,14 +189,13 @@ def _map_feature_errors(onx, estimator, space):
     """Sum the feature_errors output onto input columns where asked and possible;
     return its columns (``ErrorColumns``)."""
     columns = error_columns(estimator, space=space)
-    if columns.space == _spec.SPACE_INPUT and not np.array_equal(
-        columns.sources, np.arange(columns.n_columns)
-    ):
+    if columns.space == _spec.SPACE_INPUT and not columns.one_to_one:
         _graph.append_matmul(onx.graph, _spec.FEATURE_ERRORS_OUTPUT, columns.matrix(np.float32))
     return columns
 
 
-def _metadata(estimator, n_features, frame):
+def _metadata(estimator, last, n_features, frame):
+    """The model's metadata_props; ``last`` is the estimator's final step."""
     meta = {
         _spec.META_VERSION: __version__,
         _spec.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
@@ -216,7 +210,6 @@ def _metadata(estimator, n_features, frame):
         meta[_spec.META_FEATURE_NAMES] = json.dumps([str(n) for n in names])
     if frame is not None:
         meta[_spec.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
-    last = _final_step(estimator)
     if isinstance(last, ReconstructionAnomalyDetector):
         contamination = last.contamination  # a float, or "auto"
         meta[_spec.META_CONTAMINATION] = (
@@ -243,10 +236,15 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
     if not _needs_columns(estimator, frame):
         frame = None
     onx = _convert(estimator, _initial_types(n_features, frame), options, opset)
-    _canonical_outputs(onx, estimator, options)
-    meta = _metadata(estimator, n_features, frame)
-    if feature_errors and isinstance(_final_step(estimator), ReconstructionAnomalyDetector):
-        space = "transformed" if feature_errors == "transformed" else "input"
+    last = _final_step(estimator)
+    _canonical_outputs(onx, last, options)
+    meta = _metadata(estimator, last, n_features, frame)
+    if feature_errors and isinstance(last, ReconstructionAnomalyDetector):
+        space = (
+            _spec.SPACE_TRANSFORMED
+            if feature_errors == _spec.SPACE_TRANSFORMED
+            else _spec.SPACE_INPUT
+        )
         columns = _map_feature_errors(onx, estimator, space)
         meta[_spec.META_FEATURE_ERRORS_SPACE] = columns.space
         if columns.names is not None:

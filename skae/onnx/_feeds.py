@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Text fed for a missing value: skl2onnx writes an encoder's NaN category as "nan".
-MISSING_TEXT = "nan"
+# The category a missing text value is: skl2onnx writes an encoder's NaN category as
+# "nan", so the runtime feeds a missing text value as "nan" (and ``skae fit`` trains it so).
+MISSING_CATEGORY = "nan"
 
 
 def is_frame(X):
@@ -52,7 +53,9 @@ def numbers(name, values, dtype):
     kind = values.dtype.kind
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # too large: named after the run
-            if isinstance(values, np.ndarray) and kind in "fiub":
+            if isinstance(values, np.ndarray) and kind == "f" and values.itemsize <= 8:
+                numbers = values  # cast once, below (via float64: the same values)
+            elif isinstance(values, np.ndarray) and kind in "fiub":
                 numbers = values.astype(np.float64 if kind == "f" else dtype, copy=False)
             elif isinstance(values, np.ndarray):  # object: numbers, None, numeric text
                 import pandas as pd  # X is a DataFrame: pandas is loaded already
@@ -102,5 +105,5 @@ def text(name, values):
             dtype=object,
         )
     if missing.any():
-        values[missing] = MISSING_TEXT
+        values[missing] = MISSING_CATEGORY
     return values

@@ -11,13 +11,6 @@ LABEL_OUTPUT = "label"
 SCORES_OUTPUT = "scores"
 FEATURE_ERRORS_OUTPUT = "feature_errors"
 SCORE_SAMPLES_OUTPUT = "score_samples"
-OUTPUTS = (
-    LABEL_OUTPUT,
-    SCORES_OUTPUT,
-    SCORE_SAMPLES_OUTPUT,
-    FEATURE_ERRORS_OUTPUT,
-    TRANSFORM_OUTPUT,
-)
 
 # Keys of the model's metadata_props.
 META_VERSION = "skae_version"

@@ -1,0 +1,158 @@
+"""The detector's calibration: from its members' outputs on the training rows to the
+plans that turn them into one score, and the threshold on that score.
+
+Each member gives a reconstruction term (its mean error; with ``normalize_errors``, each
+feature's divided by that feature's median training error) and, with
+``latent_weight > 0``, a code-space term (the Mahalanobis distance of its code over the
+code size). Unless one member is scored by reconstruction alone, every term is
+standardised by its median and interquartile range on the training rows. The weights
+are folded into the members' :class:`MemberPlan`, so the score is
+``bias - sum of the plans' terms``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._ensemble import MemberPlan
+
+
+@dataclass
+class Calibration:
+    """What turns the members' outputs into scores (see the detector's Notes)."""
+
+    feature_scales: list | None
+    latent_means: list | None
+    latent_precisions: list | None
+    plans: list
+    bias: float
+    offset: float | None = None  # set from the training scores (:func:`threshold`)
+    scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
+
+
+def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
+    """The members' plans and the bias, from their outputs on the calibration rows.
+
+    Parameters
+    ----------
+    errors : list of ndarray of shape (n_samples, n_features)
+        Each member's feature losses.
+    codes : list of ndarray of shape (n_samples, n_components)
+        Each member's codes.
+    scores : list of ndarray of shape (n_samples,)
+        Each member's own ``score_samples``.
+    normalize_errors : bool
+        Divide each feature's error by its median training error.
+    latent_weight : float
+        Weight of the code-space terms; 0 leaves them out.
+
+    Returns
+    -------
+    calibration : Calibration
+        Without ``offset`` and ``scorer``, which need the scores of these plans.
+    """
+    k, n_features = len(errors), errors[0].shape[1]
+    scales = means = precisions = None
+    if normalize_errors:
+        scales = [_feature_scale(e) for e in errors]
+    whiteners = [None] * k
+    if latent_weight > 0:
+        means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes), strict=True)
+    unit = [
+        MemberPlan(
+            None if scales is None else 1.0 / (scales[i] * n_features),
+            1.0,
+            None if whiteners[i] is None else whiteners[i][0],
+            None if whiteners[i] is None else whiteners[i][1],
+            None if scales is None else scales[i],
+        )
+        for i in range(k)
+    ]
+    terms = _unit_terms(unit, errors, codes, scores)
+    if k == 1 and latent_weight == 0:
+        weights, median = np.ones(1), np.zeros(1)
+    else:
+        q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
+        # A constant term (IQR 0) falls back on its standard deviation, then on 1.
+        spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
+        spread = np.where(spread > 0, spread, 1.0)
+        share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k, latent_weight / k)]
+        weights = share / spread
+    plans = [
+        _fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None) for i in range(k)
+    ]
+    return Calibration(
+        scales,
+        None if means is None else list(means),
+        None if precisions is None else list(precisions),
+        plans,
+        float(np.sum(weights * median)),
+    )
+
+
+def threshold(scores, contamination):
+    """``offset_``: the ``100 * contamination`` percentile of the training scores, or
+    Tukey's lower fence ``Q1 - 1.5 * IQR`` with ``contamination="auto"``."""
+    if contamination == "auto":
+        q1, q3 = np.percentile(scores, [25, 75])
+        return float(q1 - 1.5 * (q3 - q1))
+    return float(np.percentile(scores, 100.0 * contamination))
+
+
+def _feature_scale(errors):
+    """A member's median training error per feature, as float64."""
+    median = np.median(errors, axis=0).astype(np.float64)
+    # A feature reconstructed perfectly in training must not divide by ~0.
+    return np.maximum(median, max(1e-3 * median.mean(), 1e-12))
+
+
+def _unit_terms(plans, errors, codes, scores):
+    """The anomaly terms of the unit plans, (n, n_terms), from the members' outputs: the
+    error terms are linear in the feature losses, the code terms squared distances, so no
+    second pass through the networks is needed."""
+    columns = []
+    for plan, e, s in zip(plans, errors, scores, strict=True):
+        columns.append(
+            e @ plan.error_weights if plan.error_weights is not None else -s * plan.error_scale
+        )
+    for plan, z in zip(plans, codes, strict=True):
+        if plan.whitener is not None:
+            y = z @ plan.whitener - plan.shift
+            columns.append((y * y).sum(axis=1))
+    return np.column_stack(columns)
+
+
+def _fold(plan, error_weight, code_weight):
+    """A unit plan with the final weights folded in: the score is then ``bias - sum``."""
+    root = None if code_weight is None else np.sqrt(code_weight)
+    return MemberPlan(
+        None if plan.error_weights is None else plan.error_weights * error_weight,
+        plan.error_scale * error_weight,
+        None if plan.whitener is None else plan.whitener * root,
+        None if plan.shift is None else plan.shift * root,
+        plan.feature_scale,
+    )
+
+
+def _code_statistics(codes):
+    """Mean, precision and whitener (W, shift) of a member's training codes.
+
+    ``W W^T = precision / n_components``, so the code term ``||z W - shift||^2`` is the
+    Mahalanobis distance divided by the code size: one matrix product in the graph.
+    """
+    # (one training row has no spread: a zero covariance, the ridge decides)
+    cov = (
+        np.atleast_2d(np.cov(codes, rowvar=False))
+        if len(codes) > 1
+        else np.zeros((codes.shape[1], codes.shape[1]))
+    )
+    # The ridge keeps a collapsed code direction (or a code on the unit sphere)
+    # invertible without letting it dominate the distance.
+    ridge = 1e-6 * max(np.trace(cov) / len(cov), 1e-12)
+    precision = np.linalg.pinv(cov + ridge * np.eye(len(cov)), hermitian=True)
+    values, vectors = np.linalg.eigh(precision)
+    whitener = vectors * np.sqrt(np.clip(values, 0, None) / codes.shape[1])
+    mean = codes.mean(axis=0)
+    return mean, precision, (whitener, mean @ whitener)

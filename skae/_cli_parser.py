@@ -1,0 +1,303 @@
+"""The ``skae`` command's arguments: the argparse parser, its option types, and the CSV
+dialect the ``--sep`` / ``--decimal`` options give.
+
+The handlers live in :mod:`skae.cli`, which builds the parser with :func:`make_parser`.
+Nothing here imports more than the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def printable(text):
+    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+# ---------------------------------------------------------------- option types
+def _integer(valid, expected):
+    """An argparse type: an integer for which ``valid`` holds, else ``expected`` named."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_int = _integer(lambda v: v >= 1, "a positive integer")
+_seed = _integer(lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)")
+_n_jobs = _integer(lambda v: v >= 1 or v == -1, "a positive integer or -1 (all cores)")
+
+
+def _finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _contamination(text):
+    if text == "auto":
+        return text
+    value = _finite_float(text)
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or in (0, 0.5], got {text}")
+    return value
+
+
+def _separator(text):
+    text = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(text) != 1 or text in '"\r\n' or text.isalnum():
+        raise argparse.ArgumentTypeError(
+            f"must be one character such as ',' ';' '|' or 'tab', got {text!r}"
+        )
+    return text
+
+
+# ----------------------------------------------------------------- CSV options
+def _table_options(parser):
+    parser.add_argument(
+        "--sep",
+        type=_separator,
+        metavar="CHAR",
+        help="CSV field separator (default: detected among , ; tab |)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=[".", ","],
+        metavar="MARK",
+        help="CSV decimal mark, . or , (default: detected; ',' only with another separator)",
+    )
+
+
+def table_dialect(args, path):
+    """The CSV dialect of a file: --sep / --decimal, or detected (None for Parquet)."""
+    from ._io import dialect_for
+
+    return dialect_for(path, sep=args.sep, decimal=args.decimal)
+
+
+# ---------------------------------------------------------------------- parser
+def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_rows):
+    """The ``skae`` parser.
+
+    ``commands`` maps each subcommand to its handler (its docstring is the
+    subcommand's description); the other arguments are the defaults and limits the help
+    shows (``skae.cli``'s constants, read when the parser is built).
+    """
+    parser = _Parser(
+        prog="skae",
+        description="scikit-learn autoencoders: fit outlier detectors, export them to ONNX "
+        "and score tables without torch.",
+    )
+    from ._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"skae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        help="the main job end to end on bundled digits",
+        description="Outliers among scikit-learn's bundled digits (one digit "
+        "held out as the rare class) next to IsolationForest, clustering on "
+        "autoencoder codes vs PCA vs raw pixels, ONNX export and re-scoring, "
+        "and a PNG report.",
+    )
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="skae-demo",
+        help="folder for the report and the model (default: skae-demo)",
+    )
+    demo.add_argument("--quick", action="store_true", help="fewer epochs: a few seconds")
+    demo.add_argument(
+        "--rare",
+        type=int,
+        default=7,
+        choices=range(10),
+        metavar="DIGIT",
+        help="digit used as the rare class (default: 7)",
+    )
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    demo.set_defaults(func=commands["demo"])
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit a detector on a CSV/Parquet table, write ONNX",
+        description=commands["fit"].__doc__,
+    )
+    fit.add_argument(
+        "data",
+        help="training table (.csv, .tsv, .txt, optionally .gz/.bz2/"
+        ".zip/.xz; .parquet), or a folder of them",
+    )
+    fit.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    fit.add_argument(
+        "--contamination",
+        type=_contamination,
+        default=0.1,
+        metavar="SHARE",
+        help="expected share of outliers, in (0, 0.5], or auto (default: 0.1)",
+    )
+    fit.add_argument(
+        "--model",
+        choices=["ae", "vae"],
+        default="ae",
+        help="ae: the default ensemble of autoencoders; vae: one VAE",
+    )
+    fit.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="COLUMN",
+        help="use only these columns (default: every numeric, boolean and "
+        "low-cardinality text column)",
+    )
+    fit.add_argument(
+        "--categorical",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="one-hot encode these columns whatever their type",
+    )
+    fit.add_argument(
+        "--ignore", nargs="+", metavar="COLUMN", default=[], help="leave these columns out"
+    )
+    fit.add_argument(
+        "--max-categories",
+        type=_positive_int,
+        default=max_categories,
+        metavar="N",
+        help="text columns with at most this many distinct values are "
+        f"one-hot encoded, others left out (default: {max_categories})",
+    )
+    fit.add_argument(
+        "--impute",
+        choices=["median", "mean", "none"],
+        default="median",
+        help="fill missing numbers inside the model with the training median "
+        "or mean (default: median); none refuses missing values",
+    )
+    fit.add_argument(
+        "--missing-indicator",
+        action="store_true",
+        help="also give the model a 0/1 column per column with missing "
+        "values, so that a missing value itself counts as unusual",
+    )
+    fit.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        metavar="N",
+        help="maximum epochs per network (in-memory fits)",
+    )
+    fit.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        metavar="N",
+        help="stream the data in chunks of this many rows (bounds memory); "
+        "a folder or a file over "
+        f"{stream_file_bytes // 2**20} MiB streams in chunks of "
+        f"{default_chunk_rows} rows",
+    )
+    fit.add_argument(
+        "--epochs",
+        type=_positive_int,
+        metavar="N",
+        help="passes over the data when streaming (default: as the in-memory detector's "
+        "step budget, about 300 optimiser steps: 10 passes or more)",
+    )
+    fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    fit.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        metavar="N",
+        help="CPU threads for training, -1 for all (default: the detector's choice)",
+    )
+    fit.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default: 0)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    _table_options(fit)
+    fit.set_defaults(func=commands["fit"])
+
+    score = sub.add_parser(
+        "score",
+        help="score a table with an ONNX model (no torch)",
+        description=commands["score"].__doc__,
+    )
+    score.add_argument("model", help="an ONNX file written by skae fit or skae export")
+    score.add_argument("data", help="table to score (as for fit), or a folder of them")
+    score.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="table to write (.csv, .tsv, .txt, optionally .gz/.bz2/.zip/.xz; "
+        ".parquet): the input's rows with score (negative = outlier), "
+        "label (-1 outlier, +1 inlier) and top_feature",
+    )
+    score.add_argument(
+        "--threshold",
+        type=_finite_float,
+        metavar="SCORE",
+        help="flag rows whose score is below this (default: the model's "
+        "contamination threshold, 0; write negative values as "
+        "--threshold=-2)",
+    )
+    score.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows read and scored at a time (default: 100000)",
+    )
+    score.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _table_options(score)
+    score.set_defaults(func=commands["score"])
+
+    export = sub.add_parser(
+        "export",
+        help="convert a joblib-saved estimator to ONNX",
+        description=commands["export"].__doc__,
+    )
+    export.add_argument("model", help="a fitted estimator or Pipeline saved with joblib.dump")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument(
+        "--no-feature-errors",
+        action="store_true",
+        help="leave the per-feature errors out of a detector's outputs",
+    )
+    export.add_argument(
+        "--sample",
+        metavar="TABLE",
+        help="a table of the training data's columns: its first row types "
+        "the model's inputs (one per column, text included)",
+    )
+    _table_options(export)
+    export.set_defaults(func=commands["export"])
+
+    info = sub.add_parser(
+        "info", help="print an ONNX model's metadata", description=commands["info"].__doc__
+    )
+    info.add_argument("model", help="an ONNX file written by skae")
+    info.add_argument("--params", action="store_true", help="also list estimator parameters")
+    info.set_defaults(func=commands["info"])
+    return parser
