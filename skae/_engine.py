@@ -381,8 +381,8 @@ def _train(
     )  # no per-step cost on the default path
     if eval_loss_fn is None:
 
-        def eval_loss_fn(m, x):
-            return loss_fn(m, x, epoch_offset)
+        def eval_loss_fn(m, x):  # the batch mean, once per row: the mean stays the mean
+            return loss_fn(m, x, epoch_offset)[..., None].expand(x.shape[:-1])
 
     stoppers = [EarlyStopping(config.n_iter_no_change, config.tol) for _ in range(K)]
     snapshots = _MemberSnapshots(module, K)

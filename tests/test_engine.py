@@ -187,6 +187,30 @@ def test_a_state_of_another_network_starts_afresh_with_a_warning():
     assert [w.filename for w in record] == [__file__]  # the caller's line, not skae's
 
 
+@pytest.mark.parametrize("n_members", [1, 3])
+def test_the_default_validation_loss_is_the_mean_over_the_validation_rows(n_members):
+    """Without an eval_loss_fn, the batch-mean training loss monitors the validation rows:
+    each member's curve holds the mean loss of its own held-out rows, not that mean
+    divided by their number."""
+    X = data(600)
+    if n_members == 1:
+        net, loss = Autoencoder(6, (8,), 2, generator=generator(0)), mse
+        nets = [net]
+    else:
+        nets = members()
+        net, loss = StackedAutoencoder(nets, "relu"), stacked_mse
+    result = fit(net, X, loss=loss, n_members=n_members, max_epochs=3)
+    if n_members > 1:
+        net.write_members(nets)
+    _, val = _engine._split(len(X), n_members, 0.1, CPU, generator(0))
+    for k, member in enumerate(nets):  # holds the weights of its best epoch
+        rows = torch.from_numpy(X)[val[k]]
+        with torch.no_grad():
+            expected = float((member(rows) - rows).square().mean())
+        curve = result.members[k].validation_loss_curve
+        assert min(curve) == pytest.approx(expected, rel=1e-5)
+
+
 def test_single_row_batches_are_skipped_for_batch_norm():
     net = Autoencoder(3, (4,), 2, batch_norm=True, generator=generator(0))
     fit(
