@@ -269,5 +269,6 @@ class VAETransformer(BaseAutoencoder):
         """
         check_is_fitted(self)
         rng = check_random_state(random_state)
-        Z = rng.standard_normal((n_samples, self.n_components))
+        # the fitted width: n_components may have been changed since by set_params
+        Z = rng.standard_normal((n_samples, self._n_features_out))
         return self._map(self._decode_tensor, Z).astype(np.float32)

@@ -54,6 +54,15 @@ def test_sample_draws_new_rows_from_the_prior(X):
         vae.sample(0)
 
 
+def test_sample_uses_the_fitted_latent_width_after_set_params(X):
+    """set_params(n_components=...) without a refit leaves the fitted network as it is:
+    sample draws codes of its width, as transform and inverse_transform do."""
+    vae = VAETransformer(n_components=2, **FAST).fit(X)
+    before = vae.sample(5, random_state=0)
+    vae.set_params(n_components=3)
+    np.testing.assert_array_equal(vae.sample(5, random_state=0), before)
+
+
 def test_bernoulli_likelihood_needs_unit_interval(X):
     with pytest.raises(ValueError, match="likelihood='bernoulli'"):
         VAETransformer(likelihood="bernoulli", **FAST).fit(X)
