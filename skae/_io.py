@@ -65,20 +65,27 @@ def _pyarrow():
 
 
 def _malformed(path, fmt, exc):
-    return ValueError(f"{path}: could not read it as {fmt.upper()} ({first_line(exc)}).")
+    # a TableError: an enclosing ``_reading`` passes it on as it is, not wrapped again
+    return TableError(f"{path}: could not read it as {fmt.upper()} ({first_line(exc)}).")
+
+
+# Modules whose exceptions are not ValueErrors but mean a file that cannot be read:
+# pyarrow's, pandas', a bad zip archive, corrupt gzip data (zlib) and corrupt xz data.
+_READ_ERROR_MODULES = ("pyarrow", "pandas", "zipfile", "zlib", "_lzma")
 
 
 @contextlib.contextmanager
 def _reading(path, fmt):
-    """Parser errors (pandas', pyarrow's, decoding) as one ValueError naming the file."""
+    """Parser errors (pandas', pyarrow's, decompression, decoding) as one TableError
+    naming the file."""
     try:
         yield
     except (ValueError, OSError, UnicodeDecodeError, EOFError) as exc:
         if type(exc).__module__.startswith("skae"):
             raise
         raise _malformed(path, fmt, exc) from None
-    except Exception as exc:  # pyarrow's own errors are not ValueErrors
-        if type(exc).__module__.startswith(("pyarrow", "pandas", "zipfile", "gzip")):
+    except Exception as exc:
+        if type(exc).__module__.startswith(_READ_ERROR_MODULES):
             raise _malformed(path, fmt, exc) from None
         raise
 
@@ -159,7 +166,8 @@ def open_text(path, compression, mode="r", *, member=None, errors="strict"):
             members = [m for m in archive.namelist() if not m.endswith("/")]
             if len(members) != 1:
                 raise TableError(
-                    f"the zip archive holds {len(members)} files; it must hold exactly one table."
+                    f"{path}: the zip archive holds {len(members)} files; it must hold "
+                    "exactly one table."
                 )
             raw = archive.open(members[0])
     except BaseException:

@@ -419,6 +419,17 @@ def test_errors_are_one_line_without_partial_output(fitted_onnx, table, tmp_path
         assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
 
 
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.xz"])
+def test_a_corrupt_compressed_table_is_one_could_not_read_error(tmp_path, capsys, suffix):
+    data = tmp_path / f"bad{suffix}"
+    data.write_bytes(b"a,b\n1,2\n")  # not compressed at all
+    line = _fails(
+        ["fit", str(data), "-o", str(tmp_path / "m.onnx")], capsys, "could not read it as CSV"
+    )
+    assert line.count("could not read it") == 1 and "unexpected" not in line, line
+    assert "Error:" not in line  # not an unexpected error's type name
+
+
 def test_unknown_options_are_one_line_usage_errors(capsys):
     for argv, match in [
         (["fit", "a.csv", "-o", "m.onnx", "--bogus"], "unrecognized"),

@@ -90,6 +90,34 @@ def test_detect_dialect_refuses_a_one_column_file_with_semicolons(tmp_path):
         detect_dialect(str(path))
 
 
+def test_a_corrupt_gzip_csv_is_named_in_one_unnested_error(tmp_path):
+    path = tmp_path / "bad.csv.gz"
+    path.write_bytes(b"a,b\n1,2\n")  # not gzip data
+    for read in (lambda: detect_dialect(str(path)), lambda: read_table(str(path))):
+        with pytest.raises(ValueError) as error:
+            read()
+        message = str(error.value)
+        assert message.startswith(f"{path}: could not read it as CSV (Not a gzipped file")
+        assert message.count("could not read it") == 1, message
+
+
+def test_a_corrupt_xz_csv_gives_the_could_not_read_error(tmp_path):
+    path = tmp_path / "bad.csv.xz"
+    path.write_bytes(b"a,b\n1,2\n")  # not xz data
+    for read in (lambda: detect_dialect(str(path)), lambda: read_table(str(path))):
+        with pytest.raises(ValueError, match="bad.csv.xz: could not read it as CSV"):
+            read()
+
+
+def test_a_zip_of_several_files_is_refused_naming_it(tmp_path):
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "a\n1\n")
+        archive.writestr("b.csv", "a\n1\n")
+    with pytest.raises(ValueError, match=r"two\.csv\.zip: the zip archive holds 2 files"):
+        detect_dialect(str(path))
+
+
 def test_decimal_points_rewrites_only_numbers():
     df = pd.DataFrame({"a": ["1,5", "a,b", "-2,5e3", "7"]}, dtype=str)
     assert list(decimal_points(df)["a"]) == ["1.5", "a,b", "-2.5e3", "7"]
