@@ -613,6 +613,23 @@ def test_external_data_resolves_next_to_the_model(fitted, X_train, tmp_path, mon
         load_onnx(path.read_bytes())
 
 
+def test_load_onnx_runs_the_model_file_it_checked(fitted, X_train, tmp_path, monkeypatch):
+    """The model file is read once: one replaced after its check is not what runs."""
+    import skae.onnx._runtime as runtime
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(to_onnx(fitted["det_ae"], X_train[:1]).SerializeToString())
+    check = runtime.check_external_data
+
+    def check_then_replace(data, folder):
+        locations = check(data, folder)
+        path.write_bytes(to_onnx(fitted["ae"], X_train[:1]).SerializeToString())
+        return locations
+
+    monkeypatch.setattr(runtime, "check_external_data", check_then_replace)
+    assert load_onnx(path).output_names == ["label", "scores"]
+
+
 @pytest.mark.parametrize("where", ["parent folder", "absolute path", "symlink out"])
 def test_external_data_outside_the_model_folder_is_refused(
     fitted, X_train, tmp_path, monkeypatch, where
@@ -727,6 +744,41 @@ def test_an_all_number_table_keeps_the_single_tensor_input(X_train):
     assert model.input_columns_ == list(df.columns)
     np.testing.assert_array_equal(model.predict(df), by_name.predict(df))
     np.testing.assert_array_equal(model.predict(df.to_numpy()), by_name.predict(df))
+
+
+def test_number_columns_are_read_by_name_in_any_order(X_train):
+    """A model of number columns reads a DataFrame by name whichever order its columns
+    come in, with or without extra ones, on every call; an error names the column."""
+    names = [f"f{i}" for i in range(N_FEATURES)]
+    df = pd.DataFrame(X_train, columns=names)
+    pipe = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), names)]),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    ).fit(df)
+    model = load_onnx(to_onnx(pipe, df.iloc[:1]))
+    assert model.input_columns_ == names
+    expected = pipe.predict(df)
+    shuffled = names[3:] + names[:3]
+    for frame in (df[shuffled], df[shuffled].assign(note="x"), df, df[shuffled]):
+        np.testing.assert_array_equal(model.predict(frame), expected)
+    with pytest.raises(ValueError, match="column 'f4' is not numeric.*'twelve'"):
+        model.predict(df[shuffled].astype({"f4": object}).assign(f4="twelve"))
+
+
+def test_column_lookup_does_not_depend_on_earlier_calls():
+    """Columns are found by their text: a frame whose labels compare equal to the last
+    frame's but read differently (0.0 and 0) is refused as it is on a first call."""
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({0: rng.choice(["a", "b"], 100), 1: rng.normal(size=100)})
+    pipe = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(), [0]), ("num", StandardScaler(), [1])]),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    ).fit(df)
+    model = load_onnx(to_onnx(pipe, df.iloc[:1]))
+    assert model.input_columns_ == ["0", "1"]
+    np.testing.assert_array_equal(model.predict(df), pipe.predict(df))
+    with pytest.raises(ValueError, match=r"missing the columns.*\['0', '1'\]"):
+        model.predict(df.set_axis([0.0, 1.0], axis=1))
 
 
 def test_skl2onnx_route_lacks_metadata_and_says_so(fitted, X_train):

@@ -107,10 +107,15 @@ def check_external_data(data, folder):
         The serialized model.
     folder : str or None
         The model file's folder; None for a model given as bytes, which has none.
+
+    Returns
+    -------
+    locations : list of str
+        The external data locations the model names (empty for a self-contained model).
     """
     locations = external_locations(data)
     if not locations:
-        return
+        return locations
     if folder is None:
         raise ValueError(
             "This model keeps tensors in external data files, which are found next to the "
@@ -125,3 +130,4 @@ def check_external_data(data, folder):
                 f"folder ({folder}); refusing to read it. Keep external data files next to "
                 "the model (onnx.save_model(..., location='name.data'))."
             )
+    return locations

@@ -31,6 +31,19 @@ _DTYPES = {
     "tensor(string)": np.object_,
     "tensor(bool)": np.bool_,
 }
+_NO_ROWS = "X has 0 rows; at least one row is needed."
+
+
+def _frame_numbers(df, positions, names):
+    """The DataFrame's number columns at ``positions`` (see ``OnnxModel._positions``), named
+    ``names``, as one float32 array."""
+    if positions is None:
+        return frame_numbers(df, names)
+    if len(positions) == df.shape[1]:  # the same columns in another order: reorder after
+        # (pandas' column selection costs more than the model on one row; only an error
+        # reads the names)
+        return frame_numbers(df, map(str, df.columns))[:, positions]
+    return frame_numbers(df.iloc[:, positions], names)
 
 
 class OnnxModel:
@@ -92,6 +105,7 @@ class OnnxModel:
             n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT) if n in self.output_names
         ]
         self._plans = {}
+        self._position_cache = None
         names = self.metadata.get(_spec.META_FEATURE_NAMES)
         self.feature_names_in_ = json.loads(names) if names else None
         offset = self.metadata.get(_spec.META_OFFSET)
@@ -109,7 +123,7 @@ class OnnxModel:
                     "skae models take one float tensor input; this model takes "
                     f"{[(i.name, i.type) for i in inputs]}."
                 )
-            self._input, self._columns = inputs[0].name, None
+            self._input, self._columns, self._text_columns = inputs[0].name, None, []
             self.input_columns_ = self.input_types_ = None
             width = inputs[0].shape[1] if len(inputs[0].shape or ()) == 2 else None
             self.n_features_in_ = int(self.metadata.get(_spec.META_N_FEATURES, width))
@@ -126,8 +140,8 @@ class OnnxModel:
             raise ValueError(f"This model has inputs of types skae cannot feed: {unknown}.")
         self._input = None
         self._columns = [(c, i.name, _DTYPES[i.type]) for c, i in zip(columns, inputs, strict=True)]
-        self._position_cache = None
         self._numbers_only = all(dtype is np.float32 for _, _, dtype in self._columns)
+        self._text_columns = [c for c, _, dtype in self._columns if dtype is np.object_]
         self.input_columns_ = list(columns)
         self.input_types_ = {
             c: "text" if dtype is np.object_ else "number" for c, _, dtype in self._columns
@@ -159,63 +173,42 @@ class OnnxModel:
 
     def _tensor(self, X):
         if is_frame(X):
-            X = self._frame_tensor(X)
-        elif hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy sparse matrix
-            raise TypeError("Sparse input is not supported: pass a dense array (X.toarray()).")
-        if not (
-            isinstance(X, np.ndarray)
-            and X.dtype == np.float32
-            and X.ndim == 2
-            and X.flags.c_contiguous
-        ):
-            X = as_float32(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but this model is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        if X.shape[0] == 0:
-            raise ValueError("X has 0 rows; at least one row is needed.")
-        return X
+            wanted = self.feature_names_in_
+            if wanted is None:
+                X = frame_numbers(X, map(str, X.columns))  # (only an error reads the names)
+            else:
+                X = _frame_numbers(X, self._positions(X, wanted), wanted)
+        return self._checked_array(X)
 
-    def _frame_tensor(self, df):
-        names = [str(c) for c in df.columns]
-        wanted = self.feature_names_in_
-        if wanted is not None and names != wanted:
-            missing = [n for n in wanted if n not in set(names)]
+    def _positions(self, X, wanted):
+        """Where each of the ``wanted`` columns is in X, by name (the first of duplicated
+        names); None when X's columns are ``wanted``, in that order."""
+        # (iterating a pandas Index costs more than the model on one row: tolist first)
+        names = tuple(map(str, X.columns.tolist()))
+        cached = self._position_cache
+        if cached is not None and cached[0] == names and cached[1] is wanted:
+            return cached[2]
+        positions = None
+        if list(names) != wanted:
+            by_name = {}
+            for j, name in enumerate(names):
+                by_name.setdefault(name, j)
+            missing = [c for c in wanted if c not in by_name]
             if missing:
                 raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
-            # Same columns in another order, or extra columns: select by name.
-            df = df.iloc[:, [names.index(n) for n in wanted]]
-            names = list(wanted)
-        return frame_numbers(df, names)
-
-    def _positions(self, X):
-        """Where each of the model's columns is in X (by name)."""
-        columns = tuple(X.columns)
-        cached = self._position_cache
-        if cached is not None and cached[0] == columns:
-            return cached[1]
-        by_name = {}
-        for j, c in enumerate(columns):
-            by_name.setdefault(str(c), j)
-        missing = [c for c, _, _ in self._columns if c not in by_name]
-        if missing:
-            raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
-        positions = [by_name[c] for c, _, _ in self._columns]
-        self._position_cache = (columns, positions)
+            positions = np.array([by_name[c] for c in wanted], dtype=np.intp)
+        self._position_cache = (names, wanted, positions)
         return positions
 
     def _column_feeds(self, X):
         if not is_frame(X):
-            return self._array_feeds(X)
-        positions = self._positions(X)
+            return self._split(self._checked_array(X))
+        positions = self._positions(X, self.input_columns_)
         if len(X) == 0:
-            raise ValueError("X has 0 rows; at least one row is needed.")
+            raise ValueError(_NO_ROWS)
         if self._numbers_only:  # one conversion for all, then one column per input
-            if positions != list(range(X.shape[1])):
-                X = X.iloc[:, positions]
-            return self._split(frame_numbers(X, self.input_columns_))
+            return self._split(_frame_numbers(X, positions, self.input_columns_))
+        positions = range(len(self._columns)) if positions is None else positions.tolist()
         # (pandas' public per-column access costs more than the model on one row)
         get = getattr(X, "_get_column_array", None)
         feeds = {}
@@ -225,26 +218,35 @@ class OnnxModel:
             feeds[name] = values.reshape(-1, 1)
         return feeds
 
-    def _array_feeds(self, X):
-        """A 2-D array for a model of number columns, its columns in the model's order."""
-        if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+    def _checked_array(self, X):
+        """X as a float32, C-contiguous 2-D array of the model's width, with rows."""
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy sparse matrix
             raise TypeError("Sparse input is not supported: pass a dense array (X.toarray()).")
-        text = [c for c, _, dtype in self._columns if dtype is np.object_]
-        if text:
+        if self._text_columns:
             raise TypeError(
-                f"This model reads named columns, some of them text ({text}): pass a pandas "
-                f"DataFrame with the columns {self.input_columns_}."
+                f"This model reads named columns, some of them text ({self._text_columns}): "
+                f"pass a pandas DataFrame with the columns {self.input_columns_}."
             )
-        X = as_float32(X)
+        if not (
+            isinstance(X, np.ndarray)
+            and X.dtype == np.float32
+            and X.ndim == 2
+            and X.flags.c_contiguous
+        ):
+            X = as_float32(X)
         if X.shape[1] != self.n_features_in_:
+            order = (
+                ""
+                if self.input_columns_ is None
+                else f" (the columns {self.input_columns_}, in this order)"
+            )
             raise ValueError(
                 f"X has {X.shape[1]} features, but this model is expecting "
-                f"{self.n_features_in_} features as input (the columns "
-                f"{self.input_columns_}, in this order)."
+                f"{self.n_features_in_} features as input{order}."
             )
         if X.shape[0] == 0:
-            raise ValueError("X has 0 rows; at least one row is needed.")
-        return self._split(X)
+            raise ValueError(_NO_ROWS)
+        return X
 
     def _split(self, X):
         """A float32 2-D array, one column per input."""
@@ -395,9 +397,8 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     ----------
     model : str, path-like, bytes or onnx.ModelProto
         The file written from :func:`skae.onnx.to_onnx`'s result, its bytes, or the
-        ModelProto itself. A file is loaded by path, so tensors kept in external data
-        files resolve against the model's folder; locations outside that folder are
-        refused.
+        ModelProto itself. Tensors kept in external data files resolve against the
+        model file's folder; locations outside that folder are refused.
     intra_op_num_threads : int, default=1
         onnxruntime's intra-op threads.
     chunk_size : int, default=4096
@@ -407,20 +408,22 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     -------
     model : OnnxModel
     """
+    path = folder = None
     if hasattr(model, "SerializeToString"):
-        source = data = model.SerializeToString()
-        folder = None
+        data = model.SerializeToString()
     elif isinstance(model, (bytes, bytearray, memoryview)):
-        source = data = bytes(model)
-        folder = None
+        data = bytes(model)
     elif isinstance(model, (str, os.PathLike)):
-        source = os.fspath(model)
-        with open(source, "rb") as fh:
+        path = os.fspath(model)
+        with open(path, "rb") as fh:
             data = fh.read()
-        folder = os.path.dirname(os.path.abspath(source))
+        folder = os.path.dirname(os.path.abspath(path))
     else:
         raise TypeError(
             f"model must be a path, bytes or an onnx.ModelProto; got {type(model).__name__}."
         )
-    check_external_data(data, folder)
+    external = check_external_data(data, folder)
+    # The bytes checked are the model run (the file may change meanwhile); onnxruntime
+    # finds external data files only next to a model it reads by path.
+    source = path if path is not None and external else data
     return OnnxModel(source, intra_op_num_threads=intra_op_num_threads, chunk_size=chunk_size)
