@@ -416,17 +416,19 @@ def test_batch_and_latency_layouts_score_alike(blobs_with_outliers, estimator):
 
 
 def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatch):
-    from skae import _base
+    from skae import _inference
 
     X = np.random.RandomState(0).normal(size=(100, 4))
     member = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")
     det = ReconstructionAnomalyDetector(member, random_state=0).fit(X)
     asked = []
-    monkeypatch.setattr(_base, "resolve_threads", lambda n_jobs, flops: asked.append(n_jobs) or 1)
+    monkeypatch.setattr(
+        _inference, "resolve_threads", lambda n_jobs, flops: asked.append(n_jobs) or 1
+    )
     det.score_samples(X), det.feature_errors(X), det.estimator_.transform(X)
     assert asked == []  # one thread, no check of the machine's load
     det.set_params(n_jobs=2).score_samples(X)
     assert asked == [2]  # an explicit n_jobs is what it says
-    monkeypatch.setattr(_base, "INFERENCE_SINGLE_THREAD_FLOPS", 0.0)
+    monkeypatch.setattr(_inference, "INFERENCE_SINGLE_THREAD_FLOPS", 0.0)
     det.set_params(n_jobs=None).score_samples(X)
     assert asked == [2, None]  # larger calls choose as before
