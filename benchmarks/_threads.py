@@ -85,7 +85,7 @@ def measure(quick):
     from _common import low_rank_data
 
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
-    from skae._threads import mlp_flops, resolve_threads
+    from skae._train.threads import mlp_flops, resolve_threads
 
     repeats = 1 if quick else 8
     settings = {"1": 1, "2": 2, "all": -1, "default": None}

@@ -107,7 +107,7 @@ def fit_skorch(X, epochs):
     import torch
     from skorch import NeuralNetRegressor
 
-    from skae._networks import Autoencoder
+    from skae._nn.networks import Autoencoder
 
     net = NeuralNetRegressor(
         Autoencoder,

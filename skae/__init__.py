@@ -10,6 +10,11 @@ and using one without the extra raises an ImportError that names it.
 import importlib
 
 from ._version import __version__
+from .exceptions import (
+    TrainingDivergedError,
+    TrainingInterruptedWarning,
+    TrainingOutOfMemoryError,
+)
 
 __all__ = [
     "AutoencoderTransformer",
@@ -25,9 +30,6 @@ _LAZY = {
     "AutoencoderTransformer": "autoencoder",
     "VAETransformer": "vae",
     "ReconstructionAnomalyDetector": "detector",
-    "TrainingDivergedError": "_engine",
-    "TrainingOutOfMemoryError": "_engine",
-    "TrainingInterruptedWarning": "_engine",
 }
 
 # The top-level modules the ``train`` extra brings, with the names users know them by.

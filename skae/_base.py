@@ -1,7 +1,7 @@
 """The thin sklearn facade shared by the autoencoder estimators.
 
 Parameters are validated here (``_parameter_constraints``), data through ``validate_data``;
-the training itself is :func:`skae._engine.train`, and each estimator supplies only its
+the training itself is :func:`skae._train.engine.train`, and each estimator supplies only its
 network and its losses through the abstract hooks of :class:`BaseAutoencoder`.
 """
 
@@ -26,22 +26,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _random
-from ._engine import (
-    TrainConfig,
-    TrainingDivergedError,
-    TrainingOutOfMemoryError,
-    resolve_device,
-    train,
-)
-from ._inference import map_batches
-from ._losses import trimmed_mean
-from ._networks import ACTIVATIONS
-from ._optim import SOLVERS
-from ._threads import mlp_flops, num_threads, resolve_threads
+from ._batches import map_batches
+from ._nn import random as _random
+from ._nn.losses import trimmed_mean
+from ._nn.networks import ACTIVATIONS
+from ._train.devices import resolve_device
+from ._train.engine import TrainConfig, train
+from ._train.optim import SOLVERS
+from ._train.threads import mlp_flops, num_threads, resolve_threads
 from ._validation import check_codes, check_finite_output, validate, validate_fitted
 from ._version import __version__
 from ._warnings import warn_at_caller
+from .exceptions import TrainingDivergedError, TrainingOutOfMemoryError
 
 
 @contextlib.contextmanager
@@ -92,7 +88,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     stacked ensemble (:mod:`skae._ensemble`) and the ONNX converters call on a fitted
     member. ``module`` is ``module_`` (float32), ``_inference_network()`` (its float64
     copy, for Python inference), or, for :meth:`_stack_key`-equal autoencoders, a
-    :class:`~skae._stacked.StackedAutoencoder` (every tensor then has a leading member
+    :class:`~skae._nn.stacked.StackedAutoencoder` (every tensor then has a leading member
     axis):
 
     - ``_inference_terms(module, x) -> (feature_loss, code, score)``: the elementwise

@@ -2,7 +2,7 @@
 
 :func:`train_members` trains a detector's members: autoencoders whose settings differ
 only in widths, code size and seed (equal ``_stack_key``) are stacked into one
-:class:`~skae._stacked.StackedAutoencoder` and trained together, one pass per minibatch;
+:class:`~skae._nn.stacked.StackedAutoencoder` and trained together, one pass per minibatch;
 the rest train one by one. Either way every member ends as an ordinary fitted estimator.
 
 :class:`EnsembleScorer` is the scoring network: the members' networks (stacked the same
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._engine import resolve_device
-from ._losses import elementwise_loss, residual_loss
-from ._stacked import StackedAutoencoder, pad_stack
-from ._threads import mlp_flops
-from ._wide import IDEMPOTENT, BlockDiagonalAutoencoders
+from ._nn.block_diagonal import IDEMPOTENT, BlockDiagonalAutoencoders
+from ._nn.losses import elementwise_loss, residual_loss
+from ._nn.stacked import StackedAutoencoder, pad_stack
+from ._train.devices import resolve_device
+from ._train.threads import mlp_flops
 
 # A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
 # cost of a network's step (operator dispatch, autograd, the optimiser), a stack's, and
@@ -126,7 +126,7 @@ def _train_stack(members, X, partial, progress):
 
 
 def _stack_optimizer_states(stack, states):
-    """Members' optimiser states (skae._optim's layout) -> the stack's."""
+    """Members' optimiser states (skae._train.optim's layout) -> the stack's."""
     if any(s.get("order") != "module" for s in states):
         return None  # a state of another layout: start the optimiser afresh
     n = len(states[0]["state"])
@@ -254,8 +254,8 @@ class _Block(nn.Module):
 
 
 class _WideBlock(nn.Module):
-    """Autoencoders scored as one block-diagonal MLP (:mod:`skae._wide`), the same block
-    interface as :class:`_Block`; the score takes one matrix product per layer, one for
+    """Autoencoders scored as one block-diagonal MLP (:mod:`skae._nn.block_diagonal`), the
+    same block interface as :class:`_Block`; the score takes one matrix product per layer, one for
     the weighted errors and one (with the shift as its bias) for the code distances."""
 
     def __init__(self, member, network, plans, n_features):
@@ -357,7 +357,7 @@ WIDE_MAX_WEIGHTS = 300_000
 
 
 def _padded_widths(widths, depth):
-    """Layer widths with identity layers where skae._wide inserts them: after the first
+    """Layer widths with identity layers where skae._nn.block_diagonal inserts them: after the first
     hidden layer of the encoder and of the decoder."""
     own = (len(widths) - 3) // 2
     missing = depth - own
@@ -394,7 +394,7 @@ def inference_groups(members, layout="batch"):
         if layout != "latency" or key is None or member.latent_normalize:
             rest.append(i)
             continue
-        # depths merge where the activation allows identity layers (skae._wide)
+        # depths merge where the activation allows identity layers (skae._nn.block_diagonal)
         merge = member.activation in IDEMPOTENT and len(member._hidden_sizes()) >= 1
         wide.setdefault(((key[0], key[2]) if merge else key), []).append(i)
     groups = []

@@ -100,7 +100,7 @@ def fit_table(args, *, say, out):
     start = time.perf_counter()
     import sklearn
 
-    from ._engine import TrainingInterruptedWarning
+    from .exceptions import TrainingInterruptedWarning
 
     memory = _working_memory(args) if streamed else sklearn.get_config()["working_memory"]
     with warnings.catch_warnings(), sklearn.config_context(working_memory=memory):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseAutoencoder
-from ._losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
-from ._networks import Autoencoder
-from ._stacked import STACKABLE_ACTIVATIONS
+from ._nn.losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
+from ._nn.networks import Autoencoder
+from ._nn.stacked import STACKABLE_ACTIVATIONS
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -110,7 +110,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network (:class:`skae._networks.Autoencoder`), on CPU in eval mode.
+        The trained network (:class:`skae._nn.networks.Autoencoder`), on CPU in eval mode.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_loss_curve_ : list of float or None

@@ -14,11 +14,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder, keep_state_on_error, warn_not_converged
+from ._batches import map_batches
 from ._calibration import calibrate, threshold
 from ._defaults import default_epochs, default_estimators
-from ._engine import ProgressBar
 from ._ensemble import EnsembleScorer, MemberPlan, stack_groups, train_members
-from ._inference import map_batches
+from ._train.progress import ProgressBar
 from ._validation import check_finite_output, validate, validate_fitted
 
 # default_epochs and default_estimators are documented here, where the detector uses them

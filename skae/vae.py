@@ -10,8 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
-from ._losses import LIKELIHOODS, elementwise_nll, gaussian_kl
-from ._networks import VariationalAutoencoder
+from ._nn.losses import LIKELIHOODS, elementwise_nll, gaussian_kl
+from ._nn.networks import VariationalAutoencoder
 
 
 class VAETransformer(BaseAutoencoder):
@@ -95,7 +95,7 @@ class VAETransformer(BaseAutoencoder):
     Attributes
     ----------
     module_ : torch.nn.Module
-        The trained network (:class:`skae._networks.VariationalAutoencoder`), on CPU.
+        The trained network (:class:`skae._nn.networks.VariationalAutoencoder`), on CPU.
     loss_curve_ : list of float
         Mean training loss (negative beta-ELBO per sample) of each epoch.
     validation_loss_curve_ : list of float or None

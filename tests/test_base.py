@@ -9,7 +9,9 @@ import pytest
 import sklearn
 import torch
 
-from skae import AutoencoderTransformer, VAETransformer, _engine, _random
+from skae import AutoencoderTransformer, VAETransformer
+from skae._nn import random as _random
+from skae._train import engine as _engine
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", random_state=0)
 

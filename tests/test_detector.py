@@ -285,7 +285,7 @@ def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):
 
 def test_default_members_train_as_two_stacks_and_end_as_plain_estimators(blobs_with_outliers):
     from skae._ensemble import stack_groups
-    from skae._networks import Autoencoder
+    from skae._nn.networks import Autoencoder
 
     X, _ = blobs_with_outliers
     det = ReconstructionAnomalyDetector(max_iter=5, random_state=0).fit(X)
@@ -416,7 +416,7 @@ def test_batch_and_latency_layouts_score_alike(blobs_with_outliers, estimator):
 
 
 def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatch):
-    from skae import _inference
+    from skae import _batches as _inference
 
     X = np.random.RandomState(0).normal(size=(100, 4))
     member = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")

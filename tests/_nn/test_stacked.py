@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from skae._networks import Autoencoder
-from skae._random import generator
-from skae._stacked import StackedAutoencoder, can_stack
+from skae._nn.networks import Autoencoder
+from skae._nn.random import generator
+from skae._nn.stacked import StackedAutoencoder, can_stack
 
 
 def members(activation="relu", latent_normalize=False, depth=1):
@@ -73,7 +73,7 @@ def test_what_cannot_stack():
 def test_block_diagonal_form_scores_like_the_members_across_depths():
     """The inference layout: one block-diagonal MLP for members of depths 1 and 2 (identity
     layers pad the shallower ones under ReLU), codes and outputs side by side."""
-    from skae._wide import BlockDiagonalAutoencoders, can_widen
+    from skae._nn.block_diagonal import BlockDiagonalAutoencoders, can_widen
 
     nets = [
         Autoencoder(6, h, c, generator=generator(i))

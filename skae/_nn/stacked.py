@@ -10,7 +10,7 @@ Members may differ in widths and code sizes: every layer is zero-padded to the w
 member. The padding stays exactly zero through training: a padded unit has zero weights
 in and out and a zero bias, its activation is 0 (every stackable activation maps 0 to 0),
 so its gradients are exactly 0 and Adam, AdamW and SGD leave it at 0. Each member keeps
-its own initial weights (built by :class:`skae._networks.Autoencoder` from its own
+its own initial weights (built by :class:`skae._nn.networks.Autoencoder` from its own
 generator), and :meth:`StackedAutoencoder.write_members` copies the trained weights back
 into the members' own modules.
 
@@ -23,13 +23,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._networks import ACTIVATIONS, Autoencoder, AutoencoderMethods, Dropout
+from .networks import ACTIVATIONS, Autoencoder, AutoencoderMethods, Dropout
 
 # Activations without parameters that map 0 to 0 (PReLU has a parameter per member).
 STACKABLE_ACTIVATIONS = ("relu", "leaky_relu", "selu", "elu", "gelu", "tanh", "identity")
 
 
-def _linears(module):
+def linears(module):
     """The nn.Linear layers of an Autoencoder, in the order the data flows through them."""
     return [
         m
@@ -87,7 +87,7 @@ class _StackedMLP(nn.Module):
 
 
 class StackedAutoencoder(AutoencoderMethods, nn.Module):
-    """K :class:`~skae._networks.Autoencoder` modules of the same depth as one network.
+    """K :class:`~skae._nn.networks.Autoencoder` modules of the same depth as one network.
 
     It has the interface the estimators' loss hooks use on a single autoencoder
     (``encode``, ``decoder``, ``activate``, ``forward``), with a leading member axis.
@@ -107,7 +107,7 @@ class StackedAutoencoder(AutoencoderMethods, nn.Module):
             raise ValueError(f"activation {activation!r} cannot be stacked")
         if not all(can_stack(m) for m in members):
             raise ValueError("only Autoencoders without batch norm, dropout or PReLU stack")
-        layers = [_linears(m) for m in members]
+        layers = [linears(m) for m in members]
         if len({len(ls) for ls in layers}) != 1:
             raise ValueError("stacked autoencoders must have the same depth")
         first = members[0]
@@ -145,7 +145,7 @@ class StackedAutoencoder(AutoencoderMethods, nn.Module):
         """Copy the trained weights back into the members' own modules (unpadded)."""
         for k, member in enumerate(members):
             for (n_in, n_out), lin, layer in zip(
-                self.layer_shapes[k], _linears(member), self.stacked_layers(), strict=True
+                self.layer_shapes[k], linears(member), self.stacked_layers(), strict=True
             ):
                 lin.weight.copy_(layer.weight[k, :n_in, :n_out].T)
                 lin.bias.copy_(layer.bias[k, 0, :n_out])

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from skae._networks import (
+from skae._nn.networks import (
     ACTIVATIONS,
     Autoencoder,
     Dropout,
@@ -12,7 +12,7 @@ from skae._networks import (
     mlp,
     unit_sphere,
 )
-from skae._random import generator
+from skae._nn.random import generator
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -114,7 +114,7 @@ def test_bernoulli_vae_reconstructs_probabilities():
 def test_alpha_dropout_keeps_selus_zero_mean_and_unit_variance():
     x = torch.nn.SELU()(torch.randn(200_000, generator=generator(0)))
     drop = Dropout(0.2, alpha=True).train()
-    from skae import _random
+    from skae._nn import random as _random
 
     with _random.drawing_from(generator(1)):
         y = drop(x)

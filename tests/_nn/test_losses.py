@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from skae._losses import elementwise_loss, elementwise_nll, gaussian_kl
+from skae._nn.losses import elementwise_loss, elementwise_nll, gaussian_kl
 
 
 def identity(t):
@@ -65,7 +65,7 @@ def test_kl_matches_torch_distributions():
 
 @pytest.mark.parametrize("kind", ["mse", "mae", "huber", "bce"])
 def test_the_fused_batch_mean_equals_the_mean_of_the_elementwise_loss(kind):
-    from skae._losses import mean_loss
+    from skae._nn.losses import mean_loss
 
     gen = torch.Generator().manual_seed(0)
     logits = 3 * torch.randn(64, 5, generator=gen)
@@ -77,7 +77,7 @@ def test_the_fused_batch_mean_equals_the_mean_of_the_elementwise_loss(kind):
 
 
 def test_bernoulli_nll_matches_torchs_fused_kernel():
-    from skae._losses import bernoulli_nll
+    from skae._nn.losses import bernoulli_nll
 
     gen = torch.Generator().manual_seed(1)
     logits, x = 20 * torch.randn(1000, generator=gen), torch.rand(1000, generator=gen)

@@ -24,7 +24,7 @@ import threading
 
 import torch
 
-from ._warnings import warn_at_caller
+from .._warnings import warn_at_caller
 
 SOLVERS = ("adam", "adamw", "sgd")
 BETAS = (0.9, 0.999)

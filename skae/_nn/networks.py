@@ -1,12 +1,12 @@
 """The torch networks: MLP blocks, the autoencoder and the Gaussian-encoder VAE.
 
-This is the only definition of each network. Training (``skae._engine``), the sklearn
+This is the only definition of each network. Training (``skae._train.engine``), the sklearn
 facades and the ONNX export (``skae.onnx``) all use these modules, so what is exported is
-exactly what is trained and served. :mod:`skae._stacked` runs several autoencoders of
+exactly what is trained and served. :mod:`skae._nn.stacked` runs several autoencoders of
 this module as one batched network.
 
 Random draws (initial weights, dropout masks, reparameterisation noise) come from the
-fit's private generator (:mod:`skae._random`), never from torch's global one.
+fit's private generator (:mod:`skae._nn.random`), never from torch's global one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from . import _random
+from . import random as _random
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -61,7 +61,7 @@ class Dropout(nn.Module):
     """Dropout whose masks come from the fit's generator (alpha-dropout for SELU).
 
     ``torch.nn.Dropout`` draws from torch's global generator; this draws from
-    :func:`skae._random.rand_like`. It is an identity in eval mode, so it leaves no trace
+    :func:`skae._nn.random.rand_like`. It is an identity in eval mode, so it leaves no trace
     in exported graphs.
     """
 
@@ -161,7 +161,7 @@ class Decoder(nn.Module):
 
 class AutoencoderMethods:
     """What an autoencoder does with its ``encoder`` and ``decoder``: shared by
-    :class:`Autoencoder` and :class:`skae._stacked.StackedAutoencoder`."""
+    :class:`Autoencoder` and :class:`skae._nn.stacked.StackedAutoencoder`."""
 
     def encode(self, x):
         z = self.encoder(x)

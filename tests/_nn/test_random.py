@@ -2,8 +2,8 @@ import threading
 
 import torch
 
-from skae import _random
-from skae._networks import Dropout, VariationalAutoencoder
+from skae._nn import random as _random
+from skae._nn.networks import Dropout, VariationalAutoencoder
 
 
 def test_draws_follow_the_installed_generator_and_leave_the_global_one():

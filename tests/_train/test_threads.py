@@ -1,7 +1,7 @@
 import torch
 
-from skae import _threads
-from skae._threads import auto_threads, num_threads, resolve_threads
+from skae._train import threads as _threads
+from skae._train.threads import auto_threads, num_threads, resolve_threads
 
 
 def test_num_threads_is_restored():

@@ -3,10 +3,10 @@ import warnings
 import pytest
 import torch
 
-from skae import _optim
-from skae._networks import Autoencoder
-from skae._optim import Optimizer, OptimizerStateMismatch
-from skae._random import generator
+from skae._nn.networks import Autoencoder
+from skae._nn.random import generator
+from skae._train import optim as _optim
+from skae._train.optim import Optimizer, OptimizerStateMismatch
 
 
 def run(optimizer_factory, steps=5, seed=0):
@@ -101,7 +101,7 @@ def test_constructing_and_stepping_does_not_import_dynamo():
 
     code = (
         "import sys, torch\n"
-        "from skae._optim import Optimizer\n"
+        "from skae._train.optim import Optimizer\n"
         "p = torch.nn.Parameter(torch.ones(3))\n"
         "o = Optimizer([('w', p)], 'adam', 1e-3)\n"
         "p.sum().backward(); o.step()\n"

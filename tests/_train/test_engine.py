@@ -6,21 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from skae import _engine
-from skae._engine import (
-    EarlyStopping,
-    EpochState,
-    TrainConfig,
-    TrainingDivergedError,
-    TrainingInterruptedWarning,
-    resolve_device,
-    train,
-)
-from skae._networks import Autoencoder
-from skae._random import generator
-from skae._stacked import StackedAutoencoder
+from skae._nn.networks import Autoencoder
+from skae._nn.random import generator
+from skae._nn.stacked import StackedAutoencoder
+from skae._train import engine as _engine
+from skae._train.devices import resolve_device
+from skae._train.engine import TrainConfig, train
+from skae._train.stopping import EarlyStopping, EpochState
+from skae.exceptions import TrainingDivergedError, TrainingInterruptedWarning
 
-from .conftest import requires_cuda
+from ..conftest import requires_cuda
 
 CPU = torch.device("cpu")
 

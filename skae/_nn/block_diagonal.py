@@ -2,7 +2,7 @@
 
 Scoring one row is bound by per-operation overhead, not arithmetic. Here every layer of
 all members is one 2-D matrix product with its bias (one ``Gemm`` node in ONNX; the
-batched 3-D products of :mod:`skae._stacked` take a ``MatMul`` and an ``Add`` each and
+batched 3-D products of :mod:`skae._nn.stacked` take a ``MatMul`` and an ``Add`` each and
 are slower per node): the first layer concatenates the members' weights (they all read
 the input), later layers place each member's weights on the diagonal. Outputs are side by
 side: codes ``(N, sum of code sizes)`` and reconstructions ``(N, K * n_features)``.
@@ -10,7 +10,7 @@ side: codes ``(N, sum of code sizes)`` and reconstructions ``(N, K * n_features)
 Members of different depths share the layers when their activation is idempotent on its
 own outputs (ReLU, identity): a shallower member gets identity layers after a hidden
 layer of its own, which change nothing, ``relu(relu(h)) = relu(h)``. Training uses
-:class:`skae._stacked.StackedAutoencoder` (its gradients stay per member); this module is
+:class:`skae._nn.stacked.StackedAutoencoder` (its gradients stay per member); this module is
 built from trained members, for the Python scorer and the exported graph alike.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._networks import ACTIVATIONS
-from ._stacked import _linears, can_stack
+from .networks import ACTIVATIONS
+from .stacked import can_stack, linears
 
 # Activations with act(act(x)) == act(x): a member may skip a layer as an identity.
 IDEMPOTENT = ("relu", "identity")
@@ -30,7 +30,7 @@ def _plan(module, depth):
     """A member's layers padded to ``depth`` hidden layers: a list of (weight (in, out),
     bias) per slot, identity layers inserted after its first hidden layer and after its
     first decoder layer (each follows an activation of its own)."""
-    layers = [(lin.weight.detach().T, lin.bias.detach()) for lin in _linears(module)]
+    layers = [(lin.weight.detach().T, lin.bias.detach()) for lin in linears(module)]
     own = (len(layers) - 2) // 2
     missing = depth - own
     if missing == 0:
@@ -56,7 +56,7 @@ def can_widen(modules, activation):
     """Whether these trained Autoencoders can be scored as one block-diagonal MLP."""
     if not all(can_stack(m) for m in modules) or any(m.latent_normalize for m in modules):
         return False
-    depths = {(len(_linears(m)) - 2) // 2 for m in modules}
+    depths = {(len(linears(m)) - 2) // 2 for m in modules}
     if len({m.output_activation for m in modules}) != 1:
         return False
     return len(depths) == 1 or (activation in IDEMPOTENT and min(depths) >= 1)
@@ -78,10 +78,10 @@ class BlockDiagonalAutoencoders(nn.Module):
         super().__init__()
         if not can_widen(members, activation):
             raise ValueError("these autoencoders cannot be scored as one block-diagonal MLP")
-        depth = max((len(_linears(m)) - 2) // 2 for m in members)
+        depth = max((len(linears(m)) - 2) // 2 for m in members)
         plans = [_plan(m, depth) for m in members]
         self.n_members = len(members)
-        self.n_features = _linears(members[0])[0].in_features
+        self.n_features = linears(members[0])[0].in_features
         self.output_activation = members[0].output_activation
         self.code_slot = depth  # the layer whose output is the code
         self.code_sizes = [p[depth][0].shape[1] for p in plans]
