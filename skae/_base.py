@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._batches import map_batches
+from ._detection.member import TrainingStart
 from ._nn import random as _random
 from ._nn.losses import trimmed_mean
 from ._nn.networks import ACTIVATIONS
@@ -84,23 +85,24 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Subclasses implement the abstract hooks; everything else (validation, training,
     batching, fitted attributes) lives here.
 
-    The internal protocol, also what :class:`~skae.ReconstructionAnomalyDetector`, the
-    stacked ensemble (:mod:`skae._ensemble`) and the ONNX converters call on a fitted
-    member. ``module`` is ``module_`` (float32), ``_inference_network()`` (its float64
-    copy, for Python inference), or, for :meth:`_stack_key`-equal autoencoders, a
+    It implements :class:`skae._detection.member.Member`, the interface through which
+    the detector's ensemble trains and scores its members (alone or stacked) and the ONNX
+    converters trace them. A subclass supplies its network and losses through the hooks
+    below; ``module`` is ``module_`` (float32), ``_network64()`` (its float64 copy, for
+    Python inference), or, for members of equal :meth:`_stack_spec`, a
     :class:`~skae._nn.stacked.StackedAutoencoder` (every tensor then has a leading member
     axis):
 
-    - ``_inference_terms(module, x) -> (feature_loss, code, score)``: the elementwise
+    - ``_build_module(n_features, generator)``: a new network;
+    - ``_member_outputs(module, x) -> (feature_loss, code, score)``: the elementwise
       reconstruction loss (n, n_features), the code (n, n_components) it was decoded from,
       and the per-sample score (n,), higher = more typical; one encoder pass;
     - ``_encode_tensor(module, x)``, ``_decode_tensor(module, z)``: transform and
       inverse_transform;
     - ``_train_loss(module, x, epoch)``, ``_eval_loss(module, x)``: training and
       validation losses;
-    - ``_build_module(n_features, generator)``, ``_stack_key()``,
-      ``_train_on(X, partial, progress)`` and ``_set_fitted(...)``: training, alone or in a
-      stack.
+    - ``_stack_spec()``: what stacked members share, or None (the default: this
+      estimator never stacks).
     """
 
     _parameter_constraints: dict = {
@@ -198,7 +200,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Mean training loss of the batch x: a scalar, or (K,) for a stack."""
 
     @abstractmethod
-    def _inference_terms(self, module, x):
+    def _member_outputs(self, module, x):
         """(elementwise loss, code, per-sample score), deterministic, one encoder pass."""
 
     @abstractmethod
@@ -209,8 +211,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """What the network is built from: a change means a new network."""
         return {name: getattr(self, name) for name in self._ARCHITECTURE}
 
-    def _stack_key(self):
-        """Members with equal non-None keys train as one stacked network (none here)."""
+    def _stack_spec(self):
+        """What members must share to train as one stacked network
+        (:class:`~skae._detection.member.StackSpec`); None: this estimator never stacks."""
         return None
 
     def _decode_tensor(self, module, z):
@@ -218,7 +221,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _score_tensor(self, module, x):
         """Per-sample score, higher = more typical, shape (n,)."""
-        return self._inference_terms(module, x)[2]
+        return self._member_outputs(module, x)[2]
 
     def _eval_loss(self, module, x):
         """Deterministic per-sample loss monitored on the validation split."""
@@ -256,7 +259,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return tuple(int(s) for s in sizes)
 
-    def _widths(self, n_features):
+    def _layer_widths(self, n_features):
         """Layer widths from input to output."""
         hidden = self._hidden_sizes()
         return [n_features, *hidden, self.n_components, *reversed(hidden), n_features]
@@ -339,9 +342,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _continuing(self, partial):
         return (partial or self.warm_start) and hasattr(self, "module_")
 
-    def _prepare(self, X, partial, as_float32=True):
+    def _prepare_training(self, X, partial, *, as_float32=True):
         """Validate X; decide whether training continues (warm start, partial_fit) or
-        starts a new network. Returns (X as float32 or None, continuing)."""
+        starts a new network. Returns (X as float32, or None, continuing)."""
         continuing = self._continuing(partial)
         X = validate(self, X, reset=not continuing)
         if self.batch_norm and X.shape[0] < 2:
@@ -387,63 +390,74 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return None
         return self._optimizer_state
 
-    def _train_on(self, X, partial, progress=None):
-        """Train (validating X); set the fitted attributes. Returns whether training
-        stopped by itself (False: it ran out of epochs)."""
-        X32, continuing = self._prepare(X, partial)
+    def _training_start(self, n_features, continuing):
+        """The network, training stream and optimiser state a run starts from
+        (:class:`~skae._detection.member.TrainingStart`)."""
         device = resolve_device(self.device)
         init_gen, gen = self._generators(device, continuing)
         module = (
-            copy.deepcopy(self.module_)
-            if continuing
-            else self._build_module(X32.shape[1], init_gen)
+            copy.deepcopy(self.module_) if continuing else self._build_module(n_features, init_gen)
         )
-        result = self._run_training(
-            module,
-            X32,
+        return TrainingStart(
+            continuing=continuing,
+            module=module,
             device=device,
             generator=gen,
-            continuing=continuing,
-            partial=partial,
-            progress=progress,
             optimizer_state=self._resumable_optimizer_state(continuing),
         )
-        self._set_fitted(
-            module, result.members[0], result.optimizer_state, gen, device, continuing, partial
+
+    def _train_on(self, X, partial, progress=None):
+        """Train (validating X); set the fitted attributes. Returns whether training
+        stopped by itself (False: it ran out of epochs)."""
+        X32, continuing = self._prepare_training(X, partial)
+        start = self._training_start(X32.shape[1], continuing)
+        result = self._run_training(
+            start,
+            start.module,
+            X32,
+            partial=partial,
+            progress=progress,
+            optimizer_state=start.optimizer_state,
         )
         member = result.members[0]
+        self._finish_training(
+            start,
+            start.module,
+            member,
+            optimizer_state=result.optimizer_state,
+            partial=partial,
+        )
         return partial or member.stopped_early or result.interrupted
 
     def _run_training(
         self,
+        start,
         module,
         X32,
         *,
-        device,
-        generator,
-        continuing,
         partial,
         progress,
         optimizer_state,
         n_members=1,
         flops=None,
     ):
-        """The engine's ``train`` with this estimator's losses, settings and threads (a
-        stack passes the whole stack's ``flops`` per step)."""
+        """The engine's ``train`` of ``module`` (``start.module``, or a stack of members'
+        modules) with this estimator's losses, settings and threads (a stack passes the
+        whole stack's ``flops`` per step)."""
         if flops is None:
-            flops = mlp_flops(self._widths(X32.shape[1]), self.batch_size)
+            flops = mlp_flops(self._layer_widths(X32.shape[1]), self.batch_size)
         with num_threads(resolve_threads(self.n_jobs, flops)), self._training_errors():
             return train(
                 module,
                 self._train_loss,
                 X32,
                 config=self._train_config(partial),
-                device=device,
-                generator=generator,
+                device=start.device,
+                generator=start.generator,
                 n_members=n_members,
                 eval_loss_fn=self._eval_loss,
                 optimizer_state=optimizer_state,
-                epoch_offset=self.n_iter_ if continuing else 0,
+                epoch_offset=self.n_iter_ if start.continuing else 0,
                 validate=not partial,
                 progress=progress,
             )
@@ -467,10 +481,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "device='cpu'. No model was kept from this run."
             ) from exc
 
-    def _set_fitted(
-        self, module, result, optimizer_state, generator, device, continuing, partial=False
-    ):
-        """Record one training run (also called by a stacked ensemble for each member)."""
+    def _finish_training(self, start, module, result, *, optimizer_state, partial):
+        """Install one training run: the trained ``module``, its
+        :class:`~skae._train.engine.MemberResult` and optimiser state (also called by a
+        stacked ensemble for each member)."""
+        continuing = start.continuing
         if continuing:
             self.loss_curve_ = self.loss_curve_ + result.loss_curve
             if result.validation_loss_curve is not None:
@@ -488,13 +503,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._module_config_fitted = self._module_config()
         self._optimizer_state = optimizer_state
         self._optimizer_solver = self.solver
-        self._rng_state = (device.type, generator.get_state())
+        self._rng_state = (start.device.type, start.generator.get_state())
         self.best_epoch_ = result.best_epoch
         self.n_iter_ = epoch_offset + result.n_epochs
-        self.device_ = str(device)
+        self.device_ = str(start.device)
 
     # ------------------------------------------------------------- inference
-    def _inference_network(self):
+    def _network64(self):
         """The float64 copy of ``module_`` that Python inference runs."""
         if self.__dict__.get("_module64") is None:
             self._module64 = _float64_copy(self.module_)
@@ -503,8 +518,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _map(self, fn, X, float32=False):
         """``fn(float64 network, rows)`` over X in chunks, checked finite; ``float32``
         casts first, so an overflow of the cast is caught by the same check."""
-        module = self._inference_network()
-        widths = [self._widths(self.n_features_in_)]
+        module = self._network64()
+        widths = [self._layer_widths(self.n_features_in_)]
         out = map_batches(lambda x: fn(module, x), X, widths, self.n_jobs)
         if float32:
             with np.errstate(over="ignore"):  # an overflow to inf is reported below
@@ -513,7 +528,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _feature_errors(self, X):
         """Elementwise losses of validated X, shape (n_samples, n_features)."""
-        return self._map(lambda module, x: self._inference_terms(module, x)[0], X)
+        return self._map(lambda module, x: self._member_outputs(module, x)[0], X)
 
     def transform(self, X):
         """Encode X into the latent space.

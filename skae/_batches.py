@@ -15,7 +15,7 @@ from ._train.threads import mlp_flops, num_threads, resolve_threads
 # a call takes up to about 2.5 ms on one thread (the float64 scorer runs at about 4e10
 # FLOP/s), so a second thread would save at most what the check costs; on a busy machine
 # the check would choose one thread anyway.
-INFERENCE_SINGLE_THREAD_FLOPS = 1e8
+ONE_THREAD_CALL_FLOPS = 1e8
 
 
 def chunk_rows(widths, n_rows):
@@ -23,9 +23,9 @@ def chunk_rows(widths, n_rows):
     return get_chunk_n_rows(row_bytes=8 * 3 * int(sum(widths)), max_n_rows=max(n_rows, 1))
 
 
-def _inference_threads(n_jobs, flops_per_row, n_rows, chunk):
+def _call_threads(n_jobs, flops_per_row, n_rows, chunk):
     """Torch threads for an inference call of ``n_rows`` rows in chunks of ``chunk``."""
-    if n_jobs is None and flops_per_row * n_rows < INFERENCE_SINGLE_THREAD_FLOPS:
+    if n_jobs is None and flops_per_row * n_rows < ONE_THREAD_CALL_FLOPS:
         return 1
     return resolve_threads(n_jobs, flops_per_row * chunk)
 
@@ -56,7 +56,7 @@ def map_batches(fn, X, networks, n_jobs, *, dtype=torch.float64):
     """
     rows = chunk_rows([w for widths in networks for w in widths], len(X))
     flops_per_row = sum(mlp_flops(widths, 1) for widths in networks) / 3  # forward only
-    with num_threads(_inference_threads(n_jobs, flops_per_row, len(X), rows)):
+    with num_threads(_call_threads(n_jobs, flops_per_row, len(X), rows)):
         outs = [
             fn(torch.tensor(X[batch], dtype=dtype)) for batch in gen_batches(max(len(X), 1), rows)
         ]

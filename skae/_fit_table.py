@@ -200,7 +200,7 @@ def _fit_streamed(args, files, say):
     )
     detector = _detector(args).set_params(verbose=0)
     if args.epochs is None:  # the in-memory default: about 300 optimiser steps
-        from ._defaults import default_epochs
+        from ._detection.default_members import default_epochs
 
         args.epochs = default_epochs(stats.rows)
     used = roles.inputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseAutoencoder
+from ._detection.member import StackSpec
 from ._nn.losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
 from ._nn.networks import Autoencoder
 from ._nn.stacked import STACKABLE_ACTIVATIONS
@@ -238,24 +239,32 @@ class AutoencoderTransformer(BaseAutoencoder):
             generator=generator,
         )
 
-    def _stack_key(self):
-        """Autoencoders that differ only in widths, code size and seed train as one stack."""
+    # Parameters that may differ between members of one stack (everything else is one
+    # training run's: a stack has one optimiser, one batch size, one schedule).
+    _PER_MEMBER = (
+        "hidden_layer_sizes",
+        "n_components",
+        "random_state",
+        "verbose",
+        "n_jobs",
+        "warm_start",
+    )
+
+    def _stack_spec(self):
+        """Autoencoders that differ only in widths, code size and seed train as one stack:
+        parameter-free activations, no dropout or batch norm."""
         if self.activation not in STACKABLE_ACTIVATIONS or self.dropout > 0 or self.batch_norm:
             return None
-        params = self.get_params(deep=False)
-        for name in (
-            "hidden_layer_sizes",
-            "n_components",
-            "random_state",
-            "verbose",
-            "n_jobs",
-            "warm_start",
-        ):
-            params.pop(name)
-        return (
-            type(self).__name__,
-            len(self._hidden_sizes()),
-            tuple(sorted((k, repr(v)) for k, v in params.items())),
+        named = ("activation", "loss", "latent_normalize", *self._PER_MEMBER)
+        settings = self.get_params(deep=False)
+        return StackSpec(
+            kind=type(self).__name__,
+            depth=len(self._hidden_sizes()),
+            activation=self.activation,
+            loss=self.loss,
+            latent_normalize=bool(self.latent_normalize),
+            sigmoid_output=self._sigmoid_output(),
+            settings=tuple(sorted((k, repr(v)) for k, v in settings.items() if k not in named)),
         )
 
     def _check_training_data(self, X):
@@ -269,7 +278,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         per_sample = elementwise_loss(self.loss, logits, x, module.activate).mean(dim=-1)
         return self._reduce(per_sample, epoch)
 
-    def _inference_terms(self, module, x):
+    def _member_outputs(self, module, x):
         z = module.encode(x)
         errors = elementwise_loss(self.loss, module.decoder(z), x, module.activate)
         return errors, z, -errors.mean(dim=-1)

@@ -15,9 +15,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder, keep_state_on_error, warn_not_converged
 from ._batches import map_batches
-from ._calibration import calibrate, threshold
-from ._defaults import default_epochs, default_estimators
-from ._ensemble import EnsembleScorer, MemberPlan, stack_groups, train_members
+from ._detection.calibration import MemberWeights, calibrate, threshold
+from ._detection.default_members import default_epochs, default_estimators
+from ._detection.ensemble import stack_groups, train_members
+from ._detection.reservoir import Reservoir
+from ._detection.scorer import EnsembleScorer
 from ._train.progress import ProgressBar
 from ._validation import check_finite_output, validate, validate_fitted
 
@@ -285,8 +287,7 @@ default=None
             self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
-            for name in ("_reservoir", "_reservoir_rng", "_n_seen"):
-                self.__dict__.pop(name, None)
+            self.__dict__.pop("_reservoir", None)
             self._calibration = self._calibrate(self._sample(X))
         if unconverged:
             warn_not_converged(unconverged)
@@ -322,7 +323,9 @@ default=None
                 self.estimators_ = self._members(X.shape[1])
                 self.estimator_ = self.estimators_[0]
             self._train(X, partial=True)
-            self._add_to_reservoir(X)
+            if not hasattr(self, "_reservoir"):
+                self._reservoir = Reservoir(self.reservoir_size, X.shape[1], self.random_state)
+            self._reservoir = self._reservoir.add(X)
             self._calibration = None  # recomputed from the reservoir when next needed
         return self
 
@@ -333,29 +336,6 @@ default=None
         rng = check_random_state(self.random_state)
         return X[np.sort(rng.choice(len(X), self.reservoir_size, replace=False))]
 
-    def _add_to_reservoir(self, X):
-        """Reservoir sampling (Vitter's algorithm R): a uniform sample of all rows seen."""
-        if not hasattr(self, "_reservoir"):
-            self._reservoir = np.empty((0, X.shape[1]), dtype=np.float32)
-            self._reservoir_rng = check_random_state(self.random_state)
-            self._n_seen = 0
-        size, reservoir = self.reservoir_size, self._reservoir
-        free = max(0, size - len(reservoir))
-        reservoir = np.concatenate([reservoir, X[:free]], dtype=np.float32)
-        rest = X[free:]
-        if len(rest):
-            seen = self._n_seen + free + np.arange(len(rest))
-            slots = (self._reservoir_rng.random_sample(len(rest)) * (seen + 1)).astype(np.int64)
-            keep = slots < size
-            # later rows replace earlier ones in the same slot, as in the sequential algorithm
-            slots, rows = slots[keep][::-1], np.flatnonzero(keep)[::-1]
-            slots, first = np.unique(slots, return_index=True)
-            # np.concatenate made a new array: the previous reservoir (which a failed call
-            # restores) is left as it was
-            reservoir[slots] = rest[rows[first]]
-        self._reservoir = reservoir
-        self._n_seen += len(X)
-
     # ------------------------------------------------------------ calibration
     def _calibrated(self):
         """The calibration, computed from the reservoir after ``partial_fit``."""
@@ -364,11 +344,11 @@ default=None
             with _CALIBRATION_LOCK:
                 calibration = self._calibration
                 if calibration is None:
-                    calibration = self._calibration = self._calibrate(self._reservoir)
+                    calibration = self._calibration = self._calibrate(self._reservoir.rows)
         return calibration
 
-    def _scorer(self, plans, bias, dtype=torch.float64, layout="batch"):
-        return EnsembleScorer(self.estimators_, plans, bias, dtype=dtype, layout=layout)
+    def _scorer(self, member_weights, bias, dtype=torch.float64, layout="batch"):
+        return EnsembleScorer(self.estimators_, member_weights, bias, dtype=dtype, layout=layout)
 
     def _run(self, scorer, method, X):
         """A float64 scorer method over X in chunks, on CPU, checked finite."""
@@ -376,12 +356,12 @@ default=None
         return check_finite_output(out, X)
 
     def _member_widths(self):
-        return [m._widths(self.n_features_in_) for m in self.estimators_]
+        return [m._layer_widths(self.n_features_in_) for m in self.estimators_]
 
     def _calibrate(self, X):
         """Error scales, code statistics, robust standardisation and offset from X
         (float32 or float64 rows)."""
-        errors, codes, scores = self._member_outputs(X)
+        errors, codes, scores = self._member_outputs_over(X)
         calibration = calibrate(
             errors,
             codes,
@@ -392,16 +372,16 @@ default=None
         # the float64 scorer, built now and kept for score_samples (scoring then never
         # changes the fitted state); the training scores exactly as score_samples
         # computes them (ties included)
-        calibration.scorer = self._scorer(calibration.plans, calibration.bias)
+        calibration.scorer = self._scorer(calibration.weights, calibration.bias)
         scores = self._run(calibration.scorer, "score_samples", X)
         calibration.offset = threshold(scores, self.contamination)
         return calibration
 
-    def _member_outputs(self, X):
+    def _member_outputs_over(self, X):
         """Per member, on X: its feature losses, codes and own scores, from the float32
         networks (their medians, covariances and quantiles need no more), in chunks."""
         members = self.estimators_
-        bare = [MemberPlan(None, 1.0, None, None, None) for _ in members]
+        bare = [MemberWeights(None, 1.0, None, None, None) for _ in members]
         scorer = self._scorer(bare, 0.0, dtype=torch.float32)
 
         def flat(x):  # errors, codes and scores of every member, one list
@@ -432,18 +412,18 @@ default=None
     def latent_precisions_(self):
         return self._calibrated().latent_precisions
 
-    def _inference_module(self, dtype=torch.float32, layout="latency"):
+    def _scoring_network(self, dtype=torch.float32, layout="latency"):
         """The scoring network with the fitted calibration: ``score_samples(x)``,
         ``decision_column(x, offset)`` and ``feature_errors(x)``. ONNX export traces the
         float32 "latency" layout (one row at a time); Python scores many rows with the
         float64 "batch" layout."""
         calibration = self._calibrated()
-        return self._scorer(calibration.plans, calibration.bias, dtype, layout)
+        return self._scorer(calibration.weights, calibration.bias, dtype, layout)
 
     def _scorer64(self):
         calibration = self._calibrated()
         if calibration.scorer is None:  # after unpickling
-            calibration.scorer = self._inference_module(torch.float64, layout="batch")
+            calibration.scorer = self._scoring_network(torch.float64, layout="batch")
         return calibration.scorer
 
     # ---------------------------------------------------------- public methods

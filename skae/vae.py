@@ -238,7 +238,13 @@ class VAETransformer(BaseAutoencoder):
         nll, _, kl = self._elbo_terms(module, x)
         return nll.sum(dim=-1) + self.beta * kl  # the training objective, beta included
 
-    def _inference_terms(self, module, x):
+    def _stack_spec(self):
+        """VAEs never stack: the stacked network (:mod:`skae._nn.stacked`) has one linear
+        code layer per member, a VAE's encoder two heads (mean, log-variance) and a
+        sampling step. A VAE in an ensemble trains and scores alone."""
+        return None
+
+    def _member_outputs(self, module, x):
         nll, mean, kl = self._elbo_terms(module, x)
         return nll, mean, -(nll.sum(dim=-1) + kl)  # the ELBO (beta = 1)
 

@@ -284,7 +284,7 @@ def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):
 
 
 def test_default_members_train_as_two_stacks_and_end_as_plain_estimators(blobs_with_outliers):
-    from skae._ensemble import stack_groups
+    from skae._detection.ensemble import stack_groups
     from skae._nn.networks import Autoencoder
 
     X, _ = blobs_with_outliers
@@ -339,8 +339,8 @@ def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
     for chunk in np.array_split(X, 6):
         det.partial_fit(chunk)
         assert det._calibration is None  # recomputed only when scores are needed
-    assert det._reservoir.shape == (50, 8) and det._n_seen == len(X)
-    s = det.score_samples(det._reservoir)
+    assert det._reservoir.rows.shape == (50, 8) and det._reservoir.n_seen == len(X)
+    s = det.score_samples(det._reservoir.rows)
     assert det.offset_ == pytest.approx(np.percentile(s, 10), rel=1e-4, abs=1e-6)
     offset = det.offset_
     det.partial_fit(X[:100])
@@ -348,12 +348,13 @@ def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
 
 
 def test_the_reservoir_is_a_uniform_sample_of_every_row_seen():
-    det = ReconstructionAnomalyDetector(reservoir_size=2000, random_state=0)
-    det.estimators_ = []  # only the sampling is exercised here
+    from skae._detection.reservoir import Reservoir
+
+    reservoir = Reservoir(2000, 1, random_state=0)
     rows = np.arange(100_000, dtype=float)[:, None]
     for chunk in np.array_split(rows, 37):
-        det._add_to_reservoir(chunk)
-    sample = det._reservoir[:, 0]
+        reservoir = reservoir.add(chunk)
+    sample = reservoir.rows[:, 0]
     assert len(np.unique(sample)) == 2000
     counts = np.histogram(sample, bins=10, range=(0, 100_000))[0]
     assert counts.min() > 150  # ~200 expected from each tenth of the stream
@@ -394,15 +395,15 @@ def test_batch_and_latency_layouts_score_alike(blobs_with_outliers, estimator):
     merged): the same numbers either way."""
     import torch
 
-    from skae._ensemble import inference_groups
+    from skae._detection.scorer import scoring_groups
 
     X, _ = blobs_with_outliers
     det = ReconstructionAnomalyDetector(estimator, max_iter=20, random_state=0).fit(X)
-    kinds = {kind for _, kind in inference_groups(det.estimators_, "latency")}
+    kinds = {kind for _, kind in scoring_groups(det.estimators_, "latency")}
     assert "wide" in kinds
     x = torch.as_tensor(X[:50])
-    batch = det._inference_module(torch.float64, "batch")
-    latency = det._inference_module(torch.float64, "latency")
+    batch = det._scoring_network(torch.float64, "batch")
+    latency = det._scoring_network(torch.float64, "latency")
     for method in ("score_samples", "feature_errors", "forward"):
         torch.testing.assert_close(
             getattr(latency, method)(x), getattr(batch, method)(x), rtol=1e-10, atol=1e-10
@@ -429,6 +430,6 @@ def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatc
     assert asked == []  # one thread, no check of the machine's load
     det.set_params(n_jobs=2).score_samples(X)
     assert asked == [2]  # an explicit n_jobs is what it says
-    monkeypatch.setattr(_inference, "INFERENCE_SINGLE_THREAD_FLOPS", 0.0)
+    monkeypatch.setattr(_inference, "ONE_THREAD_CALL_FLOPS", 0.0)
     det.set_params(n_jobs=None).score_samples(X)
     assert asked == [2, None]  # larger calls choose as before

@@ -29,14 +29,14 @@ from . import _spec
 DETECTOR_OPTIONS = {"feature_errors": [False, True], "score_samples": [False, True]}
 
 
-class InferenceHead(torch.nn.Module):
+class ExportHead(torch.nn.Module):
     """The estimator's inference outputs as one traceable module.
 
     ``outputs`` lists what to compute, in order, from the names in :mod:`._spec`:
     ``TRANSFORM_OUTPUT`` (``transform``), ``LABEL_OUTPUT``, ``SCORES_OUTPUT``
     (``decision_function``), ``SCORE_SAMPLES_OUTPUT`` and ``FEATURE_ERRORS_OUTPUT``.
     A transformer's network is its ``module_``; a detector's is its float32 scoring
-    network (``_inference_module``: the members stacked, one matrix product per layer,
+    network (``_scoring_network``: the members stacked, one matrix product per layer,
     with the fitted calibration), the same module its Python scoring runs in float64.
     """
 
@@ -46,7 +46,7 @@ class InferenceHead(torch.nn.Module):
         self.estimator = estimator
         # Registered as submodules: their weights become the graph's initializers.
         if isinstance(estimator, ReconstructionAnomalyDetector):
-            self.network = estimator._inference_module(torch.float32)
+            self.network = estimator._scoring_network(torch.float32)
             self.offset = float(estimator.offset_)
         else:
             self.network = estimator.module_
@@ -75,8 +75,8 @@ class InferenceHead(torch.nn.Module):
 
 
 def export_head(estimator, outputs, opset):
-    """Trace :class:`InferenceHead` to an ``onnx.ModelProto`` with a dynamic batch axis."""
-    head = InferenceHead(estimator, outputs).eval()
+    """Trace :class:`ExportHead` to an ``onnx.ModelProto`` with a dynamic batch axis."""
+    head = ExportHead(estimator, outputs).eval()
     x = torch.zeros(2, estimator.n_features_in_, dtype=torch.float32)
     buffer = io.BytesIO()
     axes = {name: {0: "N"} for name in (_spec.INPUT_NAME, *outputs)}

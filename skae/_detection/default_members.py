@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autoencoder import AutoencoderTransformer
+
 # (hidden width, code size) as multiples of n_features, and depth, of the default members:
 # members that differ in width, bottleneck and depth make errors that average out.
 _DEFAULT_MEMBERS = [(1.0, 0.25, 1), (2.0, 0.5, 1), (0.5, 0.125, 1), (1.0, 0.25, 2), (2.0, 0.125, 2)]
@@ -47,8 +49,6 @@ def default_estimators(n_features, n_samples=None):
     when ``n_samples`` is given. Chosen on ADBench's classical datasets (see
     benchmarks/README.md).
     """
-    from .autoencoder import AutoencoderTransformer
-
     members, size = [], min(n_features, SIZED_UP_TO)
     for width, code, depth in _DEFAULT_MEMBERS:
         w = int(np.clip(round(width * size), 8, MAX_WIDTH))

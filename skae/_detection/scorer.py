@@ -1,225 +1,71 @@
-"""An ensemble of autoencoders trained and scored as few networks as possible.
+"""The detector's scoring network: its members' networks and calibrated weights as one
+module.
 
-:func:`train_members` trains a detector's members: autoencoders whose settings differ
-only in widths, code size and seed (equal ``_stack_key``) are stacked into one
-:class:`~skae._nn.stacked.StackedAutoencoder` and trained together, one pass per minibatch;
-the rest train one by one. Either way every member ends as an ordinary fitted estimator.
-
-:class:`EnsembleScorer` is the scoring network: the members' networks (stacked the same
-way) followed by each member's calibration (:class:`MemberPlan`), as one module. The
+:class:`EnsembleScorer` runs the members' networks, grouped as few networks as possible
+(:func:`scoring_groups`: 3-D stacks for many rows, block-diagonal MLPs for one row at a
+time), followed by each member's :class:`~skae._detection.calibration.MemberWeights`. The
 detector scores with its float64 copy; the ONNX export traces its float32 copy, so the
-exported graph has one matrix product per layer for a whole stack.
+exported graph has one matrix product per layer for a whole group.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._nn.block_diagonal import IDEMPOTENT, BlockDiagonalAutoencoders
-from ._nn.losses import elementwise_loss, residual_loss
-from ._nn.stacked import StackedAutoencoder, pad_stack
-from ._train.devices import resolve_device
-from ._train.threads import mlp_flops
-
-# A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
-# cost of a network's step (operator dispatch, autograd, the optimiser), a stack's, and
-# the arithmetic rate (one thread). Measured with benchmarks/bench_fit.py on 2-core
-# AVX-512 machines; only their ratios matter.
-STEP_SECONDS, STACK_STEP_SECONDS, FLOPS_PER_SECOND = 3e-4, 4e-4, 4e10
-
-
-def stack_groups(members, n_features=None):
-    """Lists of member indices: one per stack (2+ members with equal keys), then singles.
-
-    With ``n_features`` (training on a CPU), a group is stacked only when the cost model
-    says a step of the stack, padded to its widest member, is cheaper than a step of each
-    member alone: small networks are bound by per-step overhead, wide ones by arithmetic,
-    which padding multiplies. Inference always stacks (one graph node per layer).
-    """
-    groups, singles = {}, []
-    for i, member in enumerate(members):
-        key = member._stack_key()
-        if key is None:
-            singles.append([i])
-        else:
-            groups.setdefault(key, []).append(i)
-    stacks = []
-    for group in groups.values():
-        if len(group) > 1 and (
-            n_features is None or _stacking_pays([members[i] for i in group], n_features)
-        ):
-            stacks.append(group)
-        else:
-            singles = [[i] for i in group] + singles
-    return stacks + singles
-
-
-def _stacking_pays(members, n_features):
-    if resolve_device(members[0].device).type != "cpu":
-        return True  # a GPU step is all overhead at these sizes
-    batch = members[0].batch_size
-    widths = [m._widths(n_features) for m in members]
-    padded = [max(w[j] for w in widths) for j in range(len(widths[0]))]
-    stacked = STACK_STEP_SECONDS + mlp_flops(padded, batch, len(members)) / FLOPS_PER_SECOND
-    alone = sum(STEP_SECONDS + mlp_flops(w, batch) / FLOPS_PER_SECOND for w in widths)
-    return stacked < alone
-
-
-# ------------------------------------------------------------------------ training
-def train_members(members, groups, X, *, partial, progress=None):
-    """Fit (or continue) every member on X, in ``groups`` (:func:`stack_groups` of the
-    members and X's width); returns the members that ran out of epochs."""
-    unconverged = []
-    for group in groups:
-        chosen = [members[i] for i in group]
-        if len(chosen) == 1:
-            converged = [chosen[0]._train_on(X, partial, progress)]
-        else:
-            converged = _train_stack(chosen, X, partial, progress)
-        unconverged += [m for m, ok in zip(chosen, converged, strict=True) if not ok]
-    return unconverged
-
-
-def _train_stack(members, X, partial, progress):
-    lead = members[0]  # equal stack keys: every training setting is the lead's
-    prepared = [m._prepare(X, partial, as_float32=i == 0) for i, m in enumerate(members)]
-    X32 = prepared[0][0]
-    continuing = all(c for _, c in prepared)
-    states = [m._resumable_optimizer_state(continuing) for m in members]
-    if continuing and (any(s is None for s in states) or len({m.n_iter_ for m in members}) != 1):
-        continuing = False  # histories that differ cannot share one optimiser step count
-    device = resolve_device(lead.device)
-    _, gen = lead._generators(device, continuing)
-    if continuing:
-        # the stack trains copies of the weights; they are written back into the members'
-        # own modules only once training has succeeded, so a failure leaves them whole
-        modules = [m.module_ for m in members]
-    else:
-        modules = [m._build_module(X32.shape[1], m._generators(device, False)[0]) for m in members]
-    stack = StackedAutoencoder(modules, lead.activation)
-    optimizer_state = _stack_optimizer_states(stack, states) if continuing else None
-    flops = sum(mlp_flops(m._widths(X32.shape[1]), lead.batch_size) for m in members)
-    result = lead._run_training(
-        stack,
-        X32,
-        device=device,
-        generator=gen,
-        continuing=continuing,
-        partial=partial,
-        progress=progress,
-        optimizer_state=optimizer_state,
-        n_members=len(members),
-        flops=flops,
-    )
-    stack.write_members(modules)
-    member_states = _unstack_optimizer_state(stack, result.optimizer_state)
-    for member, module, outcome, state in zip(
-        members, modules, result.members, member_states, strict=True
-    ):
-        member._set_fitted(module, outcome, state, gen, device, continuing, partial)
-    return [partial or m.stopped_early or result.interrupted for m in result.members]
-
-
-def _stack_optimizer_states(stack, states):
-    """Members' optimiser states (skae._train.optim's layout) -> the stack's."""
-    if any(s.get("order") != "module" for s in states):
-        return None  # a state of another layout: start the optimiser afresh
-    n = len(states[0]["state"])
-    keys = [k for k in states[0]["state"][0] if k != "step"]
-    stacked = {i: {} for i in range(n)}
-    for key in keys:
-        per_member = [[s["state"][i][key] for i in range(n)] for s in states]
-        for i, tensor in enumerate(stack.stack_state(per_member)):
-            stacked[i][key] = tensor
-    if "step" in states[0]["state"][0]:
-        for i in stacked:
-            stacked[i]["step"] = states[0]["state"][0]["step"].clone()
-    return {"state": stacked, "param_groups": [{"params": list(range(n))}], "order": "module"}
-
-
-def _unstack_optimizer_state(stack, state):
-    """The stack's optimiser state -> one state per member, in the same layout."""
-    n = len(state["state"])
-    entries = [state["state"][i] for i in range(n)]
-    per_key = {
-        key: stack.unstack_state([e[key] for e in entries]) for key in entries[0] if key != "step"
-    }
-    out = []
-    for k in range(stack.n_members):
-        member = {i: {key: per_key[key][k][i] for key in per_key} for i in range(n)}
-        if "step" in entries[0]:
-            for i in member:
-                member[i]["step"] = entries[0]["step"].clone()
-        out.append(
-            {"state": member, "param_groups": [{"params": list(range(n))}], "order": "module"}
-        )
-    return out
-
-
-# ------------------------------------------------------------------------- scoring
-@dataclass
-class MemberPlan:
-    """How one member's outputs enter the detector's score.
-
-    The member's error term is ``feature_loss @ error_weights`` (or, without per-feature
-    weights, ``-score * error_scale``) and its code term ``||code @ whitener - shift||^2``.
-    """
-
-    error_weights: np.ndarray | None  # (n_features,)
-    error_scale: float
-    whitener: np.ndarray | None  # (n_components, n_components)
-    shift: np.ndarray | None  # (n_components,)
-    feature_scale: np.ndarray | None  # (n_features,), divides feature_errors
+from .._nn.block_diagonal import BlockDiagonalAutoencoders
+from .._nn.losses import elementwise_loss, residual_loss
+from .._nn.stacked import StackedAutoencoder, pad_stack
+from .ensemble import stack_groups
 
 
 def _padded(arrays, shape):
-    """The plans' float64 arrays zero-padded to ``shape`` and stacked: (K, *shape)."""
+    """The weights' float64 arrays zero-padded to ``shape`` and stacked: (K, *shape)."""
     return pad_stack([torch.as_tensor(a, dtype=torch.float64) for a in arrays], shape)
 
 
 class _Block(nn.Module):
-    """One network of the scorer (a 3-D stack or a single member) and its members' plans.
+    """One network of the scorer (a 3-D stack or a single member) and its members' weights.
 
     Every block answers ``terms(x)`` (per member: error terms (K, n) and code terms
     (K, n) or None), ``anomaly(x)`` (the sum of its terms, (n,)),
     ``scaled_errors(x)`` (its members' scaled feature losses summed, (n, F)) and
     ``member_outputs(x)``."""
 
-    def __init__(self, member, network, plans, n_features):
+    def __init__(self, member, network, member_weights, n_features):
         super().__init__()
         self.member, self.network = member, network
-        K = len(plans)
-        use_weights = plans[0].error_weights is not None
-        self.use_weights, self.has_codes = use_weights, plans[0].whitener is not None
+        K = len(member_weights)
+        use_weights = member_weights[0].error_weights is not None
+        self.use_weights, self.has_codes = use_weights, member_weights[0].whitener is not None
         weights = (
-            _padded([p.error_weights for p in plans], (n_features,))
+            _padded([p.error_weights for p in member_weights], (n_features,))
             if use_weights
             else torch.zeros(K, n_features, dtype=torch.float64)
         )
         self.register_buffer("error_weights", weights[..., None])
         self.register_buffer(
-            "error_scale", torch.as_tensor([[p.error_scale] for p in plans], dtype=torch.float64)
+            "error_scale",
+            torch.as_tensor([[p.error_scale] for p in member_weights], dtype=torch.float64),
         )
         if self.has_codes:
-            width = max(p.whitener.shape[0] for p in plans)
-            whitener = _padded([p.whitener for p in plans], (width, width))
-            shift = _padded([p.shift[None] for p in plans], (1, width))
+            width = max(p.whitener.shape[0] for p in member_weights)
+            whitener = _padded([p.whitener for p in member_weights], (width, width))
+            shift = _padded([p.shift[None] for p in member_weights], (1, width))
         else:
             whitener = shift = torch.zeros(K, 1, 1, dtype=torch.float64)
         self.register_buffer("whitener", whitener)
         self.register_buffer("shift", shift)
         self.register_buffer(
-            "inverse_scale", torch.as_tensor(_inverse_scales(plans, n_features))[:, None]
+            "inverse_scale", torch.as_tensor(_inverse_scales(member_weights, n_features))[:, None]
         )
 
     def _outputs(self, x):
         """The members' feature losses (K, n, F), codes (K, n, C) and own scores (K, n)."""
-        errors, codes, score = self.member._inference_terms(self.network, x)
+        errors, codes, score = self.member._member_outputs(self.network, x)
         if errors.dim() == 2:  # a single network: add the member axis
             errors, codes, score = errors[None], codes[None], score[None]
         return errors, codes, score
@@ -247,7 +93,7 @@ class _Block(nn.Module):
         return (self._outputs(x)[0] * self.inverse_scale).sum(dim=0)
 
     def member_outputs(self, x):
-        e, z, s = self.member._inference_terms(self.network, x)
+        e, z, s = self.member._member_outputs(self.network, x)
         if isinstance(self.network, StackedAutoencoder):
             return list(e), self.network.member_codes(z), list(s)
         return [e], [z], [s]
@@ -258,29 +104,31 @@ class _WideBlock(nn.Module):
     same block interface as :class:`_Block`; the score takes one matrix product per layer, one for
     the weighted errors and one (with the shift as its bias) for the code distances."""
 
-    def __init__(self, member, network, plans, n_features):
+    def __init__(self, member, network, member_weights, n_features):
         super().__init__()
         self.member, self.network = member, network
-        self.n_members, self.n_features = len(plans), n_features
+        self.loss = member._stack_spec().loss
+        self.n_members, self.n_features = len(member_weights), n_features
         # an autoencoder's score is minus its mean loss: without per-feature weights the
-        # error term is that mean times the plan's scale
+        # error term is that mean times the member's scale
         weights = [
             p.error_weights
             if p.error_weights is not None
             else np.full(n_features, p.error_scale / n_features)
-            for p in plans
+            for p in member_weights
         ]
         self.register_buffer("error_weights", torch.as_tensor(np.concatenate(weights))[:, None])
         self.register_buffer(
-            "inverse_scale", torch.as_tensor(_inverse_scales(plans, n_features).reshape(-1))
+            "inverse_scale",
+            torch.as_tensor(_inverse_scales(member_weights, n_features).reshape(-1)),
         )
-        self.has_codes = plans[0].whitener is not None
+        self.has_codes = member_weights[0].whitener is not None
         if self.has_codes:
             self.register_buffer(
-                "whitener", torch.block_diag(*[torch.as_tensor(p.whitener) for p in plans])
+                "whitener", torch.block_diag(*[torch.as_tensor(p.whitener) for p in member_weights])
             )
             self.register_buffer(
-                "neg_shift", -torch.as_tensor(np.concatenate([p.shift for p in plans]))
+                "neg_shift", -torch.as_tensor(np.concatenate([p.shift for p in member_weights]))
             )
             sizes = network.code_sizes
             segments = np.zeros((sum(sizes), len(sizes)))
@@ -293,15 +141,15 @@ class _WideBlock(nn.Module):
         self.register_buffer("all_weights", torch.cat([self.error_weights, ones]))
 
     def _residual_path(self):
-        return self.network.output_activation is None and self.member.loss != "bce"
+        return self.network.output_activation is None and self.loss != "bce"
 
     def _losses(self, x):
         if self._residual_path():
             codes, residual = self.network.residuals(x)
-            return residual_loss(self.member.loss, residual), codes
+            return residual_loss(self.loss, residual), codes
         codes, logits = self.network(x)
         target = x.repeat(1, self.n_members)
-        return elementwise_loss(self.member.loss, logits, target, self.network.activate), codes
+        return elementwise_loss(self.loss, logits, target, self.network.activate), codes
 
     def _distances(self, codes):
         y = torch.addmm(self.neg_shift, codes, self.whitener)
@@ -318,7 +166,7 @@ class _WideBlock(nn.Module):
     def anomaly_column(self, x):
         """The block's anomaly total, (n, 1), in few graph nodes: for squared errors the
         residuals and the whitened codes are squared and weighted in one product."""
-        if self._residual_path() and self.member.loss == "mse":
+        if self._residual_path() and self.loss == "mse":
             codes, residual = self.network.residuals(x)
             if self.has_codes:
                 y = torch.addmm(self.neg_shift, codes, self.whitener)
@@ -344,9 +192,10 @@ class _WideBlock(nn.Module):
         return errors, self.network.member_codes(codes), [-e.mean(dim=1) for e in errors]
 
 
-def _inverse_scales(plans, n_features):
+def _inverse_scales(member_weights, n_features):
     scales = [
-        p.feature_scale if p.feature_scale is not None else np.ones(n_features) for p in plans
+        p.feature_scale if p.feature_scale is not None else np.ones(n_features)
+        for p in member_weights
     ]
     return 1.0 / np.stack(scales)
 
@@ -372,7 +221,7 @@ def _padded_widths(widths, depth):
 def _dense_weights(members):
     """How many weights the block-diagonal MLP of these members holds, zeros included."""
     n = members[0].n_features_in_
-    widths = [m._widths(n) for m in members]
+    widths = [m._layer_widths(n) for m in members]
     depth = max((len(w) - 3) // 2 for w in widths)
     widths = [_padded_widths(w, depth) for w in widths]
     total = sum(w[1] for w in widths) * n  # the first layer: side by side
@@ -381,7 +230,7 @@ def _dense_weights(members):
     return total
 
 
-def inference_groups(members, layout="batch"):
+def scoring_groups(members, layout="batch"):
     """How the scorer groups members: lists of indices with, per list, "wide" (one
     block-diagonal MLP), "stack" (a 3-D stack) or "single".
 
@@ -390,13 +239,12 @@ def inference_groups(members, layout="batch"):
     at once, where the zeros of a block-diagonal layer cost arithmetic) uses 3-D stacks."""
     wide, rest = {}, []
     for i, member in enumerate(members):
-        key = member._stack_key()
-        if layout != "latency" or key is None or member.latent_normalize:
+        spec = member._stack_spec()
+        if layout != "latency" or spec is None or spec.latent_normalize:
             rest.append(i)
             continue
         # depths merge where the activation allows identity layers (skae._nn.block_diagonal)
-        merge = member.activation in IDEMPOTENT and len(member._hidden_sizes()) >= 1
-        wide.setdefault(((key[0], key[2]) if merge else key), []).append(i)
+        wide.setdefault(spec.scoring_key(), []).append(i)
     groups = []
     for group in wide.values():
         chosen = [members[i] for i in group]
@@ -412,35 +260,36 @@ def inference_groups(members, layout="batch"):
 
 
 class EnsembleScorer(nn.Module):
-    """The members' networks and their plans as one module.
+    """The members' networks and their calibrated weights as one module.
 
     ``layout`` picks how same-kind members are computed: "batch" (3-D stacks) or
-    "latency" (block-diagonal MLPs, few graph nodes); see :func:`inference_groups`.
+    "latency" (block-diagonal MLPs, few graph nodes); see :func:`scoring_groups`.
 
     ``forward(x)`` gives the anomaly terms, shape (n, n_terms): the members' error terms,
     then (when there are codes) their code terms, in member order. ``score_samples(x)``
-    gives ``bias - sum of all terms`` (the plans then carry the final weights), and
+    gives ``bias - sum of all terms`` (the weights carry the calibration), and
     ``feature_errors(x)`` the members' mean scaled per-feature losses.
     """
 
-    def __init__(self, members, plans, bias, *, dtype=torch.float64, layout="batch"):
+    def __init__(self, members, member_weights, bias, *, dtype=torch.float64, layout="batch"):
         super().__init__()
         n_features = members[0].n_features_in_
         blocks, order = [], []
-        for group, kind in inference_groups(members, layout):
+        for group, kind in scoring_groups(members, layout):
             chosen = [members[i] for i in group]
             modules = [m.module_ for m in chosen]
-            chosen_plans = [plans[i] for i in group]
+            chosen_weights = [member_weights[i] for i in group]
             if kind == "wide":
-                network = BlockDiagonalAutoencoders(modules, chosen[0].activation)
-                block = _WideBlock(chosen[0], network, chosen_plans, n_features)
+                activation = chosen[0]._stack_spec().activation
+                network = BlockDiagonalAutoencoders(modules, activation)
+                block = _WideBlock(chosen[0], network, chosen_weights, n_features)
             else:
                 network = (
-                    StackedAutoencoder(modules, chosen[0].activation)
+                    StackedAutoencoder(modules, chosen[0]._stack_spec().activation)
                     if kind == "stack"
                     else copy.deepcopy(modules[0])
                 )
-                block = _Block(chosen[0], network, chosen_plans, n_features)
+                block = _Block(chosen[0], network, chosen_weights, n_features)
             blocks.append(block)
             order += group
         self.blocks = nn.ModuleList(blocks)

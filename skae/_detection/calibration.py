@@ -1,13 +1,13 @@
 """The detector's calibration: from its members' outputs on the training rows to the
-plans that turn them into one score, and the threshold on that score.
+weights that turn them into one score, and the threshold on that score.
 
 Each member gives a reconstruction term (its mean error; with ``normalize_errors``, each
 feature's divided by that feature's median training error) and, with
 ``latent_weight > 0``, a code-space term (the Mahalanobis distance of its code over the
 code size). Unless one member is scored by reconstruction alone, every term is
 standardised by its median and interquartile range on the training rows. The weights
-are folded into the members' :class:`MemberPlan`, so the score is
-``bias - sum of the plans' terms``.
+are folded into the members' :class:`MemberWeights`, so the score is
+``bias - sum of the weighted terms``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._ensemble import MemberPlan
+
+@dataclass
+class MemberWeights:
+    """How one member's outputs enter the detector's score.
+
+    The member's error term is ``feature_loss @ error_weights`` (or, without per-feature
+    weights, ``-score * error_scale``) and its code term ``||code @ whitener - shift||^2``.
+    """
+
+    error_weights: np.ndarray | None  # (n_features,)
+    error_scale: float
+    whitener: np.ndarray | None  # (n_components, n_components)
+    shift: np.ndarray | None  # (n_components,)
+    feature_scale: np.ndarray | None  # (n_features,), divides feature_errors
 
 
 @dataclass
@@ -26,14 +39,14 @@ class Calibration:
     feature_scales: list | None
     latent_means: list | None
     latent_precisions: list | None
-    plans: list
+    weights: list  # one MemberWeights per member
     bias: float
     offset: float | None = None  # set from the training scores (:func:`threshold`)
     scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
 
 
 def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
-    """The members' plans and the bias, from their outputs on the calibration rows.
+    """The members' weights and the bias, from their outputs on the calibration rows.
 
     Parameters
     ----------
@@ -51,7 +64,7 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
     Returns
     -------
     calibration : Calibration
-        Without ``offset`` and ``scorer``, which need the scores of these plans.
+        Without ``offset`` and ``scorer``, which need the scores of these weights.
     """
     k, n_features = len(errors), errors[0].shape[1]
     scales = means = precisions = None
@@ -61,7 +74,7 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
     if latent_weight > 0:
         means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes), strict=True)
     unit = [
-        MemberPlan(
+        MemberWeights(
             None if scales is None else 1.0 / (scales[i] * n_features),
             1.0,
             None if whiteners[i] is None else whiteners[i][0],
@@ -72,23 +85,24 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
     ]
     terms = _unit_terms(unit, errors, codes, scores)
     if k == 1 and latent_weight == 0:
-        weights, median = np.ones(1), np.zeros(1)
+        term_weights, median = np.ones(1), np.zeros(1)
     else:
         q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
         # A constant term (IQR 0) falls back on its standard deviation, then on 1.
         spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
         spread = np.where(spread > 0, spread, 1.0)
         share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k, latent_weight / k)]
-        weights = share / spread
-    plans = [
-        _fold(unit[i], weights[i], weights[k + i] if terms.shape[1] > k else None) for i in range(k)
+        term_weights = share / spread
+    member_weights = [
+        _fold(unit[i], term_weights[i], term_weights[k + i] if terms.shape[1] > k else None)
+        for i in range(k)
     ]
     return Calibration(
         scales,
         None if means is None else list(means),
         None if precisions is None else list(precisions),
-        plans,
-        float(np.sum(weights * median)),
+        member_weights,
+        float(np.sum(term_weights * median)),
     )
 
 
@@ -108,31 +122,29 @@ def _feature_scale(errors):
     return np.maximum(median, max(1e-3 * median.mean(), 1e-12))
 
 
-def _unit_terms(plans, errors, codes, scores):
-    """The anomaly terms of the unit plans, (n, n_terms), from the members' outputs: the
+def _unit_terms(member_weights, errors, codes, scores):
+    """The anomaly terms of the unit weights, (n, n_terms), from the members' outputs: the
     error terms are linear in the feature losses, the code terms squared distances, so no
     second pass through the networks is needed."""
     columns = []
-    for plan, e, s in zip(plans, errors, scores, strict=True):
-        columns.append(
-            e @ plan.error_weights if plan.error_weights is not None else -s * plan.error_scale
-        )
-    for plan, z in zip(plans, codes, strict=True):
-        if plan.whitener is not None:
-            y = z @ plan.whitener - plan.shift
+    for w, e, s in zip(member_weights, errors, scores, strict=True):
+        columns.append(e @ w.error_weights if w.error_weights is not None else -s * w.error_scale)
+    for w, z in zip(member_weights, codes, strict=True):
+        if w.whitener is not None:
+            y = z @ w.whitener - w.shift
             columns.append((y * y).sum(axis=1))
     return np.column_stack(columns)
 
 
-def _fold(plan, error_weight, code_weight):
-    """A unit plan with the final weights folded in: the score is then ``bias - sum``."""
+def _fold(w, error_weight, code_weight):
+    """Unit weights with the final weights folded in: the score is then ``bias - sum``."""
     root = None if code_weight is None else np.sqrt(code_weight)
-    return MemberPlan(
-        None if plan.error_weights is None else plan.error_weights * error_weight,
-        plan.error_scale * error_weight,
-        None if plan.whitener is None else plan.whitener * root,
-        None if plan.shift is None else plan.shift * root,
-        plan.feature_scale,
+    return MemberWeights(
+        None if w.error_weights is None else w.error_weights * error_weight,
+        w.error_scale * error_weight,
+        None if w.whitener is None else w.whitener * root,
+        None if w.shift is None else w.shift * root,
+        w.feature_scale,
     )
 
 
