@@ -122,8 +122,8 @@ class OneProcess:
                 yield batch.to_pandas()
 
     def score(self, files, model_path):
-        from skae._scoring import score_frame
         from skae.onnx import load_onnx
+        from skae.scoring import score_frame
 
         model = load_onnx(model_path)
         rows = flagged = 0
@@ -240,8 +240,8 @@ def breakdown(files, model_path, batch_rows=100_000):
     """One process, seconds: reading into pandas, score_frame, onnxruntime alone."""
     import pyarrow.parquet as pq
 
-    from skae._scoring import score_frame
     from skae.onnx import load_onnx
+    from skae.scoring import score_frame
 
     model = load_onnx(model_path)
     read = score = onnx = 0.0

@@ -49,9 +49,9 @@ def main():
     from sklearn.preprocessing import StandardScaler
 
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
-    from skae._scoring import score_frame
     from skae.distributed import score_dask
     from skae.onnx import load_onnx, to_onnx
+    from skae.scoring import score_frame
 
     data = load_breast_cancer(as_frame=True)
     X, target = data.data, data.target.to_numpy()

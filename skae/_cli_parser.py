@@ -93,7 +93,7 @@ def _table_options(parser):
 
 def table_dialect(args, path):
     """The CSV dialect of a file: --sep / --decimal, or detected (None for Parquet)."""
-    from ._io import dialect_for
+    from ._tables.dialects import dialect_for
 
     return dialect_for(path, sep=args.sep, decimal=args.decimal)
 

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ._output import write_bytes
+from ._tables.writing import write_bytes
 
 
 def _split(rare, seed):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .onnx._spec import SPACE_INPUT as INPUT
-from .onnx._spec import SPACE_TRANSFORMED as TRANSFORMED
+from ._schema import SPACE_INPUT as INPUT
+from ._schema import SPACE_TRANSFORMED as TRANSFORMED
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,13 @@ import time
 import warnings
 
 from ._cli_parser import table_dialect
-from ._columns import (
-    ColumnStats,
-    build_preprocessor,
-    choose_roles,
-    fit_streamed_preprocessor,
-    model_frame,
-)
-from ._io import decimal_points, iter_table, read_table, split_name, table_files
-from ._output import write_bytes
-from ._scoring import META_COLUMNS
+from ._schema import META_COLUMNS
+from ._tables.columns import ColumnStats, choose_roles, model_frame
+from ._tables.dialects import decimal_points
+from ._tables.formats import split_name
+from ._tables.preprocessing import build_preprocessor, fit_streamed_preprocessor
+from ._tables.reading import iter_table, read_table, table_files
+from ._tables.writing import write_bytes
 
 
 def _settings():

@@ -3,7 +3,7 @@ model and written with ``score``, ``label`` and ``top_feature``; torch-free.
 
 CSV to CSV copies every field as the exact text it holds; CSV to Parquet first reads the
 input once to give each column one type that holds every chunk; a Parquet file's named
-index becomes a column. The output is written atomically (:mod:`skae._output`).
+index becomes a column. The output is written atomically (:mod:`skae._tables.writing`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from __future__ import annotations
 import pandas as pd
 
 from ._cli_parser import table_dialect
-from ._io import decimal_points, infer_csv_dtypes, iter_table, table_files, table_format, total_rows
-from ._output import TableWriter, atomic_path
-from ._scoring import (
-    RowsError,
-    check_free_columns,
+from ._tables.dialects import decimal_points
+from ._tables.formats import table_format
+from ._tables.reading import (
     index_as_columns,
-    model_columns,
-    score_columns,
+    infer_csv_dtypes,
+    iter_table,
+    table_files,
+    total_rows,
 )
+from ._tables.values import RowsError
+from ._tables.writing import TableWriter, atomic_path
+from .scoring import check_free_columns, model_columns, score_columns
 
 
 class ScoreError(ValueError):

@@ -39,7 +39,7 @@ def _say(*parts):
 
 # -------------------------------------------------------------------- helpers
 def _load_model(path):
-    from ._io import first_line
+    from ._tables.formats import first_line
     from .onnx import load_onnx
 
     if not os.path.exists(path):
@@ -71,7 +71,7 @@ def _fit(args) -> int:
 
     _require_train("skae fit")
     from ._fit_table import fit_table
-    from ._output import check_output
+    from ._tables.writing import check_output
 
     check_output(args.output, inputs=[args.data], suffixes=(".onnx",))
     return fit_table(args, say=_say if not args.quiet else (lambda *a: None), out=_print)
@@ -80,9 +80,9 @@ def _fit(args) -> int:
 # ------------------------------------------------------------------------- score
 def _score(args) -> int:
     """Score a table with an exported model (torch-free); write it with score and label."""
-    from ._output import check_output
     from ._score_table import score_table
-    from ._scoring import check_detector
+    from ._tables.writing import check_output
+    from .scoring import check_detector
 
     check_output(args.output, inputs=[args.data, args.model])
     model = _load_model(args.model)
@@ -101,7 +101,7 @@ def _export_sample(args, estimator, n_features):
     import numpy as np
     from sklearn.compose import ColumnTransformer
 
-    from ._io import iter_table
+    from ._tables.reading import iter_table
 
     if args.sample is not None:
         chunk = next(
@@ -127,7 +127,7 @@ def _export(args) -> int:
     import joblib
     from sklearn.exceptions import NotFittedError
 
-    from ._output import check_output, write_bytes
+    from ._tables.writing import check_output, write_bytes
     from .onnx import to_onnx
 
     check_output(
@@ -164,15 +164,16 @@ def _info(args) -> int:
     import json
     import re
 
-    from ._scoring import META_COLUMNS, feature_error_names, model_inputs
-    from .onnx._spec import (
+    from ._schema import (
         FEATURE_ERRORS_OUTPUT,
+        META_COLUMNS,
         META_FEATURE_ERRORS_NAMES,
         META_FEATURE_NAMES,
         META_INPUT_COLUMNS,
         META_INPUTS,
         META_PARAMS,
     )
+    from .scoring import feature_error_names, model_inputs
 
     model = _load_model(args.model)
     meta = dict(model.metadata)
@@ -238,7 +239,7 @@ def _column_lines(columns, inputs):
 
 
 def _feature_errors_line(model, meta, names):
-    from .onnx._spec import META_FEATURE_ERRORS_SPACE, SPACE_INPUT, SPACE_TRANSFORMED
+    from ._schema import META_FEATURE_ERRORS_SPACE, SPACE_INPUT, SPACE_TRANSFORMED
 
     meta.pop(META_FEATURE_ERRORS_SPACE, None)
     space = getattr(model, "feature_errors_space_", None)

@@ -3,7 +3,7 @@
 :func:`score_dask` scores a Dask DataFrame partition by partition (``map_partitions``);
 :func:`score_spark` scores a Spark DataFrame through ``mapInPandas``. Both return the
 input columns plus ``score``, ``label`` and ``top_feature``, computed by the same function
-as ``skae score`` (:func:`skae._scoring.score_frame`), so a table scored on a cluster
+as ``skae score`` (:func:`skae.scoring.score_frame`), so a table scored on a cluster
 equals the same table scored in one process.
 
 The workers need numpy, pandas and onnxruntime, never torch. The model's bytes travel
@@ -25,15 +25,15 @@ import hashlib
 import os
 import threading
 
-from ._io import first_line
-from ._scoring import (
+from ._tables.formats import first_line
+from .onnx._runtime import load_onnx
+from .scoring import (
     check_detector,
     check_free_columns,
     feature_error_names,
     model_columns,
     score_frame,
 )
-from .onnx import load_onnx
 
 __all__ = ["score_dask", "score_spark"]
 

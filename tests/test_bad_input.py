@@ -450,7 +450,7 @@ CLI_OUTPUT_CASES = {
 
 @pytest.mark.parametrize("case", list(CLI_OUTPUT_CASES))
 def test_cli_output_matrix(cli_model, case, tmp_path, capsys):
-    from skae._io import read_table
+    from skae._tables.reading import read_table
 
     command, output, error = CLI_OUTPUT_CASES[case]
     data = tmp_path / "d.csv"

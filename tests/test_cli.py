@@ -501,7 +501,7 @@ def test_a_failed_score_keeps_the_existing_output(fitted_onnx, table, tmp_path, 
 def test_a_full_disk_or_ctrl_c_mid_write_keeps_the_existing_output(
     fitted_onnx, table, tmp_path, capsys, monkeypatch, error
 ):
-    from skae import _output
+    from skae._tables import writing as _output
 
     df, _ = table
     df.to_csv(tmp_path / "d.csv", index=False)
@@ -612,7 +612,7 @@ def test_export_refuses_to_overwrite_its_input(tmp_path, capsys):
     + [".parquet"],
 )
 def test_score_writes_every_accepted_suffix_in_its_format(fitted_onnx, table, tmp_path, suffix):
-    from skae._io import read_table
+    from skae._tables.reading import read_table
 
     df, _ = table
     df.iloc[:150].to_csv(tmp_path / "d.csv", index=False)
@@ -682,7 +682,7 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_its_columns(table, tmp_pat
     small.to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
     assert main(["fit", str(tmp_path / "eu.csv"), "-o", str(tmp_path / "m.onnx"), *QUICK]) == 0
     assert "7 columns used" in capsys.readouterr().out
-    from skae._scoring import model_inputs
+    from skae.scoring import model_inputs
 
     assert sorted(n for n, _ in model_inputs(load_onnx(tmp_path / "m.onnx"))) == sorted(
         [*X_COLUMNS, "id", "city"]

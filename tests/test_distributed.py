@@ -149,8 +149,8 @@ def model_path(table, tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(table, model_path):
     """The single-process result: ``load_onnx`` on the whole table."""
-    from skae._scoring import score_frame
     from skae.onnx import load_onnx
+    from skae.scoring import score_frame
 
     model = load_onnx(model_path)
     expected = score_frame(model, table)
@@ -374,9 +374,9 @@ def test_typed_columns_score_the_same_on_dask_and_spark(torch_free_client, spark
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
-    from skae._scoring import score_frame
     from skae.distributed import score_dask, score_spark
     from skae.onnx import load_onnx, to_onnx
+    from skae.scoring import score_frame
 
     columns = ["city", *FEATURES]
     pipe = make_pipeline(

@@ -14,8 +14,8 @@ so ``score_samples`` is unavailable unless the graph outputs it, and no column n
 :func:`to_onnx` takes the same Pipelines and writes both.
 """
 
+from .._schema import OPSET
 from ._runtime import OnnxModel, load_onnx
-from ._spec import OPSET
 
 
 def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, target_opset=None):

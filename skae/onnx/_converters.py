@@ -21,10 +21,10 @@ from skl2onnx.common.data_types import (
 )
 from skl2onnx.helpers import add_onnx_graph
 
+from .. import _schema
 from ..autoencoder import AutoencoderTransformer
 from ..detector import ReconstructionAnomalyDetector
 from ..vae import VAETransformer
-from . import _spec
 
 DETECTOR_OPTIONS = {"feature_errors": [False, True], "score_samples": [False, True]}
 
@@ -57,20 +57,20 @@ class ExportHead(torch.nn.Module):
 
     def forward(self, x):
         results = {}
-        if _spec.TRANSFORM_OUTPUT in self.outputs:
-            results[_spec.TRANSFORM_OUTPUT] = self.estimator._encode_tensor(self.network, x)
-        if {_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT, _spec.SCORE_SAMPLES_OUTPUT} & set(
+        if _schema.TRANSFORM_OUTPUT in self.outputs:
+            results[_schema.TRANSFORM_OUTPUT] = self.estimator._encode_tensor(self.network, x)
+        if {_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT, _schema.SCORE_SAMPLES_OUTPUT} & set(
             self.outputs
         ):
             decision = self.network.decision_column(x, self.offset)
-            results[_spec.SCORES_OUTPUT] = decision
-            if _spec.SCORE_SAMPLES_OUTPUT in self.outputs:
-                results[_spec.SCORE_SAMPLES_OUTPUT] = decision + self.offset
-            results[_spec.LABEL_OUTPUT] = torch.where(decision < 0, self.minus, self.plus).squeeze(
-                1
-            )
-        if _spec.FEATURE_ERRORS_OUTPUT in self.outputs:
-            results[_spec.FEATURE_ERRORS_OUTPUT] = self.network.feature_errors(x)
+            results[_schema.SCORES_OUTPUT] = decision
+            if _schema.SCORE_SAMPLES_OUTPUT in self.outputs:
+                results[_schema.SCORE_SAMPLES_OUTPUT] = decision + self.offset
+            results[_schema.LABEL_OUTPUT] = torch.where(
+                decision < 0, self.minus, self.plus
+            ).squeeze(1)
+        if _schema.FEATURE_ERRORS_OUTPUT in self.outputs:
+            results[_schema.FEATURE_ERRORS_OUTPUT] = self.network.feature_errors(x)
         return tuple(results[name] for name in self.outputs)
 
 
@@ -79,7 +79,7 @@ def export_head(estimator, outputs, opset):
     head = ExportHead(estimator, outputs).eval()
     x = torch.zeros(2, estimator.n_features_in_, dtype=torch.float32)
     buffer = io.BytesIO()
-    axes = {name: {0: "N"} for name in (_spec.INPUT_NAME, *outputs)}
+    axes = {name: {0: "N"} for name in (_schema.INPUT_NAME, *outputs)}
     with warnings.catch_warnings():
         # The TorchScript exporter (dynamo=False) is deprecated, but it needs no
         # onnxscript and takes ~30 ms where the dynamo exporter takes seconds: silence
@@ -97,7 +97,7 @@ def export_head(estimator, outputs, opset):
                 head,
                 (x,),
                 buffer,
-                input_names=[_spec.INPUT_NAME],
+                input_names=[_schema.INPUT_NAME],
                 output_names=list(outputs),
                 dynamic_axes=axes,
                 opset_version=opset,
@@ -115,10 +115,10 @@ def _detector_shape(operator):
     n = operator.inputs[0].get_first_dimension()
     det = operator.raw_operator
     shapes = {
-        _spec.LABEL_OUTPUT: Int64TensorType([n]),
-        _spec.SCORES_OUTPUT: FloatTensorType([n, 1]),
-        _spec.SCORE_SAMPLES_OUTPUT: FloatTensorType([n, 1]),
-        _spec.FEATURE_ERRORS_OUTPUT: FloatTensorType([n, det.n_features_in_]),
+        _schema.LABEL_OUTPUT: Int64TensorType([n]),
+        _schema.SCORES_OUTPUT: FloatTensorType([n, 1]),
+        _schema.SCORE_SAMPLES_OUTPUT: FloatTensorType([n, 1]),
+        _schema.FEATURE_ERRORS_OUTPUT: FloatTensorType([n, det.n_features_in_]),
     }
     for out in operator.outputs:
         out.type = shapes[_output_kind(out)]
@@ -126,10 +126,10 @@ def _detector_shape(operator):
 
 def _output_kind(variable):
     for kind in (
-        _spec.FEATURE_ERRORS_OUTPUT,
-        _spec.SCORE_SAMPLES_OUTPUT,
-        _spec.LABEL_OUTPUT,
-        _spec.SCORES_OUTPUT,
+        _schema.FEATURE_ERRORS_OUTPUT,
+        _schema.SCORE_SAMPLES_OUTPUT,
+        _schema.LABEL_OUTPUT,
+        _schema.SCORES_OUTPUT,
     ):
         if variable.raw_name.startswith(kind):
             return kind
@@ -170,17 +170,19 @@ def _transformer_parser(scope, model, inputs, custom_parsers=None):
     """Declare the one output, ``variable``, on a float32 input."""
     operator = scope.declare_local_operator(f"Skae{type(model).__name__}", model)
     operator.inputs = _float_input(scope, model, inputs)
-    operator.outputs.append(scope.declare_local_variable(_spec.TRANSFORM_OUTPUT, FloatTensorType()))
+    operator.outputs.append(
+        scope.declare_local_variable(_schema.TRANSFORM_OUTPUT, FloatTensorType())
+    )
     return operator.outputs
 
 
 def detector_outputs(score_samples, feature_errors):
     """A detector's graph outputs, in order: label and scores, then those asked for."""
-    names = [_spec.LABEL_OUTPUT, _spec.SCORES_OUTPUT]
+    names = [_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT]
     if score_samples:
-        names.append(_spec.SCORE_SAMPLES_OUTPUT)
+        names.append(_schema.SCORE_SAMPLES_OUTPUT)
     if feature_errors:
-        names.append(_spec.FEATURE_ERRORS_OUTPUT)
+        names.append(_schema.FEATURE_ERRORS_OUTPUT)
     return names
 
 
@@ -190,7 +192,7 @@ def _detector_parser(scope, model, inputs, custom_parsers=None):
     operator = scope.declare_local_operator("SkaeReconstructionAnomalyDetector", model)
     operator.inputs = _float_input(scope, model, inputs)
     for name in detector_outputs(options["score_samples"], options["feature_errors"]):
-        kind = Int64TensorType() if name == _spec.LABEL_OUTPUT else FloatTensorType()
+        kind = Int64TensorType() if name == _schema.LABEL_OUTPUT else FloatTensorType()
         operator.outputs.append(scope.declare_local_variable(name, kind))
     return operator.outputs
 
@@ -200,7 +202,7 @@ def _convert(scope, operator, container):
     if isinstance(estimator, ReconstructionAnomalyDetector):
         outputs = [_output_kind(o) for o in operator.outputs]
     else:
-        outputs = [_spec.TRANSFORM_OUTPUT]
+        outputs = [_schema.TRANSFORM_OUTPUT]
     onx = export_head(estimator, outputs, container.target_opset)
     add_onnx_graph(scope, operator, container, onx)
 

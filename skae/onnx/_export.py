@@ -9,14 +9,15 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _schema
 from .._explain import error_columns
 from .._version import __version__
 from ..detector import ReconstructionAnomalyDetector
-from . import _graph, _spec
+from . import _graph
 from ._converters import detector_outputs, register_converters
 from ._feeds import is_frame
 
-_FEATURE_ERRORS = (False, True, _spec.SPACE_INPUT, _spec.SPACE_TRANSFORMED)
+_FEATURE_ERRORS = (False, True, _schema.SPACE_INPUT, _schema.SPACE_TRANSFORMED)
 
 
 def _walk(estimator):
@@ -138,7 +139,7 @@ def _initial_types(n_features, frame):
     from skl2onnx.common.data_types import FloatTensorType
 
     if frame is None:
-        return [(_spec.INPUT_NAME, FloatTensorType([None, n_features]))]
+        return [(_schema.INPUT_NAME, FloatTensorType([None, n_features]))]
     return [(str(c), _column_type(str(c), frame[c])) for c in frame.columns]
 
 
@@ -150,7 +151,7 @@ def _convert(estimator, initial_types, options, opset):
     return convert_sklearn(
         estimator,
         initial_types=initial_types,
-        target_opset={"": opset, "ai.onnx.ml": _spec.ML_OPSET},
+        target_opset={"": opset, "ai.onnx.ml": _schema.ML_OPSET},
         options=options or None,
     )
 
@@ -172,7 +173,7 @@ def _canonical_outputs(onx, last, options):
             det_options.get("score_samples"), det_options.get("feature_errors")
         )
     elif len(outputs) == 1 and hasattr(last, "transform") and not hasattr(last, "predict"):
-        wanted = [_spec.TRANSFORM_OUTPUT]
+        wanted = [_schema.TRANSFORM_OUTPUT]
     else:
         return
     if len(wanted) != len(outputs):
@@ -189,33 +190,33 @@ def _map_feature_errors(onx, estimator, space):
     """Sum the feature_errors output onto input columns where asked and possible;
     return its columns (``ErrorColumns``)."""
     columns = error_columns(estimator, space=space)
-    if columns.space == _spec.SPACE_INPUT and not columns.one_to_one:
-        _graph.append_matmul(onx.graph, _spec.FEATURE_ERRORS_OUTPUT, columns.matrix(np.float32))
+    if columns.space == _schema.SPACE_INPUT and not columns.one_to_one:
+        _graph.append_matmul(onx.graph, _schema.FEATURE_ERRORS_OUTPUT, columns.matrix(np.float32))
     return columns
 
 
 def _metadata(estimator, last, n_features, frame):
     """The model's metadata_props; ``last`` is the estimator's final step."""
     meta = {
-        _spec.META_VERSION: __version__,
-        _spec.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        _spec.META_PARAMS: json.dumps(
+        _schema.META_VERSION: __version__,
+        _schema.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        _schema.META_PARAMS: json.dumps(
             estimator.get_params(deep=False), default=repr, sort_keys=True
         ),
-        _spec.META_N_FEATURES: str(n_features),
-        _spec.META_INPUTS: _spec.INPUTS_TENSOR if frame is None else _spec.INPUTS_COLUMNS,
+        _schema.META_N_FEATURES: str(n_features),
+        _schema.META_INPUTS: _schema.INPUTS_TENSOR if frame is None else _schema.INPUTS_COLUMNS,
     }
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
-        meta[_spec.META_FEATURE_NAMES] = json.dumps([str(n) for n in names])
+        meta[_schema.META_FEATURE_NAMES] = json.dumps([str(n) for n in names])
     if frame is not None:
-        meta[_spec.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
+        meta[_schema.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
     if isinstance(last, ReconstructionAnomalyDetector):
         contamination = last.contamination  # a float, or "auto"
-        meta[_spec.META_CONTAMINATION] = (
+        meta[_schema.META_CONTAMINATION] = (
             contamination if isinstance(contamination, str) else repr(float(contamination))
         )
-        meta[_spec.META_OFFSET] = repr(float(last.offset_))
+        meta[_schema.META_OFFSET] = repr(float(last.offset_))
     return meta
 
 
@@ -227,7 +228,7 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
         )
     check_is_fitted(estimator)
     n_features, frame = _check_sample(estimator, X_sample)
-    opset = _spec.OPSET if target_opset is None else int(target_opset)
+    opset = _schema.OPSET if target_opset is None else int(target_opset)
     detectors = [d for d in _walk(estimator) if isinstance(d, ReconstructionAnomalyDetector)]
     options = {
         id(det): {"feature_errors": bool(feature_errors), "score_samples": bool(score_samples)}
@@ -241,14 +242,14 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
     meta = _metadata(estimator, last, n_features, frame)
     if feature_errors and isinstance(last, ReconstructionAnomalyDetector):
         space = (
-            _spec.SPACE_TRANSFORMED
-            if feature_errors == _spec.SPACE_TRANSFORMED
-            else _spec.SPACE_INPUT
+            _schema.SPACE_TRANSFORMED
+            if feature_errors == _schema.SPACE_TRANSFORMED
+            else _schema.SPACE_INPUT
         )
         columns = _map_feature_errors(onx, estimator, space)
-        meta[_spec.META_FEATURE_ERRORS_SPACE] = columns.space
+        meta[_schema.META_FEATURE_ERRORS_SPACE] = columns.space
         if columns.names is not None:
-            meta[_spec.META_FEATURE_ERRORS_NAMES] = json.dumps(columns.names)
+            meta[_schema.META_FEATURE_ERRORS_NAMES] = json.dumps(columns.names)
     onx.doc_string = f"skae {__version__}: {type(estimator).__name__}"
     for key, value in meta.items():
         entry = onx.metadata_props.add()

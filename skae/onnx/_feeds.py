@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# The category a missing text value is: skl2onnx writes an encoder's NaN category as
-# "nan", so the runtime feeds a missing text value as "nan" (and ``skae fit`` trains it so).
-MISSING_CATEGORY = "nan"
+from .._schema import MISSING_CATEGORY
 
 
 def is_frame(X):

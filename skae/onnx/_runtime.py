@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from . import _spec
+from .. import _schema
 from ._checks import check_finite_input, raise_not_finite
 from ._external_data import check_external_data
 from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
@@ -102,22 +102,22 @@ class OnnxModel:
         self.output_names = [o.name for o in self._session.get_outputs()]
         # float outputs that every call checks (the others derive from them)
         self._checked = [
-            n for n in (_spec.SCORES_OUTPUT, _spec.TRANSFORM_OUTPUT) if n in self.output_names
+            n for n in (_schema.SCORES_OUTPUT, _schema.TRANSFORM_OUTPUT) if n in self.output_names
         ]
         self._plans = {}
         self._position_cache = None
-        names = self.metadata.get(_spec.META_FEATURE_NAMES)
+        names = self.metadata.get(_schema.META_FEATURE_NAMES)
         self.feature_names_in_ = json.loads(names) if names else None
-        offset = self.metadata.get(_spec.META_OFFSET)
+        offset = self.metadata.get(_schema.META_OFFSET)
         self.offset_ = float(offset) if offset is not None else None
         self._read_inputs(self._session.get_inputs())
         self._read_feature_errors()
 
     def _read_inputs(self, inputs):
-        kind = self.metadata.get(_spec.META_INPUTS)
+        kind = self.metadata.get(_schema.META_INPUTS)
         if kind is None:  # exported before the metadata said: one input is a tensor
-            kind = _spec.INPUTS_TENSOR if len(inputs) == 1 else _spec.INPUTS_COLUMNS
-        if kind == _spec.INPUTS_TENSOR:
+            kind = _schema.INPUTS_TENSOR if len(inputs) == 1 else _schema.INPUTS_COLUMNS
+        if kind == _schema.INPUTS_TENSOR:
             if len(inputs) != 1 or inputs[0].type != "tensor(float)":
                 raise ValueError(
                     "skae models take one float tensor input; this model takes "
@@ -126,9 +126,9 @@ class OnnxModel:
             self._input, self._columns, self._text_columns = inputs[0].name, None, []
             self.input_columns_ = self.input_types_ = None
             width = inputs[0].shape[1] if len(inputs[0].shape or ()) == 2 else None
-            self.n_features_in_ = int(self.metadata.get(_spec.META_N_FEATURES, width))
+            self.n_features_in_ = int(self.metadata.get(_schema.META_N_FEATURES, width))
             return
-        columns = self.metadata.get(_spec.META_INPUT_COLUMNS)
+        columns = self.metadata.get(_schema.META_INPUT_COLUMNS)
         columns = json.loads(columns) if columns else [i.name for i in inputs]
         if len(columns) != len(inputs):
             raise ValueError(
@@ -150,16 +150,18 @@ class OnnxModel:
 
     def _read_feature_errors(self):
         self.feature_error_names_ = self.feature_errors_space_ = None
-        if _spec.FEATURE_ERRORS_OUTPUT not in self.output_names:
+        if _schema.FEATURE_ERRORS_OUTPUT not in self.output_names:
             return
-        names = self.metadata.get(_spec.META_FEATURE_ERRORS_NAMES)
-        self.feature_errors_space_ = self.metadata.get(_spec.META_FEATURE_ERRORS_SPACE)
+        names = self.metadata.get(_schema.META_FEATURE_ERRORS_NAMES)
+        self.feature_errors_space_ = self.metadata.get(_schema.META_FEATURE_ERRORS_SPACE)
         if names is not None:
             self.feature_error_names_ = json.loads(names)
         elif self.feature_errors_space_ is None and self.feature_names_in_ is not None:
             # exported before this metadata: the input names are right only when the
             # errors are as wide as the input
-            out = self._session.get_outputs()[self.output_names.index(_spec.FEATURE_ERRORS_OUTPUT)]
+            out = self._session.get_outputs()[
+                self.output_names.index(_schema.FEATURE_ERRORS_OUTPUT)
+            ]
             width = out.shape[1] if len(out.shape or ()) == 2 else None
             if width == len(self.feature_names_in_):
                 self.feature_error_names_ = list(self.feature_names_in_)
@@ -331,7 +333,7 @@ class OnnxModel:
                 f"This model has no {method}: its graph outputs {self.output_names}. "
                 + (
                     "Export it with to_onnx(..., feature_errors=True)."
-                    if name == _spec.FEATURE_ERRORS_OUTPUT
+                    if name == _schema.FEATURE_ERRORS_OUTPUT
                     else ""
                 )
             )
@@ -339,18 +341,18 @@ class OnnxModel:
 
     def predict(self, X):
         """Labels: +1 inlier / -1 outlier for detectors, cluster ids for clusterers."""
-        return self._output(X, _spec.LABEL_OUTPUT, "predict").reshape(-1)
+        return self._output(X, _schema.LABEL_OUTPUT, "predict").reshape(-1)
 
     def decision_function(self, X):
         """``score_samples - offset``; negative for outliers."""
-        return self._output(X, _spec.SCORES_OUTPUT, "decision_function").reshape(-1)
+        return self._output(X, _schema.SCORES_OUTPUT, "decision_function").reshape(-1)
 
     def score_samples(self, X):
         """Normality scores (higher = more normal)."""
-        if _spec.SCORE_SAMPLES_OUTPUT in self.output_names:
-            return self._output(X, _spec.SCORE_SAMPLES_OUTPUT, "score_samples").reshape(-1)
+        if _schema.SCORE_SAMPLES_OUTPUT in self.output_names:
+            return self._output(X, _schema.SCORE_SAMPLES_OUTPUT, "score_samples").reshape(-1)
         if self.offset_ is None:
-            if _spec.SCORES_OUTPUT in self.output_names:
+            if _schema.SCORES_OUTPUT in self.output_names:
                 raise AttributeError(
                     "This model has no score_samples: its graph outputs only "
                     f"{self.output_names}, and the offset that turns scores into "
@@ -368,23 +370,23 @@ class OnnxModel:
         The columns are named by ``feature_error_names_`` and described by
         ``feature_errors_space_``.
         """
-        return self._output(X, _spec.FEATURE_ERRORS_OUTPUT, "feature_errors")
+        return self._output(X, _schema.FEATURE_ERRORS_OUTPUT, "feature_errors")
 
     def transform(self, X):
         """Latent codes (or the Pipeline's transformed output)."""
         return self._output(X, self._transform_output(), "transform")
 
     def _transform_output(self):
-        if _spec.TRANSFORM_OUTPUT in self.output_names:
-            return _spec.TRANSFORM_OUTPUT
+        if _schema.TRANSFORM_OUTPUT in self.output_names:
+            return _schema.TRANSFORM_OUTPUT
         # exported before skae named every transformer's output "variable": a Pipeline
         # ending in a FeatureUnion outputs "union", a ColumnTransformer "transformed_column"
         if len(self.output_names) == 1 and self.offset_ is None:
             return self.output_names[0]
-        return _spec.TRANSFORM_OUTPUT
+        return _schema.TRANSFORM_OUTPUT
 
     def __repr__(self):
-        cls = self.metadata.get(_spec.META_CLASS, "?").rsplit(".", 1)[-1]
+        cls = self.metadata.get(_schema.META_CLASS, "?").rsplit(".", 1)[-1]
         return (
             f"OnnxModel({cls}, n_features_in_={self.n_features_in_}, outputs={self.output_names})"
         )

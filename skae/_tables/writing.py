@@ -1,4 +1,4 @@
-"""Files out for the command line: checked before any work, written atomically.
+"""Files out: checked before any work, written atomically.
 
 A written file appears whole or not at all: the data goes to a temporary file next to the
 output (created with the user's umask), which is flushed to disk and renamed over the
@@ -14,7 +14,8 @@ import os
 import secrets
 import stat
 
-from ._io import Dialect, _pyarrow, open_text, split_name
+from .dialects import Dialect
+from .formats import open_text, require_pyarrow, split_name
 
 
 class OutputError(ValueError):
@@ -160,7 +161,7 @@ class TableWriter:
         )
 
     def _write_parquet(self, df):
-        pa = _pyarrow()
+        pa = require_pyarrow()
         if self._parquet is None:
             table = pa.Table.from_pandas(df, preserve_index=False)
             self._schema = table.schema  # (with pandas' metadata: dtypes read back as such)

@@ -1,0 +1,240 @@
+"""Tables in: CSV (any dialect, compressed) and Parquet, whole or in chunks of bounded size,
+from a file or a folder of files, with one type per column across chunks.
+
+Nothing here imports torch or scikit-learn. Writing is :mod:`skae._tables.writing`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from .dialects import csv_options, detect_dialect
+from .formats import reading_errors, require_pyarrow, table_format
+
+
+# ---------------------------------------------------------------------- sources
+def table_files(path):
+    """The table files to read: ``[path]`` for a file, the table files under a folder.
+
+    A folder is searched recursively in name order; names starting with "." or "_"
+    (Spark's ``_SUCCESS``, partial files) are skipped, and so are files whose suffix is
+    not a table format. Raises FileNotFoundError / ValueError naming the path.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or folder.")
+    if not os.path.isdir(path):
+        table_format(path)
+        return [path]
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if name.startswith((".", "_")):
+                continue
+            with contextlib.suppress(ValueError):
+                table_format(name)
+                found.append(os.path.join(root, name))
+    if not found:
+        raise ValueError(f"{path} is a folder with no .csv or .parquet files in it.")
+    return found
+
+
+# ---------------------------------------------------------------------- reading
+def read_table(path, *, dialect=None):
+    """Read a whole CSV or Parquet file (or a folder of them) into a DataFrame.
+
+    A Parquet file's index is left out (an index is not a feature).
+    """
+    import pandas as pd
+
+    frames = []
+    for name in table_files(path):
+        fmt = table_format(name)
+        with reading_errors(name, fmt):
+            if fmt == "parquet":
+                require_pyarrow()
+                frames.append(pd.read_parquet(name).reset_index(drop=True))
+            else:
+                frames.append(
+                    pd.read_csv(
+                        name,
+                        low_memory=False,
+                        **csv_options(dialect or detect_dialect(name)),
+                    )
+                )
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if df.shape[0] == 0:
+        raise ValueError(f"{path} has no data rows.")
+    return df
+
+
+def _nullable(pa):
+    """Arrow -> pandas types that do not change from batch to batch when nulls appear."""
+    import pandas as pd
+
+    mapping = {pa.bool_(): pd.BooleanDtype()}
+    for bits in (8, 16, 32, 64):
+        mapping[getattr(pa, f"int{bits}")()] = getattr(pd, f"Int{bits}Dtype")()
+        mapping[getattr(pa, f"uint{bits}")()] = getattr(pd, f"UInt{bits}Dtype")()
+    return mapping.get
+
+
+def _range_index(schema):
+    """A Parquet file's named RangeIndex (kept in metadata only): (name, start, step)."""
+    meta = schema.pandas_metadata or {}
+    for entry in meta.get("index_columns", []):
+        if isinstance(entry, dict) and entry.get("kind") == "range" and entry.get("name"):
+            return entry["name"], entry["start"], entry["step"]
+    return None
+
+
+def parquet_rows(path):
+    """Rows in a Parquet file, from its footer."""
+    return require_pyarrow().parquet.ParquetFile(path).metadata.num_rows
+
+
+def _iter_parquet(path, chunk_size, columns):
+    import pandas as pd
+
+    pa = require_pyarrow()
+    # No pre-buffering and a small read buffer: memory stays bounded by the batch (and
+    # the file's page size), not by the row group.
+    pq = pa.parquet.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+    ranged = _range_index(pq.schema_arrow) if columns is None else None
+    types = _nullable(pa)
+    offset = 0
+    for batch in pq.iter_batches(batch_size=chunk_size, columns=columns, use_threads=False):
+        frame = batch.to_pandas(types_mapper=types)
+        if ranged is not None:
+            name, start, step = ranged
+            frame.index = pd.RangeIndex(
+                start + step * offset, start + step * (offset + len(frame)), step, name=name
+            )
+        elif columns is not None:
+            frame = frame.reset_index(drop=True)
+        offset += len(frame)
+        yield frame
+
+
+def _iter_csv(path, chunk_size, dialect, columns, dtypes, text):
+    import pandas as pd
+
+    options = csv_options(dialect or detect_dialect(path))
+    if text:  # every field as the exact text it holds (nothing parsed, nothing lost)
+        options.update(dtype=str, keep_default_na=False, na_filter=False)
+    elif dtypes is not None:
+        options["dtype"] = dtypes
+    with pd.read_csv(path, chunksize=chunk_size, usecols=columns, **options) as reader:
+        yield from reader
+
+
+def iter_table(path, chunk_size, *, dialect=None, columns=None, dtypes=None, text=False):
+    """Yield DataFrame chunks of at most ``chunk_size`` rows, never the whole table.
+
+    Parameters
+    ----------
+    path : str
+        A CSV or Parquet file, or a folder of them (see :func:`table_files`).
+    chunk_size : int
+        Rows per chunk.
+    dialect : Dialect, default=None
+        CSV separator and decimal mark; None detects them per file.
+    columns : list of str, default=None
+        Read only these columns (a Parquet file's index is then left out).
+    dtypes : dict, default=None
+        CSV column types (see :func:`infer_csv_dtypes`), so that every chunk has the same
+        types whatever the chunking.
+    text : bool, default=False
+        Read CSV fields as their exact text (no parsing, no missing values).
+
+    A Parquet file's index is restored in every chunk (its named RangeIndex too); integer
+    and boolean columns use pandas' nullable types, so a column's type does not change
+    between chunks when nulls appear.
+    """
+    for name in table_files(path):
+        fmt = table_format(name)
+        with reading_errors(name, fmt):
+            if fmt == "parquet":
+                chunks = _iter_parquet(name, chunk_size, columns)
+            else:
+                chunks = _iter_csv(name, chunk_size, dialect, columns, dtypes, text)
+            yield from chunks
+
+
+def total_rows(files):
+    """Rows in table files (as :func:`table_files` lists them) when known without
+    reading them (all Parquet), else None."""
+    if not all(table_format(n) == "parquet" for n in files):
+        return None
+    total = 0
+    for name in files:
+        with reading_errors(name, "parquet"):
+            total += parquet_rows(name)
+    return total
+
+
+# --------------------------------------------------------------- type inference
+def _chunk_kind(column):
+    """One chunk's column kind: None (all missing), "bool", "int", "float" or "str"."""
+    import pandas as pd
+
+    if column.isna().all():
+        return None
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.infer_dtype(column, skipna=True) == "boolean":
+        return "bool"
+    return "str"
+
+
+_KIND_DTYPE = {"bool": "boolean", "int": "int64", "float": "float64", "str": "str", None: "float64"}
+
+
+def infer_csv_dtypes(path, chunk_size, *, dialect=None):
+    """Column types of a CSV file that hold every chunk's values: one pass, in chunks.
+
+    Integers and floats give float; booleans stay booleans (nullable); a column with text
+    anywhere is text (read as the exact text, so ``007`` and ``A99`` both survive);
+    chunks where a column is empty constrain nothing. Returns ``(dtypes, rows)``.
+    """
+    kinds, rows = {}, 0
+    for chunk in iter_table(path, chunk_size, dialect=dialect):
+        rows += len(chunk)
+        for name in chunk.columns:
+            seen, kind = kinds.get(name, set()), _chunk_kind(chunk[name])
+            if kind is not None:
+                seen.add(kind)
+            kinds[name] = seen
+    dtypes = {}
+    for name, seen in kinds.items():
+        if len(seen) > 1:
+            seen = {"float"} if seen <= {"int", "float"} else {"str"}
+        dtypes[name] = _KIND_DTYPE[next(iter(seen), None)]
+    return dtypes, rows
+
+
+def index_as_columns(frame):
+    """The frame with its named index levels as leading columns and a fresh RangeIndex.
+
+    Unnamed levels are dropped (a positional index carries no data). Raises ValueError
+    when a level's name is also a column's.
+    """
+    names = [n for n in frame.index.names if n is not None]
+    if not names:
+        return frame.reset_index(drop=True)
+    clash = [str(n) for n in names if n in frame.columns]
+    if clash:
+        raise ValueError(
+            f"the index {clash} has the same name as a column; rename one of "
+            "them so both can be kept."
+        )
+    unnamed = [i for i, n in enumerate(frame.index.names) if n is None]
+    if unnamed:
+        frame = frame.reset_index(level=unnamed, drop=True)
+    return frame.reset_index()

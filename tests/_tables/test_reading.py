@@ -1,0 +1,122 @@
+"""skae._tables.reading: tables in, whole or in chunks, one type per column."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skae._tables.reading import infer_csv_dtypes, iter_table, table_files, total_rows
+from skae._tables.writing import TableWriter
+
+TEXT_SUFFIXES = [
+    f"{base}{comp}"
+    for base in (".csv", ".tsv", ".txt")
+    for comp in ("", ".gz", ".bz2", ".zip", ".xz")
+]
+
+
+MAGIC = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".zip": b"PK", ".xz": b"\xfd7zXZ"}
+
+
+def frame(n=7, start=0):
+    return pd.DataFrame(
+        {
+            "a": np.arange(start, start + n, dtype=float) / 4,
+            "b": [f"t{i}" for i in range(start, start + n)],
+            "c": np.arange(start, start + n),
+        }
+    )
+
+
+def test_infer_csv_dtypes_hold_every_chunk(tmp_path):
+    n = 120
+    df = pd.DataFrame(
+        {
+            "int_then_float": np.arange(n).astype(object),
+            "empty_then_text": [None] * n,
+            "ids_then_text": np.arange(n).astype(object),
+            "flag": [True, False] * (n // 2),
+        }
+    )
+    df.loc[100, "int_then_float"] = 1.5
+    df.loc[110, "empty_then_text"] = "late"
+    df.loc[115, "ids_then_text"] = "A99"
+    df.to_csv(tmp_path / "d.csv", index=False)
+    dtypes, rows = infer_csv_dtypes(str(tmp_path / "d.csv"), 50)
+    assert rows == n
+    assert dtypes["int_then_float"] == "float64" and dtypes["flag"] == "boolean"
+    assert dtypes["empty_then_text"] == "str" and dtypes["ids_then_text"] == "str"
+    chunks = list(iter_table(str(tmp_path / "d.csv"), 50, dtypes=dtypes))
+    assert len({tuple(map(str, c.dtypes)) for c in chunks}) == 1
+    back = pd.concat(chunks, ignore_index=True)
+    assert back.loc[115, "ids_then_text"] == "A99" and back.loc[3, "ids_then_text"] == "3"
+    assert back.loc[100, "int_then_float"] == 1.5
+
+
+def test_text_chunks_are_the_exact_fields(tmp_path):
+    (tmp_path / "d.csv").write_text("id,x\n007,1.50\nNA,\n")
+    chunk = next(iter(iter_table(str(tmp_path / "d.csv"), 10, text=True)))
+    assert chunk.to_numpy().tolist() == [["007", "1.50"], ["NA", ""]]
+
+
+def test_parquet_chunks_keep_their_index(tmp_path):
+    stored = pd.DataFrame({"id": [10, 20, 30], "a": [1.0, 2.0, 3.0]}).set_index("id")
+    stored.to_parquet(tmp_path / "stored.parquet")
+    ranged = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.RangeIndex(5, 8, name="row"))
+    ranged.to_parquet(tmp_path / "ranged.parquet")
+    for name, index in [("stored", stored.index), ("ranged", ranged.index)]:
+        chunks = list(iter_table(str(tmp_path / f"{name}.parquet"), 2))
+        assert [len(c) for c in chunks] == [2, 1]
+        got = pd.concat(chunks).index
+        assert got.name == index.name and list(got) == list(index)
+
+
+def test_chunks_never_exceed_chunk_size(tmp_path):
+    df = frame(23)
+    df.to_csv(tmp_path / "a.csv", index=False)
+    df.to_parquet(tmp_path / "b.parquet", row_group_size=10)
+    (tmp_path / "folder").mkdir()
+    df.to_csv(tmp_path / "folder" / "1.csv.gz", index=False)
+    df.to_parquet(tmp_path / "folder" / "2.parquet")
+    for source in ("a.csv", "b.parquet", "folder"):
+        sizes = [len(c) for c in iter_table(str(tmp_path / source), 4)]
+        assert max(sizes) <= 4 and sum(sizes) == 23 * (2 if source == "folder" else 1)
+    assert total_rows([str(tmp_path / "b.parquet")]) == 23
+    assert total_rows([str(tmp_path / "a.csv")]) is None
+
+
+def test_table_files_skip_hidden_and_unknown_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ["b.csv", "a.parquet", "_SUCCESS", ".x.csv.part", "notes.md", "sub/c.tsv"]:
+        (tmp_path / name).write_text("a\n1\n")
+    assert [os.path.relpath(p, tmp_path) for p in table_files(str(tmp_path))] == [
+        "a.parquet",
+        "b.csv",
+        os.path.join("sub", "c.tsv"),
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no .csv or .parquet"):
+        table_files(str(tmp_path / "empty"))
+
+
+def test_parquet_chunks_keep_one_type_when_nulls_appear_late(tmp_path):
+    df = pd.DataFrame(
+        {
+            "n": pd.array([1, 2, 3, None], dtype="Int64"),
+            "flag": pd.array([True, False, True, None], dtype="boolean"),
+        }
+    )
+    df.to_parquet(tmp_path / "d.parquet", row_group_size=2)
+    chunks = list(iter_table(str(tmp_path / "d.parquet"), 2))
+    assert [tuple(map(str, c.dtypes)) for c in chunks] == [("Int64", "boolean")] * 2
+    writer = TableWriter(str(tmp_path / "o.parquet"), "o.parquet")
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.close()
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "o.parquet")
+    assert [str(t) for t in table.schema.types] == ["int64", "bool"]
+    assert table.to_pydict() == {"n": [1, 2, 3, None], "flag": [True, False, True, None]}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "o.parquet"), df)
