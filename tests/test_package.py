@@ -123,7 +123,7 @@ def test_unknown_attributes_and_dir():
 def test_require_train_fails_before_any_work(tmp_path):
     out = _python(
         f"""
-from skae._demo import run_demo
+from skae.cli.demo import run_demo
 try:
     run_demo({str(tmp_path / "demo")!r}, quick=True)
 except ImportError as exc:

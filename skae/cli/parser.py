@@ -1,24 +1,14 @@
-"""The ``skae`` command's arguments: the argparse parser, its option types, and the CSV
-dialect the ``--sep`` / ``--decimal`` options give.
-
-The handlers live in :mod:`skae.cli`, which builds the parser with :func:`make_parser`.
-Nothing here imports more than the standard library.
-"""
+"""The ``skae`` command's argparse parser: one small builder per command, and the option
+types that check numbers before any work. Standard library only."""
 
 from __future__ import annotations
 
 import argparse
 import math
 
-
-def printable(text):
-    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``)."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
+from .._version import __version__
+from .common import printable
+from .options import DEFAULT_CHUNK_ROWS, MAX_CATEGORIES, SCORE_CHUNK_ROWS, STREAM_FILE_BYTES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,7 +65,6 @@ def _separator(text):
     return text
 
 
-# ----------------------------------------------------------------- CSV options
 def _table_options(parser):
     parser.add_argument(
         "--sep",
@@ -91,32 +80,8 @@ def _table_options(parser):
     )
 
 
-def table_dialect(args, path):
-    """The CSV dialect of a file: --sep / --decimal, or detected (None for Parquet)."""
-    from ._tables.dialects import dialect_for
-
-    return dialect_for(path, sep=args.sep, decimal=args.decimal)
-
-
-# ---------------------------------------------------------------------- parser
-def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_rows):
-    """The ``skae`` parser.
-
-    ``commands`` maps each subcommand to its handler (its docstring is the
-    subcommand's description); the other arguments are the defaults and limits the help
-    shows (``skae.cli``'s constants, read when the parser is built).
-    """
-    parser = _Parser(
-        prog="skae",
-        description="scikit-learn autoencoders: fit outlier detectors, export them to ONNX "
-        "and score tables without torch.",
-    )
-    from ._version import __version__
-
-    parser.add_argument("--version", action="version", version=f"skae {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
+# ------------------------------------------------------------------- commands
+def _demo(sub):
     demo = sub.add_parser(
         "demo",
         help="the main job end to end on bundled digits",
@@ -141,12 +106,17 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         help="digit used as the rare class (default: 7)",
     )
     demo.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    demo.set_defaults(func=commands["demo"])
 
+
+def _fit(sub):
     fit = sub.add_parser(
         "fit",
         help="fit a detector on a CSV/Parquet table, write ONNX",
-        description=commands["fit"].__doc__,
+        description="Fit a ReconstructionAnomalyDetector on a table's columns; write it "
+        "as ONNX. Numeric (and boolean) columns are standardised, missing numbers "
+        "imputed, and low-cardinality text columns one-hot encoded, all inside the "
+        "exported pipeline. A file is read whole; --chunk-rows, a folder, or a large "
+        "file streams the data in chunks (bounded memory, --epochs passes).",
     )
     fit.add_argument(
         "data",
@@ -154,6 +124,14 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         ".zip/.xz; .parquet), or a folder of them",
     )
     fit.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    _fit_model_options(fit)
+    _fit_column_options(fit)
+    _fit_training_options(fit)
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    _table_options(fit)
+
+
+def _fit_model_options(fit):
     fit.add_argument(
         "--contamination",
         type=_contamination,
@@ -167,6 +145,9 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         default="ae",
         help="ae: the default ensemble of autoencoders; vae: one VAE",
     )
+
+
+def _fit_column_options(fit):
     fit.add_argument(
         "--columns",
         nargs="+",
@@ -187,10 +168,10 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
     fit.add_argument(
         "--max-categories",
         type=_positive_int,
-        default=max_categories,
+        default=MAX_CATEGORIES,
         metavar="N",
         help="text columns with at most this many distinct values are "
-        f"one-hot encoded, others left out (default: {max_categories})",
+        f"one-hot encoded, others left out (default: {MAX_CATEGORIES})",
     )
     fit.add_argument(
         "--impute",
@@ -205,6 +186,9 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         help="also give the model a 0/1 column per column with missing "
         "values, so that a missing value itself counts as unusual",
     )
+
+
+def _fit_training_options(fit):
     fit.add_argument(
         "--max-iter",
         type=_positive_int,
@@ -216,9 +200,8 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         type=_positive_int,
         metavar="N",
         help="stream the data in chunks of this many rows (bounds memory); "
-        "a folder or a file over "
-        f"{stream_file_bytes // 2**20} MiB streams in chunks of "
-        f"{default_chunk_rows} rows",
+        f"a folder or a file over {STREAM_FILE_BYTES // 2**20} MiB streams in chunks "
+        f"of {DEFAULT_CHUNK_ROWS} rows",
     )
     fit.add_argument(
         "--epochs",
@@ -235,14 +218,14 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         help="CPU threads for training, -1 for all (default: the detector's choice)",
     )
     fit.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default: 0)")
-    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
-    _table_options(fit)
-    fit.set_defaults(func=commands["fit"])
 
+
+def _score(sub):
     score = sub.add_parser(
         "score",
         help="score a table with an ONNX model (no torch)",
-        description=commands["score"].__doc__,
+        description="Score a table with an exported model (torch-free); write it with "
+        "score, label and top_feature.",
     )
     score.add_argument("model", help="an ONNX file written by skae fit or skae export")
     score.add_argument("data", help="table to score (as for fit), or a folder of them")
@@ -265,18 +248,19 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
     score.add_argument(
         "--chunk-size",
         type=_positive_int,
-        default=100_000,
+        default=SCORE_CHUNK_ROWS,
         metavar="N",
-        help="rows read and scored at a time (default: 100000)",
+        help=f"rows read and scored at a time (default: {SCORE_CHUNK_ROWS})",
     )
     score.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _table_options(score)
-    score.set_defaults(func=commands["score"])
 
+
+def _export(sub):
     export = sub.add_parser(
         "export",
         help="convert a joblib-saved estimator to ONNX",
-        description=commands["export"].__doc__,
+        description="Convert a fitted estimator or Pipeline saved with joblib to ONNX.",
     )
     export.add_argument("model", help="a fitted estimator or Pipeline saved with joblib.dump")
     export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
@@ -292,12 +276,31 @@ def make_parser(commands, *, max_categories, stream_file_bytes, default_chunk_ro
         "the model's inputs (one per column, text included)",
     )
     _table_options(export)
-    export.set_defaults(func=commands["export"])
 
+
+def _info(sub):
     info = sub.add_parser(
-        "info", help="print an ONNX model's metadata", description=commands["info"].__doc__
+        "info",
+        help="print an ONNX model's metadata",
+        description="Print an exported model's metadata, inputs and outputs.",
     )
     info.add_argument("model", help="an ONNX file written by skae")
     info.add_argument("--params", action="store_true", help="also list estimator parameters")
-    info.set_defaults(func=commands["info"])
+
+
+COMMANDS = {"demo": _demo, "fit": _fit, "score": _score, "export": _export, "info": _info}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skae`` parser: a subcommand per entry of :data:`COMMANDS`."""
+    parser = _Parser(
+        prog="skae",
+        description="scikit-learn autoencoders: fit outlier detectors, export them to ONNX "
+        "and score tables without torch.",
+    )
+    parser.add_argument("--version", action="version", version=f"skae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in COMMANDS.values():
+        add(sub)
     return parser

@@ -9,73 +9,80 @@ index becomes a column. The output is written atomically (:mod:`skae._tables.wri
 from __future__ import annotations
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ._cli_parser import table_dialect
-from ._tables.dialects import decimal_points
-from ._tables.formats import table_format
-from ._tables.reading import (
+from .._tables.dialects import decimal_points
+from .._tables.formats import table_format
+from .._tables.reading import (
     index_as_columns,
     infer_csv_dtypes,
     iter_table,
     table_files,
     total_rows,
 )
-from ._tables.values import RowsError
-from ._tables.writing import TableWriter, atomic_path
-from .scoring import check_free_columns, model_columns, score_columns
+from .._tables.values import RowsError
+from .._tables.writing import TableWriter, atomic_path, check_output
+from ..scoring import check_detector, check_free_columns, model_columns, score_columns
+from .common import load_model, out
 
 
 class ScoreError(ValueError):
     """A table that cannot be scored; the message names the file, column and row."""
 
 
-def score_table(args, model, *, out):
-    """Run ``skae score`` (output checked and model loaded by the caller); return 0."""
-    from tqdm.auto import tqdm
+def run(options):
+    """Run ``skae score``; return the exit code."""
+    check_output(options.output, inputs=[options.data, options.model])
+    model = load_model(options.model)
+    check_detector(model, options.model)
+    return score_table(options, model)
 
-    files = table_files(args.data)
-    out_format = table_format(args.output)
+
+def score_table(options, model):
+    """Score ``options.data`` with ``model`` into ``options.output``; return 0."""
+    files = table_files(options.data)
+    out_format = table_format(options.output)
     csv_in = all(table_format(f) == "csv" for f in files)
     # The output takes the first file's CSV dialect; each input file is read with its own
     # unless --sep / --decimal say otherwise.
-    dialect = table_dialect(args, files[0])
+    dialect = options.dialect(files[0])
     text = csv_in and out_format == "csv"  # fields copied as their exact text
     total = total_rows(files)  # (Parquet only: from the files' footers)
     rows = flagged = 0
     with (
-        atomic_path(args.output) as tmp,
-        tqdm(total=total, unit="rows", desc="skae score", disable=args.quiet or None) as bar,
+        atomic_path(options.output) as tmp,
+        tqdm(total=total, unit="rows", desc="skae score", disable=options.quiet or None) as bar,
     ):
-        writer = TableWriter(tmp, args.output, dialect=dialect)
+        writer = TableWriter(tmp, options.output, dialect=dialect)
         try:
             for i, path in enumerate(files):
-                read = dialect if i == 0 else table_dialect(args, path)
+                read = dialect if i == 0 else options.dialect(path)
                 dtypes = None
                 if read is not None and out_format == "parquet":
                     # one type per column over the whole file, so no chunk disagrees
-                    dtypes, _ = infer_csv_dtypes(path, args.chunk_size, dialect=read)
+                    dtypes, _ = infer_csv_dtypes(path, options.chunk_size, dialect=read)
                 done = 0
                 for chunk in iter_table(
-                    path, args.chunk_size, dialect=read, dtypes=dtypes, text=text
+                    path, options.chunk_size, dialect=read, dtypes=dtypes, text=text
                 ):
-                    scored = _score_chunk(model, chunk, args, path, done, read, text)
+                    scored = _score_chunk(model, chunk, options.threshold, path, done, read, text)
                     writer.write(scored)
                     done += len(chunk)
                     flagged += int((scored["label"] == -1).sum())
                     bar.update(len(chunk))
                 rows += done
             if rows == 0:  # inside: no output file either
-                raise ScoreError(f"{args.data} has no data rows.")
+                raise ScoreError(f"{options.data} has no data rows.")
         finally:
             writer.close()
     out(
         f"skae score: {rows} rows, {flagged} flagged as outliers ({flagged / rows:.1%}); "
-        f"wrote {args.output}"
+        f"wrote {options.output}"
     )
     return 0
 
 
-def _score_chunk(model, chunk, args, path, first_row, dialect, text):
+def _score_chunk(model, chunk, threshold, path, first_row, dialect, text):
     """One chunk with its score columns; errors name the file and the data row."""
     chunk = index_as_columns(chunk)
     check_free_columns(chunk.columns, path)
@@ -84,7 +91,7 @@ def _score_chunk(model, chunk, args, path, first_row, dialect, text):
         needed = set(model_columns(model) or ())
         view = decimal_points(chunk, [c for c in chunk.columns if c in needed])
     try:
-        scored = score_columns(model, view, threshold=args.threshold)
+        scored = score_columns(model, view, threshold=threshold)
     except RowsError as exc:
         raise ScoreError(
             f"{path}: {exc} (first: data row {first_row + exc.position + 1})"

@@ -19,14 +19,22 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import adjusted_rand_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from ._tables.writing import write_bytes
+from .._tables.writing import write_bytes
+from ..autoencoder import AutoencoderTransformer
+from ..detector import ReconstructionAnomalyDetector
+from ..onnx import load_onnx, to_onnx
 
 
 def _split(rare, seed):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     X, digit = load_digits(return_X_y=True)
     rng = np.random.RandomState(seed)
     normal = np.flatnonzero(digit != rare)
@@ -43,12 +51,6 @@ def _timed(fit):
 
 
 def _detection(X_train, X_test, y_test, max_iter, seed):
-    from sklearn.ensemble import IsolationForest
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from . import ReconstructionAnomalyDetector
 
     skae, skae_s = _timed(
         lambda: make_pipeline(
@@ -71,12 +73,6 @@ def _detection(X_train, X_test, y_test, max_iter, seed):
 
 
 def _clustering(max_iter, seed):
-    from sklearn.cluster import KMeans
-    from sklearn.datasets import load_digits
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import adjusted_rand_score
-
-    from . import AutoencoderTransformer
 
     X, digit = load_digits(return_X_y=True)
     X = X / 16.0
@@ -95,8 +91,6 @@ def _clustering(max_iter, seed):
 
 
 def _onnx(pipeline, X_test, folder):
-    from .onnx import load_onnx, to_onnx
-
     path = os.path.join(folder, "detector.onnx")
     write_bytes(path, to_onnx(pipeline, X_test[:1]).SerializeToString())  # atomically
     model = load_onnx(path)
@@ -120,7 +114,7 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
         return None
     from matplotlib import patheffects
 
-    from .plotting import (
+    from ..plotting import (
         LatentSpaceDisplay,
         LossCurveDisplay,
         ReconstructionDisplay,
@@ -179,9 +173,14 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     return path
 
 
+def run(options):
+    """Run ``skae demo``; return the exit code."""
+    return run_demo(options.output, quick=options.quick, rare=options.rare, seed=options.seed)
+
+
 def run_demo(output="skae-demo", *, quick=False, rare=7, seed=0):
     """Run the demo, print its findings, write ``detector.onnx`` and ``report.png``."""
-    from . import _require_train
+    from .. import _require_train
 
     _require_train("skae demo")  # before any output: the demo trains and exports
     if os.path.exists(output) and not os.path.isdir(output):

@@ -1,0 +1,100 @@
+"""``skae info``: an exported model's metadata, inputs and outputs; torch-free."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from .._schema import (
+    FEATURE_ERRORS_OUTPUT,
+    META_COLUMNS,
+    META_FEATURE_ERRORS_NAMES,
+    META_FEATURE_ERRORS_SPACE,
+    META_FEATURE_NAMES,
+    META_INPUT_COLUMNS,
+    META_INPUTS,
+    META_PARAMS,
+    SPACE_INPUT,
+    SPACE_TRANSFORMED,
+)
+from ..scoring import feature_error_names, model_inputs
+from .common import load_model, out
+
+
+def run(options):
+    """Print an exported model's metadata, inputs and outputs; return 0."""
+    model = load_model(options.model)
+    meta = dict(model.metadata)
+    out(f"{options.model}: {os.path.getsize(options.model)} bytes")
+    inputs = model_inputs(model)
+    if getattr(model, "input_columns_", None) is None:
+        out(f"  inputs:  X, float32, {model.n_features_in_} features")
+    else:
+        out(f"  inputs:  {len(inputs)} columns, one input each")
+    out(f"  outputs: {', '.join(model.output_names)}")
+    if model.feature_names_in_ is not None:
+        shown = model.feature_names_in_[:20]
+        more = len(model.feature_names_in_) - len(shown)
+        out(f"  feature names: {', '.join(shown)}" + (f" ... (+{more})" if more else ""))
+        meta.pop(META_FEATURE_NAMES, None)
+    for key in (META_INPUTS, META_INPUT_COLUMNS):  # shown above
+        meta.pop(key, None)
+    for line in _column_lines(meta.pop(META_COLUMNS, None), inputs):
+        out(line)
+    if FEATURE_ERRORS_OUTPUT in model.output_names:
+        out("  " + _feature_errors_line(model, meta, feature_error_names(model)))
+    meta.pop(META_FEATURE_ERRORS_NAMES, None)
+    params = meta.pop(META_PARAMS, None)
+    for key, value in sorted(meta.items()):
+        out(f"  {key}: {value}")
+    if params and options.params:
+        out("  estimator_params:")
+        breaks = re.compile(r"(?:\\n|\s)+")
+        try:
+            items = json.loads(params).items()
+        except (ValueError, AttributeError):
+            items = [("(unreadable)", params)]
+        for key, value in items:
+            # reprs of nested estimators carry (escaped) line breaks: one line each
+            out(f"    {key}: {breaks.sub(' ', str(value))}")
+    return 0
+
+
+def _column_lines(columns, inputs):
+    """How the model uses each column, from the metadata ``skae fit`` writes."""
+    if not columns:
+        if len(inputs) > 1:
+            yield "  columns: " + ", ".join(f"{n} ({k})" for n, k in inputs)
+        return
+    try:
+        roles = json.loads(columns)
+    except ValueError:
+        return
+    for heading, names in roles.items():
+        if not names:
+            continue
+        if isinstance(names, dict):
+            yield f"  {heading}:"
+            for name, note in names.items():
+                yield f"    {name}: {note}"
+        else:
+            shown = ", ".join(map(str, names[:30]))
+            yield f"  {heading}: {shown}" + (
+                f" ... (+{len(names) - 30})" if len(names) > 30 else ""
+            )
+
+
+def _feature_errors_line(model, meta, names):
+    meta.pop(META_FEATURE_ERRORS_SPACE, None)
+    space = getattr(model, "feature_errors_space_", None)
+    if names is None:
+        return "feature errors: per feature, names unknown (skae score writes no top_feature)"
+    if space is None:
+        space = SPACE_INPUT if names == model.feature_names_in_ else SPACE_TRANSFORMED
+    where = (
+        "per input column"
+        if space == SPACE_INPUT
+        else "per transformed feature (after the pipeline's preprocessing)"
+    )
+    return f"feature errors: {where}: top_feature names one of {len(names)}"

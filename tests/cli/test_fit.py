@@ -1,0 +1,285 @@
+"""skae.cli.fit: skae fit, in memory and streamed."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, TrainingInterruptedWarning
+from skae.cli import main
+from skae.onnx import load_onnx
+
+from .conftest import FAST, QUICK, X_COLUMNS, fails, fit_quietly, score
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_fit_then_score_flags_the_planted_outliers(table, tmp_path, capsys, fmt):
+    df, y = table
+    train, test = tmp_path / f"train.{fmt}", tmp_path / f"test.{fmt}"
+    write = {
+        "csv": lambda d, p: d.to_csv(p, index=False),
+        "parquet": lambda d, p: d.to_parquet(p, index=False),
+    }[fmt]
+    write(df, train)
+    write(df.sample(frac=1.0, random_state=0), test)  # rows shuffled
+    assert (
+        main(["fit", str(train), "-o", str(tmp_path / "m.onnx"), "--contamination", "0.05", *FAST])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "7 columns used (6 numeric, 1 categorical)" in out  # city one-hot encoded
+    out_path = tmp_path / f"scored.{fmt}"
+    score(tmp_path / "m.onnx", test, out_path, "--chunk-size", "128")
+    scored = pd.read_csv(out_path) if fmt == "csv" else pd.read_parquet(out_path)
+    assert list(scored.columns) == [*df.columns, "score", "label", "top_feature"]
+    pd.testing.assert_frame_equal(
+        scored[df.columns].reset_index(drop=True),
+        df.sample(frac=1.0, random_state=0).reset_index(drop=True),
+        check_dtype=False,
+    )
+    truth = y[scored["id"].to_numpy()]
+    assert roc_auc_score(truth, -scored["score"]) > 0.95
+    flagged = scored["label"] == -1
+    assert truth[flagged].mean() > 0.5 and flagged[truth == 1].mean() > 0.6
+    assert set(scored["top_feature"]) <= {*X_COLUMNS, "id", "city"}
+    assert scored.loc[truth == 1, "top_feature"].isin(X_COLUMNS).mean() >= 0.8
+
+
+def test_ctrl_c_during_fit_writes_no_model(table, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from skae.cli import fit as _fit_table
+
+    class Interrupted(ReconstructionAnomalyDetector):
+        def fit(self, X, y=None):  # what the engine does on Ctrl-C
+            warnings.warn(
+                "Training interrupted by the user at epoch 3; the estimator "
+                "keeps the best weights found so far.",
+                TrainingInterruptedWarning,
+                stacklevel=2,
+            )
+            return super().fit(X)
+
+    monkeypatch.setattr(
+        _fit_table,
+        "_detector",
+        lambda options: Interrupted(AutoencoderTransformer(max_iter=2, device="cpu")),
+    )
+    df, _ = table
+    df.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "m.onnx").write_bytes(b"the previous model")
+    assert main(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")]) == 130
+    assert "interrupted; no output written" in capsys.readouterr().err
+    assert (tmp_path / "m.onnx").read_bytes() == b"the previous model"
+
+
+def test_fit_refuses_to_overwrite_its_input_through_any_link(table, tmp_path, capsys):
+    df, _ = table
+    data = tmp_path / "data.csv"
+    df.to_csv(data, index=False)
+    before = data.read_bytes()
+    os.link(data, tmp_path / "hard.onnx")
+    (tmp_path / "soft.onnx").symlink_to(data)
+    fails(["fit", str(data), "-o", str(data)], capsys, "must be a .onnx file")
+    for out in ("hard.onnx", "soft.onnx"):
+        fails(["fit", str(data), "-o", str(tmp_path / out)], capsys, "is the input")
+    assert data.read_bytes() == before
+
+
+def test_semicolon_csv_with_decimal_commas_is_read_as_its_columns(table, tmp_path, capsys):
+    df, _ = table
+    small = df.iloc[:300]
+    small.to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
+    assert main(["fit", str(tmp_path / "eu.csv"), "-o", str(tmp_path / "m.onnx"), *QUICK]) == 0
+    assert "7 columns used" in capsys.readouterr().out
+    from skae.scoring import model_inputs
+
+    assert sorted(n for n, _ in model_inputs(load_onnx(tmp_path / "m.onnx"))) == sorted(
+        [*X_COLUMNS, "id", "city"]
+    )
+    score(tmp_path / "m.onnx", tmp_path / "eu.csv", tmp_path / "o.csv")
+    text = (tmp_path / "o.csv").read_text()
+    assert text.splitlines()[0] == "city;x0;x1;x2;x3;x4;id;score;label;top_feature"
+    scored = pd.read_csv(tmp_path / "o.csv", sep=";", decimal=",")
+    np.testing.assert_allclose(scored["x0"], small["x0"])
+    assert np.isfinite(scored["score"]).all()
+
+
+def test_a_one_column_file_with_semicolons_asks_for_sep(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a;b;c\n1;2\n3;4;5;6\n")
+    fails(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")], capsys, "--sep")
+
+
+def test_fit_shows_progress_unless_quiet_and_passes_n_jobs(table, tmp_path, capsys, monkeypatch):
+    from skae.cli import fit as _fit_table
+
+    seen = []
+    build = _fit_table._detector
+
+    def spy(options):
+        detector = build(options)
+        seen.append(detector.get_params())
+        return detector
+
+    monkeypatch.setattr(_fit_table, "_detector", spy)
+    df, _ = table
+    df.iloc[:200].to_csv(tmp_path / "d.csv", index=False)
+    base = [
+        "fit",
+        str(tmp_path / "d.csv"),
+        "-o",
+        str(tmp_path / "m.onnx"),
+        "--max-iter",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    assert main([*base, "--n-jobs", "1"]) == 0
+    noisy = capsys.readouterr().err
+    assert main([*base, "-q"]) == 0
+    quiet = capsys.readouterr().err
+    assert seen[0]["n_jobs"] == 1 and seen[0]["verbose"] == 1 and seen[1]["verbose"] == 0
+    assert "%" in noisy and quiet == ""
+
+
+def test_fit_uses_text_booleans_and_integers_and_imputes(mixed, capsys):
+    folder, _, _ = mixed
+    assert (
+        main(
+            [
+                "fit",
+                str(folder / "train.csv"),
+                "-o",
+                str(folder / "m.onnx"),
+                "--contamination",
+                "0.05",
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert (
+        "7 columns used (6 numeric, 1 categorical, 25 missing values filled in 1 "
+        "columns)" in captured.out
+    )
+    assert main(["info", str(folder / "m.onnx")]) == 0
+    info = capsys.readouterr().out
+    assert "    kind: 4 categories" in info
+    assert "    user: text with more than 20 distinct values" in info
+    assert "    c: 25 at fit, filled with the training median" in info
+    score(folder / "m.onnx", folder / "train.csv", folder / "o.csv")
+    scored = pd.read_csv(folder / "o.csv")
+    assert scored["score"].notna().all()
+    assert (scored.loc[30:39, "top_feature"] == "kind").mean() >= 0.8
+    assert (scored.loc[40:49, "top_feature"] == "b").mean() >= 0.8
+    assert (scored.loc[30:49, "label"] == -1).mean() >= 0.8
+
+
+def test_missing_values_are_not_anomalies_unless_indicated(mixed, capsys):
+    folder, df, missing = mixed
+    ranks = {}
+    for flag in ([], ["--missing-indicator"]):
+        out = folder / f"m{len(flag)}.onnx"
+        assert main(["fit", str(folder / "train.csv"), "-o", str(out), *FAST, *flag]) == 0
+        scores = load_onnx(out).decision_function(df.drop(columns="user"))
+        ranks[bool(flag)] = pd.Series(scores).rank().to_numpy()[missing].mean()
+    # imputed rows rank like any others; with the indicator, missing values stand out
+    assert ranks[False] > 0.25 * len(df) and ranks[True] < ranks[False]
+    assert main(["info", str(folder / "m1.onnx")]) == 0
+    assert "flagged in an indicator column" in capsys.readouterr().out
+
+
+def test_fit_column_options_override_the_choice(mixed, capsys):
+    folder, _, _ = mixed
+    out = folder / "opts.onnx"
+    assert (
+        main(
+            [
+                "fit",
+                str(folder / "train.csv"),
+                "-o",
+                str(out),
+                "--categorical",
+                "count",
+                "--ignore",
+                "kind",
+                "flag",
+                "--max-categories",
+                "30",
+                "--contamination",
+                "auto",
+                *QUICK,
+            ]
+        )
+        == 0
+    )
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    categorical, left_out = info.split("categorical columns")[1].split("left out at fit")
+    assert "    count: " in categorical
+    assert "    kind: --ignore" in left_out and "    flag: --ignore" in left_out
+
+
+def test_streaming_fit_never_holds_more_than_chunk_rows(mixed, tmp_path, capsys, monkeypatch):
+    from skae.cli import fit as _fit_table
+
+    _, df, _ = mixed
+    sizes, held = [], []
+    read = _fit_table.iter_table
+
+    def spy_read(*args, **kwargs):
+        for chunk in read(*args, **kwargs):
+            sizes.append(len(chunk))
+            yield chunk
+
+    fit_pre = _fit_table.fit_streamed_preprocessor
+
+    def spy_pre(roles, stats, **kwargs):
+        held.append(len(stats.sample))
+        return fit_pre(roles, stats, **kwargs)
+
+    monkeypatch.setattr(_fit_table, "iter_table", spy_read)
+    monkeypatch.setattr(_fit_table, "fit_streamed_preprocessor", spy_pre)
+    df.to_parquet(tmp_path / "train.parquet", row_group_size=300)
+    fit_quietly(tmp_path / "train.parquet", tmp_path / "m.onnx", "--chunk-rows", "64", epochs=2)
+    out = capsys.readouterr().out
+    assert "streamed in chunks of 64 rows, 2 epochs" in out
+    assert max(sizes) <= 64 and sum(sizes) == 3 * len(df)  # statistics + 2 epochs
+    assert held == [64]
+    score(tmp_path / "m.onnx", tmp_path / "train.parquet", tmp_path / "o.parquet")
+    assert pd.read_parquet(tmp_path / "o.parquet")["score"].notna().all()
+
+
+def test_streaming_fit_reads_a_folder_of_csv_and_parquet(mixed, tmp_path, capsys):
+    _, df, _ = mixed
+    (tmp_path / "data").mkdir()
+    df.iloc[:400].to_csv(tmp_path / "data" / "a.csv.gz", index=False)
+    df.iloc[400:].to_parquet(tmp_path / "data" / "b.parquet")
+    (tmp_path / "data" / "_SUCCESS").write_text("")
+    fit_quietly(tmp_path / "data", tmp_path / "m.onnx")
+    out = capsys.readouterr().out
+    assert f"skae fit: {len(df)} rows, 7 columns used" in out and "streamed" in out
+    score(tmp_path / "m.onnx", tmp_path / "data", tmp_path / "o.csv", "--chunk-size", "128")
+    scored = pd.read_csv(tmp_path / "o.csv")
+    assert len(scored) == len(df) and scored["score"].notna().all()
+
+
+def test_fit_streams_a_file_larger_than_the_bound(mixed, tmp_path, capsys):
+    from skae.cli.main import run
+    from skae.cli.options import FitOptions
+
+    folder, _, _ = mixed
+    options = FitOptions(
+        data=str(folder / "train.csv"),
+        output=str(tmp_path / "m.onnx"),
+        epochs=1,
+        device="cpu",
+        quiet=True,
+        stream_file_bytes=1000,
+        default_chunk_rows=300,
+    )
+    assert run("fit", options) == 0
+    assert "streamed in chunks of 300 rows" in capsys.readouterr().out
