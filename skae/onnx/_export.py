@@ -10,9 +10,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _schema
-from .._explain import error_columns
 from .._version import __version__
 from ..detector import ReconstructionAnomalyDetector
+from ..inspection._error_columns import error_columns
 from . import _graph
 from ._converters import detector_outputs, register_converters
 from ._feeds import is_frame

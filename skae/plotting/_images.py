@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._plot_common import _axes, _skae_models, _style
+from ._common import _axes, _skae_models, _style
 
 
 def _image_shape(n_features, image_shape):
@@ -194,7 +194,7 @@ class DecoderGridDisplay:
         """
         from scipy.stats import norm
 
-        from .vae import VAETransformer
+        from ..vae import VAETransformer
 
         models = _skae_models(estimator)
         if not models or models[-1].n_components != 2:

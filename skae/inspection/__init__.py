@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._explain import INPUT
-from ._explain import feature_errors as _feature_errors
+from ._error_columns import INPUT
+from ._error_columns import feature_errors as _feature_errors
 
 
 def feature_errors(estimator, X, *, space=INPUT):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._schema import SPACE_INPUT as INPUT
-from ._schema import SPACE_TRANSFORMED as TRANSFORMED
+from .._schema import SPACE_INPUT as INPUT
+from .._schema import SPACE_TRANSFORMED as TRANSFORMED
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def split_detector(estimator):
     """``(preprocessing steps, detector)`` of a detector or a Pipeline ending in one."""
     from sklearn.pipeline import Pipeline
 
-    from .detector import ReconstructionAnomalyDetector
+    from ..detector import ReconstructionAnomalyDetector
 
     steps = []
     while isinstance(estimator, Pipeline):

@@ -1,4 +1,4 @@
-"""Explanations in input columns: skae._explain, skae.inspection, and the ONNX output."""
+"""Explanations in input columns: skae.inspection (its _error_columns), and the ONNX output."""
 
 import json
 
@@ -20,8 +20,8 @@ from sklearn.preprocessing import (
 )
 
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
-from skae._explain import error_columns
 from skae.inspection import feature_errors
+from skae.inspection._error_columns import error_columns
 from skae.onnx import load_onnx, to_onnx
 
 CHEAP = dict(hidden_layer_sizes=(8,), n_components=2, max_iter=5, random_state=0, device="cpu")
