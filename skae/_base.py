@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._batches import map_batches
-from ._detection.member import TrainingStart
+from ._member import TrainingStart
 from ._nn import random as _random
 from ._nn.losses import trimmed_mean
 from ._nn.networks import ACTIVATIONS
@@ -85,7 +85,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     Subclasses implement the abstract hooks; everything else (validation, training,
     batching, fitted attributes) lives here.
 
-    It implements :class:`skae._detection.member.Member`, the interface through which
+    It implements :class:`skae._member.Member`, the interface through which
     the detector's ensemble trains and scores its members (alone or stacked) and the ONNX
     converters trace them. A subclass supplies its network and losses through the hooks
     below; ``module`` is ``module_`` (float32), ``_network64()`` (its float64 copy, for
@@ -213,7 +213,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _stack_spec(self):
         """What members must share to train as one stacked network
-        (:class:`~skae._detection.member.StackSpec`); None: this estimator never stacks."""
+        (:class:`~skae._member.StackSpec`); None: this estimator never stacks."""
         return None
 
     def _decode_tensor(self, module, z):
@@ -392,7 +392,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _training_start(self, n_features, continuing):
         """The network, training stream and optimiser state a run starts from
-        (:class:`~skae._detection.member.TrainingStart`)."""
+        (:class:`~skae._member.TrainingStart`)."""
         device = resolve_device(self.device)
         init_gen, gen = self._generators(device, continuing)
         module = (

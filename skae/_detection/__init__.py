@@ -1,9 +1,9 @@
-"""The detector's internals: its members' interface, their training in stacks, the
-scoring network, the calibration, the bounded sample of rows seen, the default ensemble.
+"""The detector's internals: its members trained in stacks, the scoring network, the
+calibration, the bounded sample of rows seen, the default ensemble.
 
-``member`` (what the ensemble needs from a member), ``ensemble`` (training members as few
-stacked networks as pays), ``scorer`` (the members and their weights as one scoring
-network), ``calibration`` (error scales, code statistics, robust weights, the threshold),
-``reservoir`` (a uniform sample of the rows ``partial_fit`` has seen) and
-``default_members`` (the default ensemble, sized from the data).
+``ensemble`` (training members as few stacked networks as pays), ``scorer`` (the members
+and their weights as one scoring network), ``calibration`` (error scales, code
+statistics, robust weights, the threshold), ``reservoir`` (a uniform sample of the rows
+``partial_fit`` has seen) and ``default_members`` (the default ensemble, sized from the
+data). Members are used through the interface in :mod:`skae._member`.
 """

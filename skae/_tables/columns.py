@@ -196,49 +196,78 @@ def choose_roles(
     if both:
         raise ColumnsError(f"columns {both} are both in --categorical and --ignore.")
     chosen = set(columns) if columns else None
-    numeric, cats, left_out, missing = [], {}, {}, {}
+    roles = Roles([], {}, {}, {})
     for name, info in stats.columns.items():
         if name in ignored:
-            left_out[name] = "--ignore"
-            continue
-        if chosen is not None and name not in chosen and name not in forced:
-            left_out[name] = "not in --columns"
-            continue
-        distinct = None if info.counts is None else len(set(info.counts) - {MISSING_CATEGORY})
-        if name in forced:
-            if info.counts is None:
-                raise ColumnsError(
-                    f"--categorical names {name!r}, which has more than {max_categories} "
-                    "distinct values; raise --max-categories to encode them all."
-                )
-            cats[name] = sorted(info.counts)
-            continue
-        if info.dates:
-            left_out[name] = "dates; derive numbers from them to use them"
-        elif info.text:
-            if distinct is not None and 2 <= distinct <= min(max_categories, info.rows / 2):
-                cats[name] = sorted(info.counts)  # (missing values: one more category)
-            elif distinct is not None and distinct < 2:
-                left_out[name] = "text with a single value"
-            elif distinct is not None and distinct <= max_categories:
-                left_out[name] = (
-                    f"text with {distinct} distinct values in {info.rows} "
-                    "rows, an ID or free text (--categorical encodes it)"
-                )
-            else:
-                left_out[name] = (
-                    f"text with more than {max_categories} distinct values, "
-                    "an ID or free text (--max-categories or --categorical "
-                    "encodes it)"
-                )
-        elif info.scaler is None:
-            left_out[name] = "no values"
+            roles.left_out[name] = "--ignore"
+        elif chosen is not None and name not in chosen and name not in forced:
+            roles.left_out[name] = "not in --columns"
+        elif name in forced:
+            roles.categorical[name] = _forced_categories(name, info, max_categories)
         else:
-            numeric.append(name)
-            if info.missing:
-                missing[name] = info.missing
-        if chosen is not None and name in chosen and name in left_out:
-            raise ColumnsError(f"--columns names {name!r}, which cannot be used: {left_out[name]}.")
+            _add_by_values(roles, name, info, max_categories)
+            if chosen is not None and name in roles.left_out:
+                raise ColumnsError(
+                    f"--columns names {name!r}, which cannot be used: {roles.left_out[name]}."
+                )
+    _check_numbers(stats, roles, impute)
+    if not roles.numeric and not roles.categorical:
+        shown = {n: r for n, r in list(roles.left_out.items())[:10]}
+        raise ColumnsError(f"the data has no column skae fit can use (left out: {shown}).")
+    return roles
+
+
+def _forced_categories(name, info, max_categories):
+    """The categories of a column ``--categorical`` names (all its values)."""
+    if info.counts is None:
+        raise ColumnsError(
+            f"--categorical names {name!r}, which has more than {max_categories} "
+            "distinct values; raise --max-categories to encode them all."
+        )
+    return sorted(info.counts)
+
+
+def _add_by_values(roles, name, info, max_categories):
+    """Give a column the role its values call for: a number, categories, or left out."""
+    if info.dates:
+        roles.left_out[name] = "dates; derive numbers from them to use them"
+    elif info.text:
+        kept = _text_categories(info, max_categories)
+        if isinstance(kept, list):
+            roles.categorical[name] = kept  # (missing values: one more category)
+        else:
+            roles.left_out[name] = kept
+    elif info.scaler is None:
+        roles.left_out[name] = "no values"
+    else:
+        roles.numeric.append(name)
+        if info.missing:
+            roles.missing[name] = info.missing
+
+
+def _text_categories(info, max_categories):
+    """A text column's categories when few enough to one-hot encode (at most
+    ``max_categories``, and at most one per two rows), else why it is left out."""
+    distinct = None if info.counts is None else len(set(info.counts) - {MISSING_CATEGORY})
+    if distinct is not None and 2 <= distinct <= min(max_categories, info.rows / 2):
+        return sorted(info.counts)
+    if distinct is not None and distinct < 2:
+        return "text with a single value"
+    if distinct is not None and distinct <= max_categories:
+        return (
+            f"text with {distinct} distinct values in {info.rows} "
+            "rows, an ID or free text (--categorical encodes it)"
+        )
+    return (
+        f"text with more than {max_categories} distinct values, "
+        "an ID or free text (--max-categories or --categorical encodes it)"
+    )
+
+
+def _check_numbers(stats, roles, impute):
+    """Refuse numeric columns with infinite values, too large to standardise, or with
+    missing values when not imputing."""
+    numeric, missing = roles.numeric, roles.missing
     infinite = {n: stats.columns[n] for n in numeric if stats.columns[n].infinite}
     if infinite:
         name, info = next(iter(infinite.items()))
@@ -260,10 +289,6 @@ def choose_roles(
             "variance overflows); rescale them first (e.g. divide by a power "
             "of ten)."
         )
-    if not numeric and not cats:
-        shown = {n: r for n, r in list(left_out.items())[:10]}
-        raise ColumnsError(f"the data has no column skae fit can use (left out: {shown}).")
-    return Roles(numeric, cats, left_out, missing)
 
 
 def model_frame(df, roles):

@@ -112,30 +112,37 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     except ImportError:
         print("  (no PNG report: pip install 'skae[plot]' for matplotlib)")
         return None
-    from matplotlib import patheffects
+    from ..plotting import LossCurveDisplay, ReconstructionErrorDisplay
 
-    from ..plotting import (
-        LatentSpaceDisplay,
-        LossCurveDisplay,
-        ReconstructionDisplay,
-        ReconstructionErrorDisplay,
-        format_score,
-    )
-
-    scaler, detector = pipeline[0], pipeline[-1]
     fig = Figure(figsize=(13, 12), layout="constrained")
     grid = fig.add_gridspec(3, 2, height_ratios=[1, 1.15, 0.62])
-    shown = LossCurveDisplay.from_estimator(detector, ax=fig.add_subplot(grid[0, 0]))
+    shown = LossCurveDisplay.from_estimator(pipeline[-1], ax=fig.add_subplot(grid[0, 0]))
     shown.ax_.set_title(f"Training the detector's {len(shown.loss_curves)} autoencoders")
     shown = ReconstructionErrorDisplay.from_estimator(
         pipeline, X_test, y_test, ax=fig.add_subplot(grid[0, 1])
     )
     shown.ax_.set_title(f"Anomaly scores of the held-out rows (anomaly = digit {rare})")
+    _code_panels(fig, grid, codes, digit)
+    _worst_digits_panel(fig.add_subplot(grid[2, :]), pipeline, X_test, y_test, rare)
+    path = os.path.join(folder, "report.png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    write_bytes(path, buffer.getvalue())  # atomically: a failed run keeps the old report
+    print(f"  wrote {path}")
+    return path
+
+
+def _code_panels(fig, grid, codes, digit):
+    """The 2-D codes side by side, each digit's name at the median of its codes."""
+    from matplotlib import patheffects
+
+    from ..plotting import LatentSpaceDisplay
+
     outline = [patheffects.withStroke(linewidth=3, foreground="white")]
     for col, (name, Z) in enumerate(codes.items()):
         shown = LatentSpaceDisplay(Z, digit).plot(ax=fig.add_subplot(grid[1, col]))
         shown.ax_.set_title(f"2-D {name} codes of all 1797 digits")
-        for d in range(10):  # each digit's name at the median of its codes
+        for d in range(10):
             x, y = np.median(Z[digit == d], axis=0)
             shown.ax_.text(
                 x,
@@ -149,7 +156,13 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
             )
         if col == 0:  # the digits are named in the plot and in the right panel's legend
             shown.ax_.get_legend().remove()
-    # The most anomalous test digits, reconstructed by the first network of the ensemble
+
+
+def _worst_digits_panel(ax, pipeline, X_test, y_test, rare):
+    """The most anomalous test digits, reconstructed by the first network of the ensemble."""
+    from ..plotting import ReconstructionDisplay, format_score
+
+    scaler, detector = pipeline[0], pipeline[-1]
     scores = -pipeline.score_samples(X_test)
     worst = np.argsort(scores)[::-1][:10]
     member = detector.estimators_[0]
@@ -157,7 +170,7 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
     recon = scaler.inverse_transform(member.inverse_transform(member.transform(Z)))
     shown = ReconstructionDisplay(
         X_test[worst], recon, (8, 8), [format_score(s) for s in scores[worst]]
-    ).plot(ax=fig.add_subplot(grid[2, :]))
+    ).plot(ax=ax)
     for label, i in zip(shown.ax_.get_xticklabels(), worst, strict=True):
         label.set_color("C3" if y_test[i] else "k")
     shown.ax_.tick_params(labelsize="large")
@@ -165,12 +178,6 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
         f"The {len(worst)} most anomalous held-out digits, reconstructed by "
         f"the first autoencoder; anomaly score below (red: digit {rare})"
     )
-    path = os.path.join(folder, "report.png")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    write_bytes(path, buffer.getvalue())  # atomically: a failed run keeps the old report
-    print(f"  wrote {path}")
-    return path
 
 
 def run(options):
