@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseAutoencoder
-from ._member import StackSpec
+from ._estimators.base import BaseAutoencoder
+from ._estimators.member import StackSpec
 from ._nn.losses import RECONSTRUCTION_LOSSES, elementwise_loss, mean_loss
 from ._nn.networks import Autoencoder
 from ._nn.stacked import STACKABLE_ACTIVATIONS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import threading
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,22 +12,21 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseAutoencoder, keep_state_on_error, warn_not_converged
-from ._batches import map_batches
 from ._detection.calibration import MemberWeights, calibrate, threshold
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
 from ._detection.reservoir import Reservoir
 from ._detection.scorer import EnsembleScorer
+from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
+from ._estimators.batches import map_batches
+from ._estimators.validation import check_finite_output, validate, validate_fitted
 from ._train.progress import ProgressBar
-from ._validation import check_finite_output, validate, validate_fitted
 
 # default_epochs and default_estimators are documented here, where the detector uses them
 __all__ = ["ReconstructionAnomalyDetector", "default_epochs", "default_estimators"]
 
 # The detector's training parameters, passed on to the members.
 TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
-_CALIBRATION_LOCK = threading.RLock()
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -338,13 +336,14 @@ default=None
 
     # ------------------------------------------------------------ calibration
     def _calibrated(self):
-        """The calibration, computed from the reservoir after ``partial_fit``."""
+        """The calibration, computed from the reservoir on first use after ``partial_fit``.
+
+        No lock: computing it is deterministic and has no other effect, so threads that
+        first score at the same time each compute the same calibration, and one is kept.
+        """
         calibration = self._calibration
         if calibration is None:
-            with _CALIBRATION_LOCK:
-                calibration = self._calibration
-                if calibration is None:
-                    calibration = self._calibration = self._calibrate(self._reservoir.rows)
+            calibration = self._calibration = self._calibrate(self._reservoir.rows)
         return calibration
 
     def _scorer(self, member_weights, bias, dtype=torch.float64, layout="batch"):

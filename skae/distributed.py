@@ -35,14 +35,42 @@ from .scoring import (
     score_frame,
 )
 
-__all__ = ["score_dask", "score_spark"]
+__all__ = ["score_dask", "score_spark", "session_cache_info"]
 
 # This process's onnxruntime sessions, by model digest, oldest first (a long-lived worker
-# that scores many models keeps the latest few), and how many were ever created.
+# that scores many models keeps the latest few).
 _CACHE_SIZE = 4
 _MODELS: collections.OrderedDict = collections.OrderedDict()
-_LOADS: collections.Counter = collections.Counter()
+_CREATED: collections.Counter = collections.Counter()  # sessions ever created, by digest
 _LOCK = threading.Lock()
+
+SessionCacheInfo = collections.namedtuple("SessionCacheInfo", "created cached")
+
+
+def session_cache_info(model=None):
+    """How many onnxruntime sessions this process created for ``score_dask`` and
+    ``score_spark``, and how many it holds, as ``functools.lru_cache``'s ``cache_info``.
+
+    Run it on the workers (``client.run(session_cache_info)`` on Dask, inside a
+    ``mapInPandas`` function on Spark) to check that each worker process loaded a model
+    once, not once per partition.
+
+    Parameters
+    ----------
+    model : str, bytes or OnnxModel, default=None
+        Count only this model's sessions (by the digest of its bytes); None counts all.
+
+    Returns
+    -------
+    info : SessionCacheInfo
+        ``created`` (sessions created since the process started) and ``cached`` (held
+        now, at most four models).
+    """
+    digest = None if model is None else hashlib.sha256(_bytes_of(model)).hexdigest()
+    with _LOCK:
+        if digest is None:
+            return SessionCacheInfo(sum(_CREATED.values()), len(_MODELS))
+        return SessionCacheInfo(_CREATED[digest], int(digest in _MODELS))
 
 
 def _cached_model(digest, load_bytes):
@@ -56,7 +84,7 @@ def _cached_model(digest, load_bytes):
         model = _MODELS.get(digest)
         if model is None:
             model = _MODELS[digest] = load_onnx(load_bytes())
-            _LOADS[digest] += 1
+            _CREATED[digest] += 1
             while len(_MODELS) > _CACHE_SIZE:
                 _MODELS.popitem(last=False)
         else:
@@ -64,20 +92,24 @@ def _cached_model(digest, load_bytes):
         return model
 
 
+def _bytes_of(model):
+    """A model's bytes from a path, bytes or ModelProto."""
+    if hasattr(model, "SerializeToString"):
+        return model.SerializeToString()
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as fh:
+            return fh.read()
+    raise TypeError(
+        "model must be the path of an ONNX file, its bytes or an "
+        f"onnx.ModelProto; got {type(model).__name__}."
+    )
+
+
 def _model_bytes(model):
     """``(bytes, digest, session)`` for a path, bytes or ModelProto, checked on the driver."""
-    if hasattr(model, "SerializeToString"):
-        data = model.SerializeToString()
-    elif isinstance(model, (bytes, bytearray)):
-        data = bytes(model)
-    elif isinstance(model, (str, os.PathLike)):
-        with open(model, "rb") as fh:
-            data = fh.read()
-    else:
-        raise TypeError(
-            "model must be the path of an ONNX file, its bytes or an "
-            f"onnx.ModelProto; got {type(model).__name__}."
-        )
+    data = _bytes_of(model)
     digest = hashlib.sha256(data).hexdigest()
     try:
         session = _cached_model(digest, lambda: data)

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseAutoencoder
+from ._estimators.base import BaseAutoencoder
 from ._nn.losses import LIKELIHOODS, elementwise_nll, gaussian_kl
 from ._nn.networks import VariationalAutoencoder
 

@@ -417,7 +417,7 @@ def test_batch_and_latency_layouts_score_alike(blobs_with_outliers, estimator):
 
 
 def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatch):
-    from skae import _batches as _inference
+    from skae._estimators import batches as _inference
 
     X = np.random.RandomState(0).normal(size=(100, 4))
     member = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")
@@ -433,3 +433,17 @@ def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatc
     monkeypatch.setattr(_inference, "ONE_THREAD_CALL_FLOPS", 0.0)
     det.set_params(n_jobs=None).score_samples(X)
     assert asked == [2, None]  # larger calls choose as before
+
+
+def test_threads_first_scoring_after_partial_fit_agree(blobs_with_outliers):
+    """The deferred calibration is per detector and needs no lock: threads that trigger
+    it at once compute the same one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, random_state=0).partial_fit(X)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: det.score_samples(X), range(4)))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    np.testing.assert_array_equal(det.score_samples(X), results[0])

@@ -175,10 +175,6 @@ def assert_same_scores(got, expected):
     np.testing.assert_allclose(got[FEATURES], expected[FEATURES])
 
 
-def digest_of(path):
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
 def _fail_if_computed(*args, **kwargs):
     raise AssertionError("something was computed")
 
@@ -230,12 +226,12 @@ def test_score_dask_creates_one_session_per_worker_process(torch_free_client, ta
 
     from skae.distributed import score_dask
 
-    digest = digest_of(model_path)
+    model_bytes = pathlib.Path(model_path).read_bytes()
 
     def sessions_created():
-        from skae.distributed import _LOADS
+        from skae.distributed import session_cache_info
 
-        return _LOADS[digest]
+        return session_cache_info(model_bytes).created
 
     before = torch_free_client.run(sessions_created)
     scored = score_dask(dd.from_pandas(table, npartitions=8), model_path)
@@ -326,18 +322,18 @@ def test_score_spark_schema_is_known_without_running_a_job(spark, table, model_p
 def test_score_spark_creates_one_session_per_python_worker_without_torch(spark, table, model_path):
     from skae.distributed import score_spark
 
-    digest = digest_of(model_path)
+    model_bytes = pathlib.Path(model_path).read_bytes()
     scored = score_spark(spark.createDataFrame(table).repartition(8), model_path)
     assert len(scored.collect()) == len(table)
 
     def probe(batches):
-        from skae.distributed import _LOADS
+        from skae.distributed import session_cache_info
 
         for _ in batches:
             yield pd.DataFrame(
                 {
                     "pid": [os.getpid()],
-                    "sessions": [_LOADS[digest]],
+                    "sessions": [session_cache_info(model_bytes).created],
                     "torch": ["torch" in sys.modules],
                 }
             )
@@ -580,3 +576,18 @@ def test_grid_search_fits_on_workers_use_one_torch_thread_and_leak_no_state(clie
     assert in_tasks(torch_state) == before
     assert torch.get_num_threads() == main_before[0]
     assert torch.equal(torch.random.get_rng_state(), main_before[1])
+
+
+def test_session_cache_info_counts_each_models_sessions(table, model_path):
+    import dask.dataframe as dd
+
+    from skae.distributed import score_dask, session_cache_info
+
+    data = pathlib.Path(model_path).read_bytes()
+    ddf = dd.from_pandas(table, npartitions=2)
+    score_dask(ddf, model_path)  # the driver loads the model once, to check the columns
+    first = session_cache_info(data)
+    score_dask(ddf, data)  # the same model, given by its bytes: the same session
+    assert session_cache_info(data) == first
+    assert first.cached == 1 and first.created >= 1
+    assert session_cache_info().created >= first.created

@@ -5,5 +5,5 @@ calibration, the bounded sample of rows seen, the default ensemble.
 and their weights as one scoring network), ``calibration`` (error scales, code
 statistics, robust weights, the threshold), ``reservoir`` (a uniform sample of the rows
 ``partial_fit`` has seen) and ``default_members`` (the default ensemble, sized from the
-data). Members are used through the interface in :mod:`skae._member`.
+data). Members are used through the interface in :mod:`skae._estimators.member`.
 """

@@ -1,7 +1,7 @@
 """Training a detector's members in as few networks as possible.
 
-:func:`train_members` trains the members (:class:`~skae._member.Member`):
-autoencoders whose :class:`~skae._member.StackSpec` are equal differ only in
+:func:`train_members` trains the members (:class:`~skae._estimators.member.Member`):
+autoencoders whose :class:`~skae._estimators.member.StackSpec` are equal differ only in
 widths, code size and seed, and train together as one
 :class:`~skae._nn.stacked.StackedAutoencoder`, one pass per minibatch, when a CPU cost model
 says it pays (:func:`stack_groups`); the rest train one by one. Either way every member ends

@@ -174,14 +174,11 @@ class AutoencoderMethods:
     def forward(self, x):
         return self.decoder(self.encode(x))
 
-    def reconstruct(self, x):
-        return self.activate(self.forward(x))
-
 
 class Autoencoder(AutoencoderMethods, nn.Module):
     """Deterministic MLP autoencoder with a linear bottleneck.
 
-    ``forward`` returns the decoder's pre-activation output ("logits"); ``reconstruct``
+    ``forward`` returns the decoder's pre-activation output ("logits"); ``activate``
     applies the output activation and gives the reconstruction in input space. A code
     layer without activation is deliberate: a ReLU there leaves runs stuck with dead units.
 
@@ -196,7 +193,7 @@ class Autoencoder(AutoencoderMethods, nn.Module):
     activation : str
         One of :data:`ACTIVATIONS`.
     output_activation : {None, "sigmoid"}
-        Applied by :meth:`reconstruct`.
+        Applied by :meth:`activate`.
     latent_normalize : bool
         Project the code onto the unit sphere.
     dropout : float
@@ -283,7 +280,3 @@ class VariationalAutoencoder(nn.Module):
         """One stochastic pass: decoder output at a posterior sample, mean and log-variance."""
         mean, log_var = self.encode(x)
         return self.decoder(self.reparameterize(mean, log_var)), mean, log_var
-
-    def reconstruct(self, x):
-        """Deterministic reconstruction: decode the posterior mean."""
-        return self.activate(self.decoder(self.encode(x)[0]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 
 import torch
@@ -93,22 +92,27 @@ def resolve_threads(n_jobs, flops_per_step):
     return max(1, _usable_cores() + 1 + int(n_jobs))  # joblib's convention
 
 
-_THREADS_LOCK = threading.RLock()
-
-
 @contextlib.contextmanager
 def num_threads(n):
-    """Run with ``n`` torch CPU threads, then restore the previous setting."""
+    """Run with ``n`` torch CPU threads in the calling thread, then restore its setting.
+
+    torch keeps its thread count per calling thread (OpenMP's and MKL's per-thread
+    settings), so fits in several threads run at the same time, each with its own count;
+    no lock is held. torch also keeps one process-wide default that threads using torch
+    for the first time start from: a thread that starts using torch while a call here
+    has changed it starts with that call's count. threadpoolctl cannot do this for torch:
+    torch links MKL statically (invisible to it) and resets OpenMP's count in each new
+    thread.
+    """
     previous = torch.get_num_threads()
     if n == previous:
         yield
         return
-    with _THREADS_LOCK:  # a process-wide setting: one change at a time
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def mlp_flops(widths, batch_size, n_members=1):

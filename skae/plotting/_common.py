@@ -35,7 +35,7 @@ def _skae_models(estimator):
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
 
-    from .._base import BaseAutoencoder
+    from .._estimators.base import BaseAutoencoder
 
     check_is_fitted(estimator)
     if isinstance(estimator, Pipeline):

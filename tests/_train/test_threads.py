@@ -69,3 +69,42 @@ def test_this_processs_own_busy_threads_are_not_counted():
 def test_explicit_n_jobs():
     assert resolve_threads(3, 0) == 3
     assert resolve_threads(-1, 0) == _threads._usable_cores()
+
+
+def test_fits_in_two_threads_run_at_once_each_with_its_own_thread_count():
+    """No lock is held across a fit: two fits in two threads overlap in time, and each
+    trains with the thread count its own n_jobs asked for."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from skae import AutoencoderTransformer
+
+    class Recording(AutoencoderTransformer):
+        def _train_loss(self, module, x, epoch):
+            seen[self.n_jobs].add(torch.get_num_threads())
+            times[self.n_jobs].append(time.perf_counter())
+            return super()._train_loss(module, x, epoch)
+
+    if torch.get_num_threads() < 2:
+        with num_threads(2):  # torch's default here decides what new threads start from
+            pass
+    seen, times = {1: set(), 2: set()}, {1: [], 2: []}
+    X = np.random.RandomState(0).normal(size=(1000, 16)).astype(np.float32)
+    fits = [
+        Recording(max_iter=10, batch_size=64, n_jobs=n, early_stopping=False, random_state=0)
+        for n in (1, 2)
+    ]
+    threads = [threading.Thread(target=f.fit, args=(X,)) for f in fits]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {1: {1}, 2: {2}}
+    # the two fits' training steps interleave: neither waited for the other to finish
+    first_end, second_start = (
+        min(max(t) for t in times.values()),
+        max(min(t) for t in times.values()),
+    )
+    assert second_start < first_end

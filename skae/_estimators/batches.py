@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows  # as IsolationForest does
 
-from ._train.threads import mlp_flops, num_threads, resolve_threads
+from .._train.threads import mlp_flops, num_threads, resolve_threads
 
 # Below this many floating-point operations in all (the networks' forward products over
 # every row), an inference call with n_jobs=None runs on one thread and skips the

@@ -1,13 +1,13 @@
-"""The thin sklearn facade shared by the autoencoder estimators.
+"""The base class of the autoencoder estimators: parameters, hooks, fit, inference.
 
 Parameters are validated here (``_parameter_constraints``), data through ``validate_data``;
-the training itself is :func:`skae._train.engine.train`, and each estimator supplies only its
-network and its losses through the abstract hooks of :class:`BaseAutoencoder`.
+how a network trains is :mod:`skae._estimators.training` (and, below it, the engine
+:func:`skae._train.engine.train`); each estimator supplies only its network and its losses
+through the abstract hooks of :class:`BaseAutoencoder`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import warnings
 from abc import ABC, abstractmethod
@@ -21,71 +21,28 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._batches import map_batches
-from ._member import TrainingStart
-from ._nn import random as _random
-from ._nn.losses import trimmed_mean
-from ._nn.networks import ACTIVATIONS
-from ._train.devices import resolve_device
-from ._train.engine import TrainConfig, train
-from ._train.optim import SOLVERS
-from ._train.threads import mlp_flops, num_threads, resolve_threads
-from ._validation import check_codes, check_finite_output, validate, validate_fitted
-from ._version import __version__
-from ._warnings import warn_at_caller
-from .exceptions import TrainingDivergedError, TrainingOutOfMemoryError
+from .._nn import random as _random
+from .._nn.losses import trimmed_mean
+from .._nn.networks import ACTIVATIONS
+from .._train.optim import SOLVERS
+from .._version import __version__
+from .batches import map_batches
+from .training import TrainingMixin, float64_copy, keep_state_on_error, warn_not_converged
+from .validation import check_codes, check_finite_output, validate_fitted
 
 
-@contextlib.contextmanager
-def keep_state_on_error(estimator):
-    """Put every attribute back as it was if fitting fails (or is cut short by an error).
-
-    ``validate_data(reset=True)`` sets ``n_features_in_`` before training starts, and a
-    detector sets several fitted attributes one after another: a failed (re)fit must
-    leave the previous fitted model whole, or the estimator unfitted.
-    """
-    saved = dict(vars(estimator))  # attributes are replaced on fit, never mutated
-    try:
-        yield
-    except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
-        raise
-
-
-def warn_not_converged(estimators):
-    """One ConvergenceWarning for the estimators that ran out of epochs."""
-    names = sorted({f"{type(e).__name__}(max_iter={e.max_iter})" for e in estimators})
-    what = (
-        names[0]
-        if len(estimators) == 1
-        else f"{len(estimators)} networks of the ensemble ({', '.join(names)})"
-    )
-    warn_at_caller(
-        f"{what} reached max_iter epochs before the loss stopped improving; increase "
-        "max_iter if the loss curve is still falling.",
-        ConvergenceWarning,
-    )
-
-
-def _float64_copy(module):
-    """The network in float64 for inference: scores then do not depend on how rows are
-    batched (float32 products can differ by one rounding step between batch sizes)."""
-    return copy.deepcopy(module).double().eval()
-
-
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
+class BaseAutoencoder(
+    TrainingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC
+):
     """Base class of :class:`AutoencoderTransformer` and :class:`VAETransformer`.
 
     Subclasses implement the abstract hooks; everything else (validation, training,
     batching, fitted attributes) lives here.
 
-    It implements :class:`skae._member.Member`, the interface through which
+    It implements :class:`skae._estimators.member.Member`, the interface through which
     the detector's ensemble trains and scores its members (alone or stacked) and the ONNX
     converters trace them. A subclass supplies its network and losses through the hooks
     below; ``module`` is ``module_`` (float32), ``_network64()`` (its float64 copy, for
@@ -213,7 +170,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _stack_spec(self):
         """What members must share to train as one stacked network
-        (:class:`~skae._member.StackSpec`); None: this estimator never stacks."""
+        (:class:`~skae._estimators.member.StackSpec`); None: this estimator never stacks."""
         return None
 
     def _decode_tensor(self, module, z):
@@ -273,23 +230,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "loss (loss='mse' / likelihood='gaussian')."
             )
 
-    def _train_config(self, partial):
-        return TrainConfig(
-            solver=self.solver,
-            learning_rate=self.learning_rate_init,
-            alpha=self.alpha,
-            batch_size=self.batch_size,
-            max_epochs=1 if partial else self.max_iter,
-            shuffle=self.shuffle,
-            early_stopping=self.early_stopping and not partial,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            verbose=self.verbose,
-            skip_singleton_batches=self.batch_norm,
-            precision=self.precision,
-        )
-
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -339,180 +279,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             warn_not_converged([self])
         return self
 
-    def _continuing(self, partial):
-        return (partial or self.warm_start) and hasattr(self, "module_")
-
-    def _prepare_training(self, X, partial, *, as_float32=True):
-        """Validate X; decide whether training continues (warm start, partial_fit) or
-        starts a new network. Returns (X as float32, or None, continuing)."""
-        continuing = self._continuing(partial)
-        X = validate(self, X, reset=not continuing)
-        if self.batch_norm and X.shape[0] < 2:
-            raise ValueError("batch_norm=True needs at least 2 samples to train; got 1.")
-        self._check_training_data(X)
-        if continuing and self._module_config() != self._module_config_fitted:
-            changed = sorted(
-                k
-                for k, v in self._module_config().items()
-                if self._module_config_fitted.get(k) != v
-            )
-            warn_at_caller(
-                f"{type(self).__name__}: {', '.join(changed)} changed since the network was "
-                f"built, so {'partial_fit' if partial else 'the warm start'} trains a new "
-                "network from scratch (the optimiser settings, loss and schedule parameters "
-                "apply to a running network; the architecture cannot)."
-            )
-            continuing = False
-        X32 = np.require(X, dtype=np.float32, requirements=["C", "W"]) if as_float32 else None
-        return X32, continuing
-
-    def _generators(self, device, continuing):
-        """(generator for the initial weights, generator for training draws on device).
-
-        A fresh fit seeds both from ``random_state``; a continuing one resumes the
-        training stream where the last call left it, so consecutive ``partial_fit``
-        calls never repeat their shuffles and noise.
-        """
-        saved = getattr(self, "_rng_state", None)
-        if continuing and saved is not None and saved[0] == device.type:
-            gen = torch.Generator(device=device)
-            gen.set_state(saved[1])
-            return None, gen
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if continuing:  # a stream to resume but none saved (another device): move on
-            seed = (seed + 7919 * getattr(self, "n_iter_", 0)) % np.iinfo(np.int32).max
-        return _random.generator(seed), _random.generator(seed + 1, device)
-
-    def _resumable_optimizer_state(self, continuing):
-        """The saved optimiser state when it belongs to the current solver, else None
-        (Adam's moments mean nothing to SGD: a new solver starts fresh)."""
-        if not continuing or getattr(self, "_optimizer_solver", None) != self.solver:
-            return None
-        return self._optimizer_state
-
-    def _training_start(self, n_features, continuing):
-        """The network, training stream and optimiser state a run starts from
-        (:class:`~skae._member.TrainingStart`)."""
-        device = resolve_device(self.device)
-        init_gen, gen = self._generators(device, continuing)
-        module = (
-            copy.deepcopy(self.module_) if continuing else self._build_module(n_features, init_gen)
-        )
-        return TrainingStart(
-            continuing=continuing,
-            module=module,
-            device=device,
-            generator=gen,
-            optimizer_state=self._resumable_optimizer_state(continuing),
-        )
-
-    def _train_on(self, X, partial, progress=None):
-        """Train (validating X); set the fitted attributes. Returns whether training
-        stopped by itself (False: it ran out of epochs)."""
-        X32, continuing = self._prepare_training(X, partial)
-        start = self._training_start(X32.shape[1], continuing)
-        result = self._run_training(
-            start,
-            start.module,
-            X32,
-            partial=partial,
-            progress=progress,
-            optimizer_state=start.optimizer_state,
-        )
-        member = result.members[0]
-        self._finish_training(
-            start,
-            start.module,
-            member,
-            optimizer_state=result.optimizer_state,
-            partial=partial,
-        )
-        return partial or member.stopped_early or result.interrupted
-
-    def _run_training(
-        self,
-        start,
-        module,
-        X32,
-        *,
-        partial,
-        progress,
-        optimizer_state,
-        n_members=1,
-        flops=None,
-    ):
-        """The engine's ``train`` of ``module`` (``start.module``, or a stack of members'
-        modules) with this estimator's losses, settings and threads (a stack passes the
-        whole stack's ``flops`` per step)."""
-        if flops is None:
-            flops = mlp_flops(self._layer_widths(X32.shape[1]), self.batch_size)
-        with num_threads(resolve_threads(self.n_jobs, flops)), self._training_errors():
-            return train(
-                module,
-                self._train_loss,
-                X32,
-                config=self._train_config(partial),
-                device=start.device,
-                generator=start.generator,
-                n_members=n_members,
-                eval_loss_fn=self._eval_loss,
-                optimizer_state=optimizer_state,
-                epoch_offset=self.n_iter_ if start.continuing else 0,
-                validate=not partial,
-                progress=progress,
-            )
-
-    @contextlib.contextmanager
-    def _training_errors(self):
-        """The engine's training errors, with what to change in this estimator."""
-        try:
-            yield
-        except TrainingDivergedError as exc:
-            raise TrainingDivergedError(
-                f"{exc} Likely causes: unscaled input with very large values (put a "
-                "StandardScaler or MinMaxScaler before this estimator in a Pipeline), or a "
-                f"learning rate too high (learning_rate_init={self.learning_rate_init}; try "
-                "10x smaller). No model was kept from this run."
-            ) from exc
-        except TrainingOutOfMemoryError as exc:
-            raise TrainingOutOfMemoryError(
-                f"{exc} Lower batch_size (e.g. batch_size={max(1, self.batch_size // 4)}), "
-                "narrow hidden_layer_sizes, set precision='bfloat16', or train on "
-                "device='cpu'. No model was kept from this run."
-            ) from exc
-
-    def _finish_training(self, start, module, result, *, optimizer_state, partial):
-        """Install one training run: the trained ``module``, its
-        :class:`~skae._train.engine.MemberResult` and optimiser state (also called by a
-        stacked ensemble for each member)."""
-        continuing = start.continuing
-        if continuing:
-            self.loss_curve_ = self.loss_curve_ + result.loss_curve
-            if result.validation_loss_curve is not None:
-                self.validation_loss_curve_ = (
-                    self.validation_loss_curve_ or []
-                ) + result.validation_loss_curve
-        else:
-            self.loss_curve_ = result.loss_curve
-            self.validation_loss_curve_ = result.validation_loss_curve
-        epoch_offset = self.n_iter_ if continuing else 0
-        self.module_ = module
-        # the float64 copy for Python inference: now after fit (so scoring never changes
-        # the fitted state), on first use after partial_fit (chunk after chunk, unused)
-        self._module64 = _float64_copy(module) if not partial else None
-        self._module_config_fitted = self._module_config()
-        self._optimizer_state = optimizer_state
-        self._optimizer_solver = self.solver
-        self._rng_state = (start.device.type, start.generator.get_state())
-        self.best_epoch_ = result.best_epoch
-        self.n_iter_ = epoch_offset + result.n_epochs
-        self.device_ = str(start.device)
-
     # ------------------------------------------------------------- inference
     def _network64(self):
         """The float64 copy of ``module_`` that Python inference runs."""
         if self.__dict__.get("_module64") is None:
-            self._module64 = _float64_copy(self.module_)
+            self._module64 = float64_copy(self.module_)
         return self._module64
 
     def _map(self, fn, X, float32=False):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skae._validation import check_codes, check_finite_output
+from skae._estimators.validation import check_codes, check_finite_output
 
 
 def test_finite_values_whose_sum_overflows_are_accepted():

@@ -1,6 +1,6 @@
 """What the detector's ensemble needs from a member: one small, written-down interface.
 
-:class:`~skae._base.BaseAutoencoder` implements :class:`Member`; the ensemble's training
+:class:`~skae._estimators.base.BaseAutoencoder` implements :class:`Member`; the ensemble's training
 (:mod:`skae._detection.ensemble`), its scorer (:mod:`skae._detection.scorer`) and the
 ONNX converters use a member only through it. Members whose :class:`StackSpec` are equal
 differ only in widths, code size and seed, and train (and score) as one stacked network.
