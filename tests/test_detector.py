@@ -6,7 +6,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
-from skae.detector import default_estimators
 
 AE = AutoencoderTransformer(hidden_layer_sizes=(16,), n_components=2, max_iter=50, device="cpu")
 
@@ -72,90 +71,6 @@ def test_random_state_seeds_the_inner_estimator(blobs_with_outliers):
     b = ReconstructionAnomalyDetector(AE, random_state=3).fit(X)
     np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
     assert AE.random_state is None  # the user's estimator is cloned, never modified
-
-
-def test_default_ensemble_is_sized_from_the_features():
-    small, wide = default_estimators(4), default_estimators(100)
-    assert len(small) == len(wide) == 5
-    assert [(m.n_components, m.hidden_layer_sizes) for m in default_estimators(1000)] == [
-        (m.n_components, m.hidden_layer_sizes) for m in wide
-    ]  # sized as for 100 at most
-    for s, w in zip(small, wide, strict=True):
-        assert s.n_components < w.n_components
-        assert s.hidden_layer_sizes[0] < w.hidden_layer_sizes[0]
-        assert s.loss_trim == 0.1
-    # members differ in shape: width, bottleneck and depth, however wide the table
-    for n in (9, 36, 100, 1000):  # (below 9 the minimum width of 8 merges some)
-        assert len({(m.n_components, m.hidden_layer_sizes) for m in default_estimators(n)}) == 5
-    # at most ~300 optimiser steps: fewer epochs for larger tables
-    epochs = [default_estimators(8, n)[0].max_iter for n in (150, 2_000, 20_000)]
-    assert epochs == sorted(epochs, reverse=True) and 10 <= min(epochs) and max(epochs) <= 200
-
-
-def _robust_z(train, rows):
-    q1, median, q3 = np.percentile(train, [25, 50, 75])
-    return (rows - median) / (q3 - q1)
-
-
-def _mahalanobis(member, X, rows):
-    codes, new = member.transform(X).astype(float), member.transform(rows).astype(float)
-    cov = np.atleast_2d(np.cov(codes, rowvar=False))
-    d = new - codes.mean(0)
-    return np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d) / codes.shape[1]
-
-
-@pytest.mark.parametrize("latent_weight", [0.0, 0.5, 2.0])
-def test_ensemble_score_is_the_documented_robust_combination(blobs_with_outliers, latent_weight):
-    X, _ = blobs_with_outliers
-    vae = VAETransformer(hidden_layer_sizes=(16,), max_iter=30, device="cpu")
-    det = ReconstructionAnomalyDetector([AE, vae], latent_weight=latent_weight, random_state=0).fit(
-        X
-    )
-    assert len(det.estimators_) == 2 and det.estimator_ is det.estimators_[0]
-    errors, distances = [], []
-    for m, scale in zip(det.estimators_, det.feature_scales_, strict=True):
-        errors.append(
-            _robust_z(
-                (m._feature_errors(X) / scale).mean(1), (m._feature_errors(X[:10]) / scale).mean(1)
-            )
-        )
-        distances.append(_robust_z(_mahalanobis(m, X, X), _mahalanobis(m, X, X[:10])))
-    expected = -(np.mean(errors, axis=0) + latent_weight * np.mean(distances, axis=0))
-    # float32 codes in the reference against float64 ones inside: close, not equal
-    np.testing.assert_allclose(det.score_samples(X[:10]), expected, rtol=1e-3, atol=1e-4)
-    assert (det.latent_means_ is None) == (latent_weight == 0)
-    np.testing.assert_allclose(det.feature_errors(X[:3]).shape, (3, 8))
-
-
-def test_normalize_errors_divides_by_the_median_training_error(blobs_with_outliers):
-    X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(AE, latent_weight=0, random_state=0).fit(X)
-    raw = det.estimator_._feature_errors(X)
-    # (the errors are held in float32 while their medians are taken)
-    np.testing.assert_allclose(det.feature_scales_[0], np.median(raw, 0), rtol=1e-6)
-    np.testing.assert_allclose(det.feature_errors(X), raw / np.median(raw, 0), rtol=1e-6)
-    # one member, no code term: the score is minus the mean normalised error
-    np.testing.assert_allclose(det.score_samples(X), -(raw / np.median(raw, 0)).mean(1), rtol=1e-6)
-
-
-def test_code_distance_flags_rows_far_along_the_learned_directions():
-    # Rows on a 2-D plane in 6-D: a point far out *on* the plane reconstructs well,
-    # so only the code-space term can tell it from the training rows.
-    rng = np.random.RandomState(0)
-    basis = rng.normal(size=(2, 6))
-    X = rng.normal(size=(800, 2)) @ basis + 0.1 * rng.normal(size=(800, 6))
-    far = np.array([[4.0, -4.0]]) @ basis
-    ae = AutoencoderTransformer(
-        n_components=2,
-        hidden_layer_sizes=(),
-        activation="identity",
-        learning_rate_init=1e-2,
-        device="cpu",
-    )
-    errors_only = ReconstructionAnomalyDetector(ae, latent_weight=0, random_state=0).fit(X)
-    with_codes = ReconstructionAnomalyDetector(ae, random_state=0).fit(X)
-    assert errors_only.predict(far)[0] == 1
-    assert with_codes.predict(far)[0] == -1
 
 
 def test_empty_ensemble_is_rejected(blobs_with_outliers):
@@ -273,45 +188,6 @@ def test_one_convergence_warning_per_fit_pointing_at_the_callers_line(blobs_with
     assert "5 networks" in str(convergence[0].message)
 
 
-def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):
-    X, y = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(AE, contamination="auto", random_state=0).fit(X)
-    s = det.score_samples(X)
-    q1, q3 = np.percentile(s, [25, 75])
-    assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
-    flagged = det.predict(X) == -1
-    assert 0 < flagged.mean() < 0.2 and flagged[y == 1].mean() > 0.8
-
-
-def test_default_members_train_as_two_stacks_and_end_as_plain_estimators(blobs_with_outliers):
-    from skae._detection.ensemble import stack_groups
-    from skae._nn.networks import Autoencoder
-
-    X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(max_iter=5, random_state=0).fit(X)
-    assert sorted(map(len, stack_groups(det.estimators_))) == [2, 3]  # by depth
-    for member in det.estimators_:
-        assert type(member.module_) is Autoencoder
-        assert member.module_.encoder[-1].out_features == member.n_components
-        assert len(member.loss_curve_) == member.n_iter_
-        member.transform(X[:3])  # each is a usable estimator on its own
-
-
-def test_stacked_members_each_stop_on_their_own(blobs_with_outliers):
-    X, _ = blobs_with_outliers
-    members = [
-        AutoencoderTransformer(
-            hidden_layer_sizes=(w,), n_components=c, tol=0.05, max_iter=300, device="cpu"
-        )
-        for w, c in [(16, 2), (32, 4), (8, 1)]
-    ]
-    det = ReconstructionAnomalyDetector(members, random_state=0).fit(X)
-    epochs = [m.n_iter_ for m in det.estimators_]
-    assert max(epochs) < 300 and len(set(epochs)) > 1
-    for m in det.estimators_:
-        assert m.best_epoch_ == int(np.argmin(m.validation_loss_curve_))
-
-
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_feature_errors_of_a_dataframe_is_a_dataframe(blobs_with_outliers):
     X, _ = blobs_with_outliers
@@ -347,19 +223,6 @@ def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
     assert det.offset_ != offset  # a new chunk: the calibration is recomputed
 
 
-def test_the_reservoir_is_a_uniform_sample_of_every_row_seen():
-    from skae._detection.reservoir import Reservoir
-
-    reservoir = Reservoir(2000, 1, random_state=0)
-    rows = np.arange(100_000, dtype=float)[:, None]
-    for chunk in np.array_split(rows, 37):
-        reservoir = reservoir.add(chunk)
-    sample = reservoir.rows[:, 0]
-    assert len(np.unique(sample)) == 2000
-    counts = np.histogram(sample, bins=10, range=(0, 100_000))[0]
-    assert counts.min() > 150  # ~200 expected from each tenth of the stream
-
-
 def test_partial_fit_after_fit_continues_the_members(blobs_with_outliers):
     X, _ = blobs_with_outliers
     det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
@@ -378,61 +241,6 @@ def test_a_partially_fitted_detector_pickles_and_continues(blobs_with_outliers):
     for est in (det, loaded):
         est.partial_fit(X[300:])
     np.testing.assert_array_equal(loaded.score_samples(X), det.score_samples(X))
-
-
-@pytest.mark.parametrize(
-    "estimator",
-    [
-        None,
-        [  # same settings, different depths: one block-diagonal MLP
-            AutoencoderTransformer(hidden_layer_sizes=h, n_components=2, loss="mae", device="cpu")
-            for h in [(16,), (8, 4)]
-        ],
-    ],
-)
-def test_batch_and_latency_layouts_score_alike(blobs_with_outliers, estimator):
-    """Python scores with 3-D stacks, the exported graph with block-diagonal MLPs (depths
-    merged): the same numbers either way."""
-    import torch
-
-    from skae._detection.scorer import scoring_groups
-
-    X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(estimator, max_iter=20, random_state=0).fit(X)
-    kinds = {kind for _, kind in scoring_groups(det.estimators_, "latency")}
-    assert "wide" in kinds
-    x = torch.as_tensor(X[:50])
-    batch = det._scoring_network(torch.float64, "batch")
-    latency = det._scoring_network(torch.float64, "latency")
-    for method in ("score_samples", "feature_errors", "forward"):
-        torch.testing.assert_close(
-            getattr(latency, method)(x), getattr(batch, method)(x), rtol=1e-10, atol=1e-10
-        )
-    torch.testing.assert_close(
-        latency.decision_column(x, det.offset_)[:, 0],
-        batch.score_samples(x) - det.offset_,
-        rtol=1e-10,
-        atol=1e-10,
-    )
-
-
-def test_small_inference_calls_take_one_thread_without_the_busy_check(monkeypatch):
-    from skae._estimators import batches as _inference
-
-    X = np.random.RandomState(0).normal(size=(100, 4))
-    member = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, device="cpu")
-    det = ReconstructionAnomalyDetector(member, random_state=0).fit(X)
-    asked = []
-    monkeypatch.setattr(
-        _inference, "resolve_threads", lambda n_jobs, flops: asked.append(n_jobs) or 1
-    )
-    det.score_samples(X), det.feature_errors(X), det.estimator_.transform(X)
-    assert asked == []  # one thread, no check of the machine's load
-    det.set_params(n_jobs=2).score_samples(X)
-    assert asked == [2]  # an explicit n_jobs is what it says
-    monkeypatch.setattr(_inference, "ONE_THREAD_CALL_FLOPS", 0.0)
-    det.set_params(n_jobs=None).score_samples(X)
-    assert asked == [2, None]  # larger calls choose as before
 
 
 def test_threads_first_scoring_after_partial_fit_agree(blobs_with_outliers):

@@ -12,9 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-# Activations with act(act(x)) == act(x): members of different depths can share one
-# block-diagonal MLP, the shallower ones through identity layers (skae._nn.block_diagonal).
-IDEMPOTENT = ("relu", "identity")
+from .._nn.block_diagonal import IDEMPOTENT
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .stacked import can_stack, linears
 IDEMPOTENT = ("relu", "identity")
 
 
-def _plan(module, depth):
+def _padded_layers(module, depth):
     """A member's layers padded to ``depth`` hidden layers: a list of (weight (in, out),
     bias) per slot, identity layers inserted after its first hidden layer and after its
     first decoder layer (each follows an activation of its own)."""
@@ -79,24 +79,24 @@ class BlockDiagonalAutoencoders(nn.Module):
         if not can_widen(members, activation):
             raise ValueError("these autoencoders cannot be scored as one block-diagonal MLP")
         depth = max((len(linears(m)) - 2) // 2 for m in members)
-        plans = [_plan(m, depth) for m in members]
+        member_layers = [_padded_layers(m, depth) for m in members]
         self.n_members = len(members)
         self.n_features = linears(members[0])[0].in_features
         self.output_activation = members[0].output_activation
         self.code_slot = depth  # the layer whose output is the code
-        self.code_sizes = [p[depth][0].shape[1] for p in plans]
+        self.code_sizes = [p[depth][0].shape[1] for p in member_layers]
         self.activation = ACTIVATIONS[activation]()
         self.layers = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for j in range(len(plans[0])):
-            weights = [p[j][0] for p in plans]
+        for j in range(len(member_layers[0])):
+            weights = [p[j][0] for p in member_layers]
             if j == 0:  # every member reads the input: side by side
                 weight = torch.cat(weights, dim=1)
             else:
                 weight = torch.block_diag(*weights)
             self.layers.append(nn.Parameter(weight, requires_grad=False))
             self.biases.append(
-                nn.Parameter(torch.cat([p[j][1] for p in plans]), requires_grad=False)
+                nn.Parameter(torch.cat([p[j][1] for p in member_layers]), requires_grad=False)
             )
         # the output layer extended to subtract the input from every member's output
         tile = torch.eye(self.n_features, dtype=weight.dtype).repeat(1, self.n_members)

@@ -104,7 +104,7 @@ class OnnxModel:
         self._checked = [
             n for n in (_schema.SCORES_OUTPUT, _schema.TRANSFORM_OUTPUT) if n in self.output_names
         ]
-        self._plans = {}
+        self._fetch_lists = {}
         self._position_cache = None
         names = self.metadata.get(_schema.META_FEATURE_NAMES)
         self.feature_names_in_ = json.loads(names) if names else None
@@ -287,13 +287,15 @@ class OnnxModel:
             )
         return dict(zip(names, self._run(self._prepare(X), names), strict=True))
 
-    def _fetch_plan(self, names):
-        plan = self._plans.get(names)
-        if plan is None:
+    def _fetch_list(self, names):
+        """The outputs to fetch for ``names`` (those checked after each run included), and
+        where the checked ones are in that list; cached per tuple of names."""
+        fetched = self._fetch_lists.get(names)
+        if fetched is None:
             # A detector's labels come from its scores: fetch them too, to check them.
             fetch = list(names) + [n for n in self._checked if n not in names]
-            plan = self._plans[names] = (fetch, [fetch.index(n) for n in self._checked])
-        return plan
+            fetched = self._fetch_lists[names] = (fetch, [fetch.index(n) for n in self._checked])
+        return fetched
 
     def _session_run(self, fetch, feeds):
         try:
@@ -309,7 +311,7 @@ class OnnxModel:
             raise
 
     def _run(self, feeds, names):
-        fetch, checks = self._fetch_plan(tuple(names))
+        fetch, checks = self._fetch_list(tuple(names))
         n = len(next(iter(feeds.values())))
         if not checks:  # nothing to check afterwards: refuse non-finite input now
             check_finite_input(self, feeds)

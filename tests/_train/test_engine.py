@@ -1,6 +1,4 @@
-import os
-import signal
-import warnings
+"""skae._train.engine: the loop, its named steps, stacks of members, devices."""
 
 import numpy as np
 import pytest
@@ -10,53 +8,11 @@ from skae._nn.networks import Autoencoder
 from skae._nn.random import generator
 from skae._nn.stacked import StackedAutoencoder
 from skae._train import engine as _engine
-from skae._train.devices import resolve_device
 from skae._train.engine import TrainConfig, train
-from skae._train.stopping import EarlyStopping, EpochState
-from skae.exceptions import TrainingDivergedError, TrainingInterruptedWarning
+from skae.exceptions import TrainingDivergedError
 
 from ..conftest import requires_cuda
-
-CPU = torch.device("cpu")
-
-
-def mse(module, x, epoch=0):
-    return (module(x) - x).square().mean()
-
-
-def stacked_mse(module, x, epoch=0):
-    return (module(x) - x).square().mean(dim=(-2, -1))
-
-
-def data(n=300, d=6, seed=0):
-    rng = np.random.RandomState(seed)
-    return (rng.normal(size=(n, 2)) @ rng.normal(size=(2, d))).astype(np.float32)
-
-
-def fit(net, X, loss=mse, seed=0, n_members=1, **config):
-    return train(
-        net,
-        loss,
-        X,
-        config=TrainConfig(**config),
-        device=CPU,
-        generator=generator(seed),
-        n_members=n_members,
-    )
-
-
-def test_resolve_device():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    assert resolve_device("cpu") == CPU
-    with pytest.raises(ValueError, match="not a valid torch device"):
-        resolve_device("gpu-please")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
-def test_cuda_without_cuda_names_the_fix():
-    with pytest.raises(ValueError, match="device='auto'"):
-        resolve_device("cuda")
+from ._engine_helpers import CPU, data, fit, mse, stacked_mse
 
 
 def test_training_reduces_the_loss_and_ends_on_cpu_in_eval_mode():
@@ -76,27 +32,6 @@ def test_training_never_touches_torchs_global_generator():
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
-def test_early_stopping_restores_the_best_weights():
-    net = Autoencoder(6, (16,), 2, generator=generator(0))
-    result = fit(net, data(), max_epochs=60, learning_rate=5e-2, n_iter_no_change=3, tol=0.0)
-    member = result.members[0]
-    curve = member.validation_loss_curve
-    assert member.best_epoch == int(np.argmin(curve))
-    assert member.n_epochs == len(curve) <= 60
-
-
-@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
-def test_tolerance_is_relative_so_stopping_ignores_the_data_scale(scale):
-    """The same curve multiplied by any constant stops at the same epoch."""
-    curve = [1.0 / (1 + e) ** 0.5 for e in range(400)]  # always falling, ever slower
-    stopper = EarlyStopping(patience=5, tol=1e-2)
-    for epoch, loss in enumerate(curve):
-        _, stop = stopper(EpochState(epoch, scale * loss, None))
-        if stop:
-            break
-    assert epoch == 54  # where a 1% relative improvement takes longer than 5 epochs
-
-
 def test_non_finite_loss_raises_without_sklearn_advice():
     """The engine knows nothing of sklearn: the facades add the advice."""
     net = Autoencoder(3, (4,), 2, generator=generator(0))
@@ -105,48 +40,6 @@ def test_non_finite_loss_raises_without_sklearn_advice():
         fit(net, X, max_epochs=3)
     for sklearn_word in ("StandardScaler", "learning_rate_init", "hidden_layer_sizes"):
         assert sklearn_word not in str(info.value)
-
-
-def mse_sending_sigint_at_step(step):
-    """An MSE loss that sends this process SIGINT during training step ``step``."""
-    calls = {"n": 0}
-
-    def loss(module, x, epoch):
-        calls["n"] += 1
-        if calls["n"] == step:
-            os.kill(os.getpid(), signal.SIGINT)
-        return mse(module, x)
-
-    return loss
-
-
-def test_ctrl_c_stops_at_a_step_boundary_and_keeps_the_best_weights(python_sigint):
-    net = Autoencoder(6, (8,), 2, generator=generator(0))
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.warns(TrainingInterruptedWarning, match="interrupted"):
-        result = fit(
-            net, data(2000), loss=mse_sending_sigint_at_step(5), max_epochs=50, batch_size=64
-        )
-    assert result.interrupted
-    assert result.members[0].n_epochs == 1
-    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
-
-
-def test_an_ignored_sigint_stays_ignored_during_training():
-    """nohup and background jobs ignore SIGINT: a fit must not start catching it."""
-    net = Autoencoder(6, (8,), 2, generator=generator(0))
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", TrainingInterruptedWarning)
-            result = fit(
-                net, data(640), loss=mse_sending_sigint_at_step(5), max_epochs=3, batch_size=64
-            )
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert not result.interrupted
-    assert result.members[0].n_epochs == 3
 
 
 def test_optimizer_state_resumes():

@@ -1,0 +1,132 @@
+"""skae._tables.columns: column statistics gathered in chunks, and each column's role."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skae._tables.columns import ColumnsError, ColumnStats, choose_roles, model_frame
+
+
+def stats_of(df, *, count_limit=20, chunks=1):
+    stats = ColumnStats(count_limit=count_limit, sample_rows=0)
+    for part in np.array_split(np.arange(len(df)), chunks):
+        stats.update(df.iloc[part])
+    return stats
+
+
+@pytest.fixture
+def table():
+    rng = np.random.RandomState(0)
+    n = 40
+    return pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "hour": rng.randint(0, 24, size=n),
+            "flag": rng.rand(n) > 0.5,
+            "country": rng.choice(["FR", "DE", "IT"], size=n),
+            "id": [f"u{i}" for i in range(n)],
+            "constant_text": ["x"] * n,
+            "when": pd.date_range("2026-01-01", periods=n, freq="h"),
+            "empty": [np.nan] * n,
+        }
+    )
+
+
+def test_each_column_gets_the_role_its_values_call_for(table):
+    roles = choose_roles(stats_of(table))
+    assert roles.numeric == ["amount", "hour", "flag"]
+    assert roles.categorical == {"country": ["DE", "FR", "IT"]}
+    assert set(roles.left_out) == {"id", "constant_text", "when", "empty"}
+    assert "ID or free text" in roles.left_out["id"]
+    assert roles.left_out["constant_text"] == "text with a single value"
+    assert roles.left_out["when"].startswith("dates")
+    assert roles.left_out["empty"] == "no values"
+    assert roles.missing == {}
+    assert roles.inputs == ["amount", "hour", "flag", "country"]
+
+
+def test_the_roles_do_not_depend_on_the_chunking(table):
+    one, many = choose_roles(stats_of(table)), choose_roles(stats_of(table, chunks=7))
+    assert (one.numeric, one.categorical, one.left_out) == (
+        many.numeric,
+        many.categorical,
+        many.left_out,
+    )
+
+
+def test_text_with_few_values_but_about_one_per_row_is_left_out():
+    df = pd.DataFrame({"code": ["a", "b", "c", "d", "a"], "x": [1.0, 2, 3, 4, 5]})
+    roles = choose_roles(stats_of(df))
+    assert "code" in roles.left_out and "4 distinct values in 5 rows" in roles.left_out["code"]
+    assert choose_roles(stats_of(df), categorical=["code"]).categorical == {
+        "code": ["a", "b", "c", "d"]
+    }
+
+
+def test_more_categories_than_the_limit_leave_a_column_out_or_refuse_forcing_it(table):
+    roles = choose_roles(stats_of(table, count_limit=2), max_categories=2)
+    assert "more than 2 distinct values" in roles.left_out["country"]
+    with pytest.raises(ColumnsError, match="raise --max-categories"):
+        choose_roles(stats_of(table, count_limit=2), categorical=["country"], max_categories=2)
+
+
+def test_missing_numbers_are_counted_and_refused_only_without_imputing(table):
+    table.loc[[3, 7], "amount"] = np.nan
+    assert choose_roles(stats_of(table)).missing == {"amount": 2}
+    with pytest.raises(ColumnsError, match=r"missing values .*'amount': 2"):
+        choose_roles(stats_of(table), impute=False)
+
+
+def test_a_missing_text_value_is_one_more_category(table):
+    table.loc[[1, 2], "country"] = None
+    cats = choose_roles(stats_of(table)).categorical["country"]
+    assert cats == ["DE", "FR", "IT", "nan"]
+
+
+def test_columns_restricts_and_ignore_leaves_out(table):
+    roles = choose_roles(stats_of(table), columns=["amount", "country"], ignore=["country"])
+    assert roles.numeric == ["amount"] and roles.categorical == {}
+    assert roles.left_out["country"] == "--ignore"
+    assert roles.left_out["hour"] == "not in --columns"
+
+
+def test_columns_naming_an_unusable_column_is_refused(table):
+    with pytest.raises(ColumnsError, match="--columns names 'id', which cannot be used"):
+        choose_roles(stats_of(table), columns=["amount", "id"])
+
+
+@pytest.mark.parametrize("option", ["columns", "categorical", "ignore"])
+def test_unknown_names_are_refused_naming_the_option(table, option):
+    with pytest.raises(ColumnsError, match=f"--{option} names columns that are not in"):
+        choose_roles(stats_of(table), **{option: ["nope"]})
+
+
+def test_a_column_both_forced_and_ignored_is_refused(table):
+    with pytest.raises(ColumnsError, match="both in --categorical and --ignore"):
+        choose_roles(stats_of(table), categorical=["hour"], ignore=["hour"])
+
+
+def test_infinite_values_are_refused_with_the_first_row(table):
+    table.loc[5, "amount"] = np.inf
+    with pytest.raises(ColumnsError, match="first at data row 6"):
+        choose_roles(stats_of(table, chunks=3))
+
+
+def test_values_whose_variance_overflows_are_refused(table):
+    table["amount"] = table["amount"] * 1e200
+    with pytest.raises(ColumnsError, match="too large to standardise"):
+        choose_roles(stats_of(table))
+
+
+def test_a_table_with_no_usable_column_is_refused():
+    df = pd.DataFrame({"id": [f"u{i}" for i in range(10)], "empty": [np.nan] * 10})
+    with pytest.raises(ColumnsError, match="no column skae fit can use"):
+        choose_roles(stats_of(df))
+
+
+def test_model_frame_gives_numbers_and_canonical_categories(table):
+    roles = choose_roles(stats_of(table))
+    frame = model_frame(table, roles)
+    assert list(frame.columns) == roles.inputs
+    assert frame["flag"].dtype == np.float64 and set(frame["flag"]) <= {0.0, 1.0}
+    assert set(frame["country"]) <= {"DE", "FR", "IT"}
