@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._detection.calibration import MemberWeights, calibrate, threshold
+from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
 from ._detection.reservoir import Reservoir
@@ -367,6 +367,7 @@ default=None
             scores,
             normalize_errors=self.normalize_errors,
             latent_weight=self.latent_weight,
+            informative=informative_features(X),
         )
         # the float64 scorer, built now and kept for score_samples (scoring then never
         # changes the fitted state); the training scores exactly as score_samples

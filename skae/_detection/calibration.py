@@ -45,7 +45,7 @@ class Calibration:
     scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
 
 
-def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
+def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informative=None):
     """The members' weights and the bias, from their outputs on the calibration rows.
 
     Parameters
@@ -60,6 +60,11 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
         Divide each feature's error by its median training error.
     latent_weight : float
         Weight of the code-space terms; 0 leaves them out.
+    informative : ndarray of bool of shape (n_features,), default=None
+        Which features vary in the calibration rows (None: all). A constant feature
+        carries no information: its reconstruction error there is float noise, so its
+        scale is the median of the informative features' scales, not its own (see
+        :func:`_feature_scale`).
 
     Returns
     -------
@@ -69,7 +74,7 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight):
     k, n_features = len(errors), errors[0].shape[1]
     scales = means = precisions = None
     if normalize_errors:
-        scales = [_feature_scale(e) for e in errors]
+        scales = [_feature_scale(e, informative) for e in errors]
     whiteners = [None] * k
     if latent_weight > 0:
         means, precisions, whiteners = zip(*(_code_statistics(z) for z in codes), strict=True)
@@ -115,11 +120,27 @@ def threshold(scores, contamination):
     return float(np.percentile(scores, 100.0 * contamination))
 
 
-def _feature_scale(errors):
-    """A member's median training error per feature, as float64."""
+def _feature_scale(errors, informative=None):
+    """A member's median training error per feature, as float64.
+
+    A feature constant in the training rows has no information, and its median error is
+    float noise: divided by it, the noise would make it the explanation of ordinary rows
+    and move which rows are flagged. Its scale is the median of the other features'
+    scales instead, so only a real departure from its constant (a new value, an unseen
+    category) counts, as much as a departure of the same size in any feature.
+    """
     median = np.median(errors, axis=0).astype(np.float64)
+    if informative is not None and informative.any() and not informative.all():
+        median = np.where(informative, median, np.median(median[informative]))
     # A feature reconstructed perfectly in training must not divide by ~0.
     return np.maximum(median, max(1e-3 * median.mean(), 1e-12))
+
+
+def informative_features(X):
+    """Which columns of the calibration rows X vary: a spread above float noise."""
+    spread = np.ptp(np.asarray(X, dtype=np.float64), axis=0) if len(X) else np.zeros(X.shape[1])
+    typical = np.abs(np.asarray(X, dtype=np.float64)).max(axis=0) if len(X) else spread
+    return spread > 1e-6 * np.maximum(typical, 1e-30)
 
 
 def _unit_terms(member_weights, errors, codes, scores):

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from .._schema import MISSING_CATEGORY
 from .values import as_number, as_text, is_missing
+
+# The model's inputs are float32 (as its network computes): a number beyond this is inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class ColumnsError(ValueError):
@@ -35,6 +39,8 @@ class _Column:
     missing: int = 0
     infinite: int = 0
     first_infinite: int = -1  # data row (0-based) of the first infinite value
+    largest: float = 0.0  # the largest |number| seen
+    first_largest: int = -1  # data row (0-based) where it was first seen
     counts: collections.Counter | None = dataclasses.field(
         default_factory=collections.Counter
     )  # None once over the category limit
@@ -92,6 +98,7 @@ class ColumnStats:
     def _count(self, info, column):
         """Count a column's values as categories, until there are too many."""
         values = column.value_counts(dropna=False)
+        values = values[values.to_numpy() > 0]  # a categorical dtype lists unused categories
         if len(values) > self.count_limit + 1:  # (+1: the missing "category")
             info.counts = None
             return
@@ -111,8 +118,13 @@ class ColumnStats:
             info.infinite += int(infinite.sum())
             values = np.where(infinite, np.nan, values)
         if (~np.isnan(values)).any():
+            magnitude = np.abs(values)
+            at = int(np.nanargmax(magnitude))
+            if magnitude[at] > info.largest:
+                info.largest, info.first_largest = float(magnitude[at]), self.rows + at
             info.scaler = info.scaler or StandardScaler()
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an overflow is refused later
                 info.scaler.partial_fit(values.reshape(-1, 1))
 
     def _sample(self, chunk):
@@ -146,19 +158,23 @@ class Roles:
 
     def describe(self, fills=None, *, strategy="median", indicators=False):
         """``{heading: names or {column: note}}`` for the model's metadata and
-        ``skae info``. ``fills`` maps an imputed column to its fill value."""
+        ``skae info``. ``fills`` maps each imputed column to its fill value."""
         filled = {}
-        for name, count in self.missing.items():
-            if fills is not None:
-                filled[name] = (
-                    f"{count} at fit, filled with the training {strategy} "
-                    f"{fills[name]:.6g}"
-                    + (", flagged in an indicator column" if indicators else "")
-                )
+        for name in self.numeric if fills is not None else ():
+            count = self.missing.get(name, 0)
+            filled[name] = (
+                f"{count} at fit; a missing value is filled with the training {strategy} "
+                f"{fills[name]:.6g}"
+                + (", flagged in an indicator column" if indicators and count else "")
+            )
+        missing_text = (
+            "flagged in an indicator column" if indicators else "counted as the most frequent"
+        )
         return {
             "numeric columns (standardised)": list(self.numeric),
             "missing values": filled,
-            "categorical columns (one-hot, standardised; an unseen category encodes as zeros)": {
+            "categorical columns (one-hot, standardised; an unseen category stands out as one "
+            f"seen once; a missing value is {missing_text})": {
                 name: f"{len(cats)} categories" for name, cats in self.categorical.items()
             },
             "left out at fit": dict(self.left_out),
@@ -224,7 +240,7 @@ def _forced_categories(name, info, max_categories):
             f"--categorical names {name!r}, which has more than {max_categories} "
             "distinct values; raise --max-categories to encode them all."
         )
-    return sorted(info.counts)
+    return sorted(set(info.counts) - {MISSING_CATEGORY})
 
 
 def _add_by_values(roles, name, info, max_categories):
@@ -234,7 +250,7 @@ def _add_by_values(roles, name, info, max_categories):
     elif info.text:
         kept = _text_categories(info, max_categories)
         if isinstance(kept, list):
-            roles.categorical[name] = kept  # (missing values: one more category)
+            roles.categorical[name] = kept
         else:
             roles.left_out[name] = kept
     elif info.scaler is None:
@@ -250,7 +266,7 @@ def _text_categories(info, max_categories):
     ``max_categories``, and at most one per two rows), else why it is left out."""
     distinct = None if info.counts is None else len(set(info.counts) - {MISSING_CATEGORY})
     if distinct is not None and 2 <= distinct <= min(max_categories, info.rows / 2):
-        return sorted(info.counts)
+        return sorted(set(info.counts) - {MISSING_CATEGORY})
     if distinct is not None and distinct < 2:
         return "text with a single value"
     if distinct is not None and distinct <= max_categories:
@@ -288,6 +304,15 @@ def _check_numbers(stats, roles, impute):
             f"columns {huge[:5]} hold values too large to standardise (their "
             "variance overflows); rescale them first (e.g. divide by a power "
             "of ten)."
+        )
+    beyond = {n: stats.columns[n] for n in numeric if stats.columns[n].largest > FLOAT32_MAX}
+    if beyond:
+        name, info = next(iter(beyond.items()))
+        raise ColumnsError(
+            f"columns {list(beyond)[:5]} hold values beyond float32, the precision the model "
+            f"computes in ({info.largest:.3g} in {name!r}, first at data row "
+            f"{info.first_largest + 1}; the largest float32 is {FLOAT32_MAX:.3g}); rescale "
+            "them first (e.g. divide by a power of ten) or leave them out with --ignore."
         )
 
 

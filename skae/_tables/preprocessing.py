@@ -6,6 +6,12 @@ categories), fitted in memory or from streamed column statistics
 from __future__ import annotations
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Binarizer, StandardScaler
+
+from .categories import CategoryEncoder
 
 # What the missing-value indicators fill a missing number with before marking it (as
 # above ``_MISSING_MARK / 3``): near the float32 limit, beyond any real value a float32
@@ -16,25 +22,24 @@ _MISSING_MARK = 3e38
 def build_preprocessor(roles, *, impute="median", indicators=False):
     """The unfitted ColumnTransformer, selecting columns by name.
 
-    Blocks: ``numeric`` (impute, then standardise), ``missing`` (with ``indicators``: one
-    0/1 indicator per numeric column that had missing values at fit), ``categorical``
-    (one-hot, then standardised, so that a rare category stands out as a large value the
-    way a rare number does). The indicators are built from steps every ONNX converter
-    knows (a constant fill, then a threshold), so the whole pipeline exports as one graph.
+    Blocks: ``numeric`` (impute, then standardise: every numeric column is imputed unless
+    ``impute="none"``, so a model fitted on complete data still takes a gap),
+    ``missing`` (with ``indicators``: one 0/1 indicator per numeric column that had
+    missing values at fit) and ``categorical``
+    (:class:`~skae._tables.categories.CategoryEncoder`: one-hot and standardised, an
+    unseen category standing out as one seen once, a missing value counted as the most
+    frequent category, or flagged with ``indicators``). The indicators are built from
+    steps every ONNX converter knows (a constant fill, then a threshold), so the whole
+    pipeline exports as one graph.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import Binarizer, OneHotEncoder, StandardScaler
-
     parts = []
-    imputes = bool(roles.missing) and impute != "none"
+    imputes = impute != "none"
     if roles.numeric:
         steps = [StandardScaler()]
         if imputes:
             steps.insert(0, SimpleImputer(strategy=impute, keep_empty_features=True))
         parts.append(("numeric", make_pipeline(*steps), list(roles.numeric)))
-    if imputes and indicators:
+    if imputes and indicators and roles.missing:
         parts.append(
             (
                 "missing",
@@ -48,21 +53,11 @@ def build_preprocessor(roles, *, impute="median", indicators=False):
             )
         )
     if roles.categorical:
-        parts.append(
-            (
-                "categorical",
-                make_pipeline(
-                    OneHotEncoder(
-                        categories=[list(c) for c in roles.categorical.values()],
-                        handle_unknown="ignore",
-                        sparse_output=False,
-                        dtype=np.float64,
-                    ),
-                    StandardScaler(),
-                ),
-                list(roles.categorical),
-            )
+        encoder = CategoryEncoder(
+            categories=[list(c) for c in roles.categorical.values()],
+            missing="indicator" if indicators else "most_frequent",
         )
+        parts.append(("categorical", encoder, list(roles.categorical)))
     return ColumnTransformer(parts, remainder="drop")
 
 
@@ -70,33 +65,21 @@ def fit_streamed_preprocessor(roles, stats, *, sample, impute="median", indicato
     """The preprocessor fitted from streamed statistics, never the whole table.
 
     Its structure (and the imputer's medians) come from the random sample, ``sample``
-    (``model_frame(stats.sample_frame(), roles)``, left unchanged); the scaler's means and
-    variances are the exact ones of the whole data, from the first pass's
-    ``StandardScaler.partial_fit`` (adjusted for the imputed values).
+    (``model_frame(stats.sample_frame(), roles)``); the scaler's means and variances are
+    the exact ones of the whole data, from the first pass's ``StandardScaler.partial_fit``
+    (adjusted for the imputed values), and the categories' shares the whole data's counts.
     """
     pre = build_preprocessor(roles, impute=impute, indicators=indicators)
-    if roles.categorical:
-        sample = sample.copy()
-    for name, cats in roles.categorical.items():  # values outside the kept categories
-        sample.loc[~sample[name].isin(cats), name] = cats[0]
     pre.fit(sample)
     if roles.numeric:
         _set_scaler(pre.named_transformers_["numeric"], roles, stats)
     if roles.categorical:
-        _set_category_scaler(pre.named_transformers_["categorical"], roles, stats)
+        pre.named_transformers_["categorical"].fit_counts(
+            [stats.columns[name].counts for name in roles.categorical],
+            stats.rows,
+            feature_names=list(roles.categorical),
+        )
     return pre
-
-
-def _set_category_scaler(block, roles, stats):
-    """The one-hot block's scaler from the whole data's category counts."""
-    shares = np.array(
-        [
-            stats.columns[name].counts[c] / stats.rows
-            for name, cats in roles.categorical.items()
-            for c in cats
-        ]
-    )
-    _set_moments(block.steps[-1][1], shares, shares * (1 - shares), stats.rows)
 
 
 def _set_moments(scaler, means, variances, rows):

@@ -9,7 +9,7 @@ import contextlib
 import os
 
 from .dialects import csv_options, detect_dialect
-from .formats import reading_errors, require_pyarrow, table_format
+from .formats import TableError, reading_errors, require_pyarrow, table_format
 
 
 # ---------------------------------------------------------------------- sources
@@ -56,13 +56,10 @@ def read_table(path, *, dialect=None):
                 require_pyarrow()
                 frames.append(pd.read_parquet(name).reset_index(drop=True))
             else:
-                frames.append(
-                    pd.read_csv(
-                        name,
-                        low_memory=False,
-                        **csv_options(dialect or detect_dialect(name)),
-                    )
+                frame = pd.read_csv(
+                    name, low_memory=False, **csv_options(dialect or detect_dialect(name))
                 )
+                frames.append(_fields_match_header(frame, name, 0))
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if df.shape[0] == 0:
         raise ValueError(f"{path} has no data rows.")
@@ -126,7 +123,29 @@ def _iter_csv(path, chunk_size, dialect, columns, dtypes, text):
     elif dtypes is not None:
         options["dtype"] = dtypes
     with pd.read_csv(path, chunksize=chunk_size, usecols=columns, **options) as reader:
-        yield from reader
+        done = 0
+        for chunk in reader:
+            yield _fields_match_header(chunk, path, done)
+            done += len(chunk)
+
+
+def _fields_match_header(frame, path, first_row):
+    """The frame, or TableError when its rows hold more fields than the header names.
+
+    pandas then makes the leading fields an unnamed index, which would be dropped (an
+    ID column lost from every written row) or shift every column against its name.
+    """
+    import pandas as pd
+
+    if isinstance(frame.index, pd.RangeIndex) or all(n is not None for n in frame.index.names):
+        return frame
+    extra = frame.index.nlevels
+    unnamed = "the first field has" if extra == 1 else f"the first {extra} fields have"
+    raise TableError(
+        f"{path}: data row {first_row + 1} has {frame.shape[1] + extra} fields but the "
+        f"header names {frame.shape[1]} columns ({unnamed} no name); name every column "
+        "in the header."
+    )
 
 
 def iter_table(path, chunk_size, *, dialect=None, columns=None, dtypes=None, text=False):

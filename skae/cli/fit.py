@@ -188,6 +188,8 @@ def _chunks(options, dialects, columns=None):
         for chunk in iter_table(
             path, options.rows_per_chunk, dialect=dialect, columns=columns, text=dialect is not None
         ):
+            if len(chunk) == 0:  # a header-only file, an empty partition: no rows to add
+                continue
             yield chunk if dialect is None or dialect.decimal == "." else decimal_points(chunk)
 
 
@@ -238,7 +240,7 @@ def _fit_streamed(options, files, say):
 def _export(pipeline, fitted, options):
     onx = to_onnx(pipeline, fitted.sample.iloc[:1], feature_errors=True)
     roles, fills = fitted.roles, None
-    if roles.missing:  # imputed (choose_roles refuses missing values otherwise)
+    if roles.numeric and options.impute != "none":  # every numeric column is imputed
         imputer = fitted.preprocessor.named_transformers_["numeric"].steps[0][1]
         fills = dict(zip(roles.numeric, imputer.statistics_, strict=True))
     entry = onx.metadata_props.add()

@@ -10,9 +10,12 @@ metadata, file names) is printed with control characters escaped.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from . import options
 from .common import CommandError, say
@@ -26,6 +29,45 @@ COMMANDS = {
     "export": ("export", options.ExportOptions, True),
     "info": ("info", options.InfoOptions, False),
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (temporary files are removed on the way) and
+    exit with ``128 + signal``, as a process killed by it would.
+
+    A BaseException, like KeyboardInterrupt: ``except Exception`` does not swallow it."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# What stops a command: SIGINT (Ctrl-C, Python's KeyboardInterrupt), SIGTERM (kill,
+# timeout, docker stop, systemd) and SIGHUP (a closed terminal).
+_STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _terminate_on_signals():
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread while a command
+    runs, so every ``finally`` (an atomic write's clean-up) runs. A signal the process
+    ignores (``nohup`` ignores SIGHUP) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for signum in _STOPPING:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def run(command, opts):
@@ -43,10 +85,17 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command
     try:
-        return run(command, options.from_namespace(COMMANDS[command][1], args))
+        with _terminate_on_signals():
+            return run(command, options.from_namespace(COMMANDS[command][1], args))
     except KeyboardInterrupt:
         say(f"skae {command}: interrupted; no output written.")
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated as stop:
+        say(f"skae {command}: stopped by {signal.Signals(stop.signum).name}; no output written.")
+        return 128 + stop.signum
+    except BrokenPipeError:  # the reader of stdout went away (skae info | head)
+        _quiet_stdout()
+        return 128 + getattr(signal, "SIGPIPE", 13)
     except (CommandError, ValueError, OSError, ImportError) as exc:
         if os.environ.get("SKAE_DEBUG"):
             raise
@@ -60,6 +109,12 @@ def main(argv=None) -> int:
             "(set SKAE_DEBUG=1 for the traceback)"
         )
         return 1
+
+
+def _quiet_stdout():
+    """Point stdout at /dev/null: flushing it at exit would fail on the broken pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _one_line(exc):

@@ -172,6 +172,9 @@ def _sources(step, n_in):
                 return None
             parts.append(part)
         return np.concatenate(parts) if parts else np.arange(0)
+    own = getattr(step, "feature_sources_", None)  # skae's CategoryEncoder says it
+    if own is not None:
+        return np.asarray(own, dtype=int)
     if isinstance(step, OneHotEncoder):
         counts = _one_hot_counts(step)
         return None if counts is None else np.repeat(np.arange(n_in), counts)

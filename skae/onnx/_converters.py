@@ -22,6 +22,8 @@ from skl2onnx.common.data_types import (
 from skl2onnx.helpers import add_onnx_graph
 
 from .. import _schema
+from .._schema import MISSING_CATEGORY
+from .._tables.categories import CategoryEncoder
 from ..autoencoder import AutoencoderTransformer
 from ..detector import ReconstructionAnomalyDetector
 from ..vae import VAETransformer
@@ -207,8 +209,70 @@ def _convert(scope, operator, container):
     add_onnx_graph(scope, operator, container, onx)
 
 
+def _category_shape(operator):
+    n = operator.inputs[0].get_first_dimension()
+    width = int(len(operator.raw_operator.feature_sources_))
+    operator.outputs[0].type = FloatTensorType([n, width])
+
+
+def _input_columns(operator):
+    """``(variable name, column or None)`` for each text column reaching the operator."""
+    columns = []
+    for variable in operator.inputs:
+        shape = variable.type.shape
+        width = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else 1
+        columns += [(variable.full_name, j if width > 1 else None) for j in range(width)]
+    return columns
+
+
+def _convert_categories(scope, operator, container):
+    """Per column: a LabelEncoder from text to the row of its category (the unseen row
+    by default, the missing row for "nan"), a Gather of that row from the encoder's
+    table, and the columns side by side."""
+    encoder = operator.raw_operator
+    parts = []
+    columns = _input_columns(operator)
+    for (name, j), cats, table in zip(columns, encoder.categories_, encoder.tables_, strict=True):
+        unique = scope.get_unique_variable_name
+        if j is not None:
+            index = unique("skae_column")
+            container.add_initializer(index, onnx.TensorProto.INT64, [1], [j])
+            picked = unique("skae_text")
+            container.add_node("Gather", [name, index], picked, axis=1, name=unique("Gather"))
+            name = picked
+        k = len(cats)
+        codes = unique("skae_codes")
+        container.add_node(
+            "LabelEncoder",
+            [name],
+            codes,
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_strings=[str(c) for c in cats] + [MISSING_CATEGORY],
+            values_int64s=list(range(k)) + [k + 1],
+            default_int64=k,
+            name=unique("LabelEncoder"),
+        )
+        rows = unique("skae_table")
+        container.add_initializer(
+            rows, onnx.TensorProto.FLOAT, list(table.shape), table.astype("float32").ravel()
+        )
+        gathered, shape, flat = unique("skae_rows"), unique("skae_shape"), unique("skae_enc")
+        container.add_node("Gather", [rows, codes], gathered, axis=0, name=unique("Gather"))
+        container.add_initializer(shape, onnx.TensorProto.INT64, [2], [-1, table.shape[1]])
+        container.add_node("Reshape", [gathered, shape], flat, name=unique("Reshape"))
+        parts.append(flat)
+    container.add_node(
+        "Concat",
+        parts,
+        operator.outputs[0].full_name,
+        axis=1,
+        name=scope.get_unique_operator_name("Concat"),
+    )
+
+
 def register_converters():
-    """Register the three estimators with skl2onnx (idempotent)."""
+    """Register skae's estimators and encoder with skl2onnx (idempotent)."""
     for cls in (AutoencoderTransformer, VAETransformer):
         update_registered_converter(
             cls, f"Skae{cls.__name__}", _transformer_shape, _convert, parser=_transformer_parser
@@ -220,4 +284,7 @@ def register_converters():
         _convert,
         parser=_detector_parser,
         options=DETECTOR_OPTIONS,
+    )
+    update_registered_converter(
+        CategoryEncoder, "SkaeCategoryEncoder", _category_shape, _convert_categories
     )

@@ -83,3 +83,16 @@ def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):
     assert det.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
     flagged = det.predict(X) == -1
     assert 0 < flagged.mean() < 0.2 and flagged[y == 1].mean() > 0.8
+
+
+def test_a_constant_feature_is_never_the_explanation(blobs_with_outliers):
+    """A column constant in training has no information: its float-noise errors are
+    scaled like the other features', so it explains no ordinary row, while a real
+    departure from its constant still flags the row."""
+    X, _ = blobs_with_outliers
+    X = np.column_stack([X, np.zeros(len(X))])  # 7.0 in every row, after StandardScaler
+    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    assert (det.feature_errors(X).argmax(axis=1) != X.shape[1] - 1).all()
+    moved = X[:20].copy()  # inliers, whose constant column now departs from it
+    moved[:, -1] = 3.0
+    assert (det.predict(X[:20]) == 1).mean() > 0.8 and (det.predict(moved) == -1).all()

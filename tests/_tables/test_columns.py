@@ -77,10 +77,11 @@ def test_missing_numbers_are_counted_and_refused_only_without_imputing(table):
         choose_roles(stats_of(table), impute=False)
 
 
-def test_a_missing_text_value_is_one_more_category(table):
+def test_a_missing_text_value_is_counted_not_a_category(table):
     table.loc[[1, 2], "country"] = None
-    cats = choose_roles(stats_of(table)).categorical["country"]
-    assert cats == ["DE", "FR", "IT", "nan"]
+    stats = stats_of(table)
+    assert choose_roles(stats).categorical["country"] == ["DE", "FR", "IT"]
+    assert stats.columns["country"].counts["nan"] == 2
 
 
 def test_columns_restricts_and_ignore_leaves_out(table):
@@ -130,3 +131,32 @@ def test_model_frame_gives_numbers_and_canonical_categories(table):
     assert list(frame.columns) == roles.inputs
     assert frame["flag"].dtype == np.float64 and set(frame["flag"]) <= {0.0, 1.0}
     assert set(frame["country"]) <= {"DE", "FR", "IT"}
+
+
+def test_values_beyond_float32_are_refused_naming_the_column(table):
+    """The model computes in float32: such a column would make every row unscoreable."""
+    import warnings
+
+    table.loc[3, "amount"] = 5e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way
+        with pytest.raises(ColumnsError, match=r"'amount'.*beyond float32.*data row 4"):
+            choose_roles(stats_of(table, chunks=2))
+
+
+def test_a_categorical_dtype_counts_the_values_that_occur():
+    """3 of 200 declared categories used: counted as 3, so one-hot encoded (and
+    --categorical accepts it)."""
+    declared = [f"c{i}" for i in range(200)]
+    df = pd.DataFrame(
+        {
+            "kind": pd.Categorical(["c1", "c2", "c3"] * 20, categories=declared),
+            "x": np.arange(60.0),
+        }
+    )
+    assert choose_roles(stats_of(df)).categorical == {"kind": ["c1", "c2", "c3"]}
+    assert choose_roles(stats_of(df), categorical=["kind"]).categorical["kind"] == [
+        "c1",
+        "c2",
+        "c3",
+    ]

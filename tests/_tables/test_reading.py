@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skae._tables.reading import infer_csv_dtypes, iter_table, table_files, total_rows
+from skae._tables.reading import infer_csv_dtypes, iter_table, read_table, table_files, total_rows
 from skae._tables.writing import TableWriter
 
 TEXT_SUFFIXES = [
@@ -120,3 +120,14 @@ def test_parquet_chunks_keep_one_type_when_nulls_appear_late(tmp_path):
     assert [str(t) for t in table.schema.types] == ["int64", "bool"]
     assert table.to_pydict() == {"n": [1, 2, 3, None], "flag": [True, False, True, None]}
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "o.parquet"), df)
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_rows_with_more_fields_than_the_header_are_refused_not_dropped(tmp_path, text):
+    """pandas would make the unnamed leading field an index, which is then dropped."""
+    path = tmp_path / "extra.csv"
+    path.write_text("a,b,c\nid0,1.76,0.40,0.98\nid1,2.2,1.8,-0.9\n")
+    with pytest.raises(ValueError, match="data row 1 has 4 fields but the header names 3"):
+        list(iter_table(str(path), 10, text=text))
+    with pytest.raises(ValueError, match="name every column in the header"):
+        read_table(str(path))

@@ -169,7 +169,8 @@ def test_fit_uses_text_booleans_and_integers_and_imputes(mixed, capsys):
     info = capsys.readouterr().out
     assert "    kind: 4 categories" in info
     assert "    user: text with more than 20 distinct values" in info
-    assert "    c: 25 at fit, filled with the training median" in info
+    assert "    c: 25 at fit; a missing value is filled with the training median" in info
+    assert "    a: 0 at fit; a missing value is filled with the training median" in info
     score(folder / "m.onnx", folder / "train.csv", folder / "o.csv")
     scored = pd.read_csv(folder / "o.csv")
     assert scored["score"].notna().all()
@@ -283,3 +284,70 @@ def test_fit_streams_a_file_larger_than_the_bound(mixed, tmp_path, capsys):
     )
     assert run("fit", options) == 0
     assert "streamed in chunks of 300 rows" in capsys.readouterr().out
+
+
+def test_fit_refuses_a_column_beyond_float32_without_a_warning_line(table, tmp_path, capsys):
+    df, _ = table
+    df = df.copy()
+    df.loc[5, "x1"] = 5e39
+    df.to_csv(tmp_path / "d.csv", index=False)
+    err = fails(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")], capsys, "x1")
+    assert "beyond float32" in err and "data row 6" in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_model_fitted_on_complete_data_fills_a_gap_when_scoring(table, tmp_path, capsys):
+    df, _ = table
+    df.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx"), *QUICK]) == 0
+    gap = df.iloc[:50].copy()
+    gap.loc[3, "x2"] = np.nan
+    gap.to_csv(tmp_path / "g.csv", index=False)
+    score(tmp_path / "m.onnx", tmp_path / "g.csv", tmp_path / "o.csv")
+    scored = pd.read_csv(tmp_path / "o.csv")
+    assert len(scored) == 50 and scored["score"].notna().all()
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m.onnx")]) == 0
+    assert "x2: 0 at fit; a missing value is filled with the training median" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_streamed_fit_skips_header_only_files(mixed, tmp_path, capsys):
+    folder, df, _ = mixed
+    data = tmp_path / "data"
+    data.mkdir()
+    df.to_csv(data / "a.csv", index=False)
+    df.iloc[:0].to_csv(data / "b.csv", index=False)  # a header only
+    df.iloc[:0].to_parquet(data / "c.parquet")  # no rows
+    fit_quietly(data, tmp_path / "m.onnx")
+    assert f"{len(df)} rows" in capsys.readouterr().out
+
+
+def _payments(n, rng):
+    country = rng.choice(["FR", "DE", "IT", "ES", "NL"], size=n, p=[0.4, 0.3, 0.15, 0.14, 0.01])
+    channel = rng.choice(["web", "app", "pos", "phone"], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    amount = np.exp(rng.normal(3, 0.6, size=n))
+    items = np.maximum(1, np.round(amount / 20 + rng.normal(0, 1, size=n)))
+    return pd.DataFrame({"amount": amount, "items": items, "country": country, "channel": channel})
+
+
+def test_an_unseen_category_stands_out_and_a_missing_one_does_not(tmp_path):
+    """A never-seen country is flagged as often as the 1% country; a missing channel
+    (3% of the training rows) no more than an ordinary row."""
+    rng = np.random.RandomState(0)
+    train = _payments(3000, rng)
+    train.loc[rng.rand(len(train)) < 0.03, "channel"] = np.nan
+    train.to_csv(tmp_path / "train.csv", index=False)
+    fit_quietly(tmp_path / "train.csv", tmp_path / "m.onnx", "--contamination", "0.02")
+    test = _payments(600, rng)
+    test.loc[:99, "country"] = "PT"  # never seen
+    test.loc[100:199, "country"] = "NL"  # rare
+    test.loc[200:299, "channel"] = np.nan
+    test.to_csv(tmp_path / "test.csv", index=False)
+    score(tmp_path / "m.onnx", tmp_path / "test.csv", tmp_path / "o.csv")
+    scored = pd.read_csv(tmp_path / "o.csv")
+    flagged = scored["label"].to_numpy() == -1
+    assert flagged[:100].mean() >= flagged[100:200].mean() >= 0.9
+    assert flagged[200:300].mean() <= flagged[300:].mean() + 0.05
+    assert (scored["top_feature"][:100] == "country").all()

@@ -1,15 +1,18 @@
 """skae.cli.main: dispatch, one-line errors, exit codes, what each command imports."""
 
 import os
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
 from skae.cli import build_parser, main
 
-from .conftest import COMMANDS, fails
+from .conftest import COMMANDS, QUICK, X_COLUMNS, fails
 
 
 def test_python_dash_m_skae():
@@ -153,7 +156,7 @@ def test_errors_are_one_line_without_partial_output(fitted_onnx, table, tmp_path
             "lacks the columns the model was fitted on: ['x3']",
         ),
         (["score", model, str(tmp_path / "nonnum.csv"), "-o", str(out)], "not numeric"),
-        (["score", model, str(tmp_path / "nan.csv"), "-o", str(out)], "data row 8"),
+        (["score", model, str(tmp_path / "inf.csv"), "-o", str(out)], "data row 10"),
         (["score", model, str(tmp_path / "taken.csv"), "-o", str(out)], "already has columns"),
         (["score", model, str(tmp_path / "bad.csv"), "-o", str(out)], "could not read"),
         (
@@ -199,3 +202,109 @@ def test_errors_escape_control_characters_in_names(fitted_onnx, table, tmp_path,
     )
     err = capsys.readouterr().err
     assert "\x1b" not in err and "n\\x1bame" in err
+
+
+def _send_during(monkeypatch, module, name, signum):
+    """Patch ``module.name`` so that calling it sends this process ``signum`` first."""
+    original = getattr(module, name)
+
+    def sending(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, sending)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("command", ["fit", "score", "export", "demo"])
+def test_sigterm_and_sighup_leave_no_partial_file_and_exit_conventionally(
+    command, signum, fitted_onnx, table, tmp_path, capsys, monkeypatch
+):
+    """kill, timeout, docker stop and a closed terminal: the temporary file is removed,
+    an existing output is untouched, the exit code is 128 + the signal."""
+    from skae._tables import writing
+    from skae.cli import demo, export, fit
+
+    df, _ = table
+    df.to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / ("out" if command == "demo" else "o.onnx" if command != "score" else "o.csv")
+    if command == "demo":
+        out.mkdir()
+        (out / "report.png").write_bytes(b"precious")
+        _send_during(monkeypatch, demo, "write_bytes", signum)
+        argv = ["demo", "--quick", "-o", str(out)]
+    else:
+        out.write_bytes(b"precious")
+    if command == "fit":
+        _send_during(monkeypatch, fit, "write_bytes", signum)
+        argv = ["fit", str(tmp_path / "d.csv"), "-o", str(out), *QUICK]
+    elif command == "score":
+        _send_during(monkeypatch, writing.TableWriter, "close", signum)
+        argv = ["score", str(fitted_onnx / "model.onnx"), str(tmp_path / "d.csv"), "-o", str(out)]
+        argv += ["-q", "--chunk-size", "50"]
+    elif command == "export":
+        import joblib
+
+        joblib.dump(
+            ReconstructionAnomalyDetector(AutoencoderTransformer(max_iter=2)).fit(
+                df[X_COLUMNS].to_numpy()
+            ),
+            tmp_path / "p.joblib",
+        )
+        _send_during(monkeypatch, export, "write_bytes", signum)
+        argv = ["export", str(tmp_path / "p.joblib"), "-o", str(out)]
+    previous = signal.getsignal(signum)
+    assert main(argv) == 128 + signum
+    assert signal.getsignal(signum) is previous  # the caller's handler is back
+    assert f"stopped by {signal.Signals(signum).name}" in capsys.readouterr().err
+    folder = out if command == "demo" else tmp_path
+    assert not [f for f in os.listdir(folder) if f.endswith(".part")]
+    precious = out / "report.png" if command == "demo" else out
+    assert precious.read_bytes() == b"precious"
+
+
+def test_a_killed_skae_score_process_leaves_no_temporary_file(fitted_onnx, tmp_path):
+    """The real thing: SIGTERM to a running ``skae score`` from another process."""
+    import time
+
+    rng = np.random.RandomState(0)
+    pd.DataFrame(rng.normal(size=(200_000, 5)), columns=X_COLUMNS).to_csv(
+        tmp_path / "big.csv", index=False
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "skae",
+            "score",
+            str(fitted_onnx / "model.onnx"),
+            str(tmp_path / "big.csv"),
+            "-o",
+            str(tmp_path / "o.csv"),
+            "-q",
+            "--chunk-size",
+            "500",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(f.endswith(".part") for f in os.listdir(tmp_path)):
+        assert proc.poll() is None and time.monotonic() < deadline, "never started writing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert sorted(os.listdir(tmp_path)) == ["big.csv"]
+
+
+def test_a_closed_pipe_ends_quietly(fitted_onnx):
+    """``skae info model.onnx | head -1``: no traceback, no error line."""
+    proc = subprocess.run(
+        f"{sys.executable} -m skae info {fitted_onnx / 'model.onnx'} --params | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.stderr == "", proc.stderr

@@ -248,3 +248,20 @@ def test_top_feature_after_transforming_pipelines(table, tmp_path, capsys):
                 assert not set(scored["top_feature"]) & set(X_COLUMNS)
         assert main(["info", str(model)]) == 0
         assert "feature errors: per" in capsys.readouterr().out
+
+
+def test_score_refuses_rows_with_an_unnamed_leading_field(fitted_onnx, tmp_path, capsys):
+    """a,b,c over id0,1.76,0.40,0.98: pandas makes id0 an index, which was then dropped
+    from every written row. Refused, as skae fit refuses it."""
+    header = ",".join(X_COLUMNS)
+    rows = "\n".join(f"id{i}," + ",".join(["0.5"] * len(X_COLUMNS)) for i in range(5))
+    (tmp_path / "d.csv").write_text(f"{header}\n{rows}\n")
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"o.{fmt}"
+        fails(
+            ["score", str(fitted_onnx / "model.onnx"), str(tmp_path / "d.csv"), "-o", str(out)],
+            capsys,
+            "data row 1 has 6 fields but the header names 5",
+        )
+        assert not out.exists()
+    fails(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")], capsys, "6 fields")
