@@ -29,6 +29,35 @@ __all__ = ["ReconstructionAnomalyDetector", "default_epochs", "default_estimator
 TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
 
 
+# The fewest rows whose scores give quartiles and a threshold worth the name: with fewer,
+# the robust standardisation divides by the spread of one or two rows.
+MIN_CALIBRATION_ROWS = 10
+
+
+def _check_enough_rows(n, method):
+    if n < MIN_CALIBRATION_ROWS:
+        raise ValueError(
+            f"ReconstructionAnomalyDetector needs at least {MIN_CALIBRATION_ROWS} rows to "
+            "calibrate its scores (their quartiles and the threshold); "
+            + (
+                f"got n_samples = {n}."
+                if method == "fit"
+                else f"partial_fit has seen {n} (n_samples = {n}): add rows with "
+                "partial_fit before scoring."
+            )
+        )
+
+
+def _why_stopped(members, unconverged, partial):
+    """The ensemble's progress bar's last words."""
+    if unconverged is None:
+        return "stopped by an error or Ctrl-C"
+    if partial:
+        return f"one epoch on this chunk for {len(members)} networks"
+    done = len(members) - len(unconverged)
+    return f"{done} of {len(members)} networks stopped by themselves"
+
+
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
     """Outlier detector scoring rows by how badly autoencoders reconstruct them.
 
@@ -87,9 +116,11 @@ default=None
         The most training rows the calibration (error scales, code statistics, the robust
         standardisation, ``offset_``) is computed from. ``fit`` uses all rows up to this
         many, else a random sample of this size; ``partial_fit`` keeps a uniform sample
-        (reservoir sampling) of all the rows it has seen, so its memory does not grow with
-        the data. The sample stays in the fitted detector (and its pickle) only after
-        ``partial_fit``.
+        (reservoir sampling) of all the rows it has seen, ``fit``'s included, so its
+        memory does not grow with the data. The sample stays in the fitted detector (and
+        its pickle: up to ``reservoir_size * n_features * 4`` bytes), so that
+        ``partial_fit`` after ``fit`` recalibrates from every row seen; lower it for
+        smaller pickles. At least 10 rows are needed to calibrate.
     random_state : int, RandomState instance or None, default=None
         When not None, seeds every member (overriding their own ``random_state``) and the
         calibration sample.
@@ -255,11 +286,12 @@ default=None
         if self.verbose:
             epochs = 1 if partial else max(m.max_iter for m in members)
             bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
+        unconverged = None
         try:
             unconverged = train_members(members, groups, X, partial=partial, progress=bar)
         finally:
             if bar is not None:
-                bar.close()
+                bar.finish(_why_stopped(members, unconverged, partial))
         self.n_iter_ = max(m.n_iter_ for m in members)
         return unconverged
 
@@ -282,11 +314,14 @@ default=None
         """
         with keep_state_on_error(self):
             X = validate(self, X)
+            _check_enough_rows(len(X), "fit")
             self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
-            self.__dict__.pop("_reservoir", None)
-            self._calibration = self._calibrate(self._sample(X))
+            sample = self._sample(X)
+            # the calibration sample stands for all of X: partial_fit adds to it
+            self._reservoir = Reservoir.of(sample, len(X), self.reservoir_size, self.random_state)
+            self._calibration = self._calibrate(sample)
         if unconverged:
             warn_not_converged(unconverged)
         return self
@@ -343,6 +378,7 @@ default=None
         """
         calibration = self._calibration
         if calibration is None:
+            _check_enough_rows(self._reservoir.n_seen, "partial_fit")
             calibration = self._calibration = self._calibrate(self._reservoir.rows)
         return calibration
 

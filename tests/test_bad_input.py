@@ -88,10 +88,17 @@ def _check_error(exc_info, parts):
     assert "Traceback" not in message
 
 
+# A detector calibrates its scores from its training rows: it needs ten of them.
+TOO_FEW_TO_CALIBRATE = (ValueError, ["at least 10 rows", "n_samples"])
+DETECTOR_FIT_CASES = {"one row": TOO_FEW_TO_CALIBRATE, "two rows": TOO_FEW_TO_CALIBRATE}
+
+
 @pytest.mark.parametrize("case", list(FIT_CASES))
 @pytest.mark.parametrize("kind", KINDS)
 def test_fit_matrix(kind, case):
     data, expected = FIT_CASES[case]
+    if kind == "detector":
+        expected = DETECTOR_FIT_CASES.get(case, expected)
     est = make(kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -329,7 +336,8 @@ def cli_model(tmp_path_factory):
 
 
 CLI_FIT_CASES = {
-    "one row": (DF.iloc[:1], "fitting needs at least 2"),
+    "one row": (DF.iloc[:1], "fitting needs at least 10"),
+    "nine rows": (DF.iloc[:9], "fitting needs at least 10"),
     "header only": (DF.iloc[:0], "no data rows"),
     "values around 1e300": (DF * 1e300, "too large to standardise"),
     "values around 1e20 (the scaler copes)": (DF * 1e20, None),
@@ -340,7 +348,7 @@ CLI_FIT_CASES = {
     ),
     "only empty columns": (pd.DataFrame({"a": [np.nan] * 4}), "no column skae fit can use"),
     "one column": (DF[["a"]], None),
-    "two rows": (DF.iloc[:2], None),
+    "ten rows": (DF.iloc[:10], None),
     "constant columns": (DF.assign(c=1.0, d=1.0), None),
     "duplicated rows": (pd.concat([DF.iloc[:5]] * 6), None),
     "nan (imputed)": (pd.DataFrame(with_nan, columns=list("abcd")), None),

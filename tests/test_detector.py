@@ -255,3 +255,29 @@ def test_threads_first_scoring_after_partial_fit_agree(blobs_with_outliers):
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
     np.testing.assert_array_equal(det.score_samples(X), results[0])
+
+
+def test_partial_fit_after_fit_recalibrates_from_every_row_seen(blobs_with_outliers):
+    """fit's rows seed the reservoir: 10 more rows move the threshold a little, not to
+    what those 10 alone would give."""
+    X, _ = blobs_with_outliers
+    shares = []
+    for seed in range(4):
+        det = ReconstructionAnomalyDetector(AE, contamination=0.05, random_state=seed).fit(X)
+        rows = np.random.RandomState(seed).choice(len(X), 10, replace=False)
+        det.partial_fit(X[rows])
+        assert det._reservoir.n_seen == len(X) + 10
+        shares.append((det.predict(X) == -1).mean())
+    assert all(0.02 <= s <= 0.09 for s in shares), shares
+
+
+@pytest.mark.parametrize("n", [1, 2, 9])
+def test_too_few_rows_to_calibrate_are_refused_with_the_minimum(blobs_with_outliers, n):
+    X, _ = blobs_with_outliers
+    with pytest.raises(ValueError, match=f"at least 10 rows.*n_samples = {n}"):
+        ReconstructionAnomalyDetector(AE).fit(X[:n])
+    det = ReconstructionAnomalyDetector(AE).partial_fit(X[:n])  # training a chunk is fine
+    with pytest.raises(ValueError, match=f"at least 10 rows.*partial_fit has seen {n}"):
+        det.predict(X)
+    det.partial_fit(X[n : n + 20])
+    assert det.predict(X).shape == (len(X),)

@@ -162,3 +162,16 @@ def test_to_onnx_without_the_train_extra_names_it():
     ).stdout
     lines = out.strip().splitlines()
     assert len(lines) == 2 and all("skae[train]" in line for line in lines), out
+
+
+def test_plotting_without_matplotlib_names_the_plot_extra():
+    out = _python(
+        """
+try:
+    import skae.plotting
+except ImportError as exc:
+    print(exc)
+""",
+        without=["matplotlib"],
+    )
+    assert "skae.plotting needs matplotlib" in out and 'pip install "skae[plot]"' in out

@@ -67,6 +67,16 @@ def train_members(members, groups, X, *, partial, progress=None):
     unconverged = []
     for group in groups:
         chosen = [members[i] for i in group]
+        if progress is not None:
+            first, last = group[0] + 1, group[-1] + 1
+            label = (
+                f"{first}"
+                if len(group) == 1
+                else f"{first}-{last}"
+                if group == list(range(group[0], group[-1] + 1))
+                else ",".join(str(i + 1) for i in group)
+            )
+            progress.start_group(f"{label} of {len(members)}")
         if len(chosen) == 1:
             converged = [chosen[0]._train_on(X, partial, progress)]
         else:

@@ -31,6 +31,15 @@ class Reservoir:
         self.n_seen = 0
         self._rng = check_random_state(random_state)
 
+    @classmethod
+    def of(cls, rows, n_seen, size, random_state=None):
+        """A reservoir holding ``rows``, a uniform sample of ``n_seen`` rows (``fit``'s
+        calibration sample), so that later rows join it as if it had seen them all."""
+        reservoir = cls(size, rows.shape[1], random_state)
+        reservoir.rows = np.asarray(rows[:size], dtype=np.float32)
+        reservoir.n_seen = int(n_seen)
+        return reservoir
+
     def add(self, X):
         """A new reservoir holding a uniform sample of the rows seen and of X."""
         new = copy.copy(self)

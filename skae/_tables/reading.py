@@ -86,6 +86,23 @@ def _range_index(schema):
     return None
 
 
+def _without_nulls(pq):
+    """The columns of a Parquet file that hold no null anywhere, by its footer's
+    statistics: they are read as plain bool and int columns, as the file wrote them
+    (nullable types are for the columns that need them, so chunks agree on a type)."""
+    meta = pq.metadata
+    counts = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for j in range(group.num_columns):
+            column = group.column(j)
+            stats = column.statistics
+            known = stats is not None and stats.has_null_count
+            name = column.path_in_schema
+            counts[name] = counts.get(name, 0) + (stats.null_count if known else 1)
+    return {name for name, n in counts.items() if n == 0}
+
+
 def parquet_rows(path):
     """Rows in a Parquet file, from its footer."""
     return require_pyarrow().parquet.ParquetFile(path).metadata.num_rows
@@ -100,9 +117,14 @@ def _iter_parquet(path, chunk_size, columns):
     pq = pa.parquet.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
     ranged = _range_index(pq.schema_arrow) if columns is None else None
     types = _nullable(pa)
+    complete = _without_nulls(pq)
     offset = 0
     for batch in pq.iter_batches(batch_size=chunk_size, columns=columns, use_threads=False):
         frame = batch.to_pandas(types_mapper=types)
+        for name in complete.intersection(frame.columns):  # as the file's own type
+            dtype = frame[name].dtype
+            if hasattr(dtype, "numpy_dtype") and dtype.kind in "biu":
+                frame[name] = frame[name].to_numpy(dtype=dtype.numpy_dtype)
         if ranged is not None:
             name, start, step = ranged
             frame.index = pd.RangeIndex(
@@ -162,7 +184,7 @@ def iter_table(path, chunk_size, *, dialect=None, columns=None, dtypes=None, tex
     columns : list of str, default=None
         Read only these columns (a Parquet file's index is then left out).
     dtypes : dict, default=None
-        CSV column types (see :func:`infer_csv_dtypes`), so that every chunk has the same
+        CSV column types (see :func:`infer_dtypes`), so that every chunk has the same
         types whatever the chunking.
     text : bool, default=False
         Read CSV fields as their exact text (no parsing, no missing values).
@@ -212,30 +234,100 @@ def _chunk_kind(column):
     return "str"
 
 
-_KIND_DTYPE = {"bool": "boolean", "int": "int64", "float": "float64", "str": "str", None: "float64"}
+def infer_dtypes(files, chunk_size, *, dialects=None):
+    """Column types that hold every value of every file (a folder is one table): one
+    pass over them in chunks, as ``skae score`` then writes them.
 
+    Integers and floats give float; a column with text anywhere is text (CSV fields read
+    as their exact text, so ``007`` and ``A99`` both survive); booleans and integers stay
+    so, nullable where a value is missing somewhere (or some file may lack the column);
+    a file or chunk where a column is empty constrains nothing. A Parquet file's named
+    index counts as a column (as ``skae score`` keeps it).
 
-def infer_csv_dtypes(path, chunk_size, *, dialect=None):
-    """Column types of a CSV file that hold every chunk's values: one pass, in chunks.
+    Parameters
+    ----------
+    files : list of str
+        Table files (:func:`table_files`).
+    chunk_size : int
+        Rows read at a time.
+    dialects : dict, default=None
+        ``{file: CSV dialect}``; None detects each file's.
 
-    Integers and floats give float; booleans stay booleans (nullable); a column with text
-    anywhere is text (read as the exact text, so ``007`` and ``A99`` both survive);
-    chunks where a column is empty constrain nothing. Returns ``(dtypes, rows)``.
+    Returns
+    -------
+    dtypes : dict
+        Column name -> pandas dtype, in the order the columns first appear.
+    rows : int
+        Rows read.
     """
-    kinds, rows = {}, 0
-    for chunk in iter_table(path, chunk_size, dialect=dialect):
-        rows += len(chunk)
-        for name in chunk.columns:
-            seen, kind = kinds.get(name, set()), _chunk_kind(chunk[name])
-            if kind is not None:
-                seen.add(kind)
-            kinds[name] = seen
+    kinds, missing, present, rows = {}, set(), {}, 0
+    for path in files:
+        dialect = (dialects or {}).get(path)
+        for chunk in iter_table(path, chunk_size, dialect=dialect):
+            chunk = index_as_columns(chunk)
+            rows += len(chunk)
+            for name in chunk.columns:
+                column = chunk[name]
+                seen, kind = kinds.setdefault(name, set()), _chunk_kind(column)
+                present.setdefault(name, set()).add(path)
+                if kind is not None:
+                    seen.add(kind)
+                if column.isna().any():
+                    missing.add(name)
     dtypes = {}
     for name, seen in kinds.items():
         if len(seen) > 1:
             seen = {"float"} if seen <= {"int", "float"} else {"str"}
-        dtypes[name] = _KIND_DTYPE[next(iter(seen), None)]
+        gaps = name in missing or len(present[name]) < len(files)
+        dtypes[name] = _KIND_DTYPE[next(iter(seen), None), gaps]
     return dtypes, rows
+
+
+# (kind, whether a value may be missing) -> the pandas dtype that holds every chunk
+_KIND_DTYPE = {
+    ("bool", False): "bool",
+    ("bool", True): "boolean",
+    ("int", False): "int64",
+    ("int", True): "Int64",
+    ("float", False): "float64",
+    ("float", True): "float64",
+    ("str", False): "str",
+    ("str", True): "str",
+    (None, False): "float64",
+    (None, True): "float64",
+}
+
+
+def conform(frame, dtypes):
+    """The frame with the columns and types of ``dtypes`` (one schema for a folder): a
+    column it lacks is missing in its rows; its other columns follow, as they are."""
+    import pandas as pd
+
+    columns = {}
+    for name, dtype in dtypes.items():
+        if name in frame.columns:
+            column = frame[name]
+            if str(column.dtype) == dtype:
+                columns[name] = column
+            elif dtype == "str":
+                columns[name] = _text(column)
+            else:
+                columns[name] = column.astype(dtype)
+        else:
+            columns[name] = pd.Series(None, index=frame.index, dtype=dtype)
+    extra = [c for c in frame.columns if c not in dtypes]
+    out = pd.DataFrame(columns, index=frame.index)
+    return pd.concat([out, frame[extra]], axis=1) if extra else out
+
+
+def _text(column):
+    """A column as text, missing values kept missing (pandas 2's ``astype(str)`` would
+    write them as "nan")."""
+    import pandas as pd
+
+    values = [v if isinstance(v, str) or pd.isna(v) else str(v) for v in column.to_numpy(object)]
+    text = pd.Series(values, index=column.index, dtype=object, name=column.name)
+    return text.astype("str") if int(pd.__version__.split(".")[0]) >= 3 else text
 
 
 def index_as_columns(frame):

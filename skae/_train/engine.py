@@ -361,9 +361,20 @@ class TrainingRun:
         if self.bar is None:
             return
         if self.own_bar:
-            self.bar.close()
+            self.bar.finish(self._why_stopped())
         else:
             self.bar.advance_to(self.start_position + self.config.max_epochs)
+
+    def _why_stopped(self):
+        if self.interrupted:
+            return "interrupted (Ctrl-C)"
+        stopped = sum(r.stopped_early for r in self.results)
+        if stopped == self.K:
+            patience = self.config.n_iter_no_change
+            return f"stopped: no improvement for {patience} epoch{'s' * (patience != 1)}"
+        if stopped:
+            return f"{stopped} of {self.K} stopped early, the rest reached the epoch limit"
+        return "reached the epoch limit (max_iter)"
 
     def finish(self):
         """The best (or stopping) weights back in place, the module on CPU in eval mode,

@@ -17,9 +17,16 @@ class ProgressBar:
 
         self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
         self.position = 0
+        self.group = None
+
+    def start_group(self, label):
+        """Name the networks whose losses follow (an ensemble trains in groups whose
+        losses differ in scale: each is shown under its own name)."""
+        self.group = label
 
     def __call__(self, train_losses, validation_losses):
-        postfix = {"loss": f"{np.mean(train_losses):.4g}"}
+        postfix = {} if self.group is None else {"networks": self.group}
+        postfix["loss"] = f"{np.mean(train_losses):.4g}"
         if validation_losses is not None:
             postfix["val_loss"] = f"{np.mean(validation_losses):.4g}"
         self.bar.set_postfix(postfix, refresh=False)
@@ -30,6 +37,14 @@ class ProgressBar:
         if position > self.position:
             self.bar.update(position - self.position)
             self.position = position
+
+    def finish(self, why):
+        """End the bar where training ended (100% of what ran, not the 51% of the epochs
+        allowed that an early stop leaves), saying why it stopped."""
+        self.bar.total = max(self.position, 1)
+        self.bar.set_postfix_str(why, refresh=False)
+        self.bar.refresh()
+        self.bar.close()
 
     def close(self):
         self.bar.close()

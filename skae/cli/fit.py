@@ -30,7 +30,7 @@ from .._tables.formats import split_name
 from .._tables.preprocessing import build_preprocessor, fit_streamed_preprocessor
 from .._tables.reading import iter_table, read_table, table_files
 from .._tables.writing import check_output, write_bytes
-from ..detector import ReconstructionAnomalyDetector, default_epochs
+from ..detector import MIN_CALIBRATION_ROWS, ReconstructionAnomalyDetector, default_epochs
 from ..exceptions import TrainingInterruptedWarning
 from ..onnx import to_onnx
 from ..vae import VAETransformer
@@ -172,12 +172,19 @@ def _fit_in_memory(options, path, say):
     _say_roles(options, roles, say)
     X = model_frame(df, roles)
     del df
-    if len(X) < 2:
-        raise ValueError(f"{options.data} has {len(X)} row; fitting needs at least 2.")
+    _check_rows(options, len(X))
     pre = build_preprocessor(roles, impute=options.impute, indicators=options.missing_indicator)
     Z = pre.fit_transform(X)
     detector = _detector(options).fit(Z)
     return FittedTable(pre, detector, roles, stats, X)
+
+
+def _check_rows(options, n):
+    if n < MIN_CALIBRATION_ROWS:
+        raise ValueError(
+            f"{options.data} has {n} row{'s' * (n != 1)}; fitting needs at least "
+            f"{MIN_CALIBRATION_ROWS} (the detector calibrates its scores from them)."
+        )
 
 
 def _chunks(options, dialects, columns=None):
@@ -206,8 +213,7 @@ def _column_statistics(options, dialects):
         for chunk in _chunks(options, dialects):
             stats.update(chunk)
             bar.update(len(chunk))
-    if stats.rows < 2:
-        raise ValueError(f"{options.data} has {stats.rows} row; fitting needs at least 2.")
+    _check_rows(options, stats.rows)
     return stats
 
 

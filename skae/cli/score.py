@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from .._tables.dialects import decimal_points
 from .._tables.formats import table_format
 from .._tables.reading import (
+    conform,
     index_as_columns,
-    infer_csv_dtypes,
+    infer_dtypes,
     iter_table,
     table_files,
     total_rows,
@@ -48,6 +49,8 @@ def score_table(options, model):
     dialect = options.dialect(files[0])
     text = csv_in and out_format == "csv"  # fields copied as their exact text
     total = total_rows(files)  # (Parquet only: from the files' footers)
+    dialects = {path: dialect if i == 0 else options.dialect(path) for i, path in enumerate(files)}
+    dtypes = _one_schema(options, files, dialects, text, out_format)
     rows = flagged = 0
     with (
         atomic_path(options.output) as tmp,
@@ -55,18 +58,13 @@ def score_table(options, model):
     ):
         writer = TableWriter(tmp, options.output, dialect=dialect)
         try:
-            for i, path in enumerate(files):
-                read = dialect if i == 0 else options.dialect(path)
-                dtypes = None
-                if read is not None and out_format == "parquet":
-                    # one type per column over the whole file, so no chunk disagrees
-                    dtypes, _ = infer_csv_dtypes(path, options.chunk_size, dialect=read)
+            for path, read in dialects.items():
                 done = 0
                 for chunk in iter_table(
                     path, options.chunk_size, dialect=read, dtypes=dtypes, text=text
                 ):
                     scored = _score_chunk(model, chunk, options.threshold, path, done, read, text)
-                    writer.write(scored)
+                    writer.write(scored if dtypes is None else conform(scored, dtypes))
                     done += len(chunk)
                     flagged += int((scored["label"] == -1).sum())
                     bar.update(len(chunk))
@@ -80,6 +78,27 @@ def score_table(options, model):
         f"wrote {options.output}"
     )
     return 0
+
+
+def _one_schema(options, files, dialects, text, out_format):
+    """The columns (and types) every written row takes, or None to keep each chunk's.
+
+    A folder is one table: its files' columns united, each column of one type that holds
+    every file's values (integers and floats give float, any text gives text). CSV to
+    Parquet needs it for one file too (pandas types each chunk alone). CSV to CSV copies
+    fields as their exact text, so there only the columns are united.
+    """
+    if len(files) == 1 and (text or out_format != "parquet" or dialects[files[0]] is None):
+        return None
+    if text:
+        names = {}
+        for path, read in dialects.items():
+            first = next(iter(iter_table(path, 1, dialect=read, text=True)), None)
+            names.update(
+                dict.fromkeys(index_as_columns(first).columns if first is not None else ())
+            )
+        return dict.fromkeys(names, "str")
+    return infer_dtypes(files, options.chunk_size, dialects=dialects)[0]
 
 
 def _score_chunk(model, chunk, threshold, path, first_row, dialect, text):

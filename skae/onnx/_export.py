@@ -109,6 +109,96 @@ def _needs_columns(estimator, frame):
     return not numbers or _selects_by_name(estimator)
 
 
+def _blocks(estimator):
+    """``(input column names, steps of the block)`` for each transformer of each fitted
+    ColumnTransformer in ``estimator``."""
+    for step in _walk(estimator):
+        if not isinstance(step, ColumnTransformer) or not hasattr(step, "transformers_"):
+            continue
+        names = getattr(step, "feature_names_in_", None)
+        indices = getattr(step, "_transformer_to_input_indices", {})
+        for name, inner, _ in step.transformers_:
+            if isinstance(inner, str) or names is None:
+                continue
+            columns = [str(names[i]) for i in indices.get(name, ())]
+            yield columns, [s for s in _walk(inner) if not isinstance(s, Pipeline)]
+
+
+def _takes_text(steps):
+    """Whether a block's first fitted step learnt text values (categories, imputed
+    values): its columns are then text inputs."""
+    first = steps[0] if steps else None
+    for attribute in ("categories_", "statistics_"):
+        values = getattr(first, attribute, None)
+        if values is not None:
+            flat = (
+                [v for part in values for v in np.ravel(part)]
+                if attribute == "categories_"
+                else list(np.ravel(values))
+            )
+            return any(isinstance(v, str) for v in flat)
+    return False
+
+
+def text_columns(estimator):
+    """The input columns that a fitted ColumnTransformer in ``estimator`` feeds to a step
+    fitted on text (a category encoder, an imputer of categories): the graph takes them
+    as strings, whatever a sample's dtype says."""
+    return [c for columns, steps in _blocks(estimator) if _takes_text(steps) for c in columns]
+
+
+def _check_text_imputers(estimator):
+    """skl2onnx converts a SimpleImputer of text only when its missing_values is a string
+    (the runtime feeds a missing text value as "nan")."""
+    from sklearn.impute import SimpleImputer
+
+    for columns, steps in _blocks(estimator):
+        for step in steps:
+            if (
+                isinstance(step, SimpleImputer)
+                and _takes_text([step])
+                and not isinstance(step.missing_values, str)
+            ):
+                raise ValueError(
+                    f"the SimpleImputer of the text columns {columns} has missing_values="
+                    f"{step.missing_values!r}, which skl2onnx cannot convert: fit it with "
+                    "missing_values='nan' on text whose missing values are 'nan' (as "
+                    "skae score feeds them), or encode missing text as a category."
+                )
+
+
+def sample_from_fit(estimator):
+    """A one-row DataFrame sample built from what the estimator was fitted on: each
+    column it reads as text a string (one of its categories), every other a number."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return None
+    text = set(text_columns(estimator))
+    import pandas as pd
+
+    return pd.DataFrame({str(n): ["a"] if str(n) in text else [0.0] for n in names})
+
+
+def _read_columns(estimator, n_columns):
+    """Positions of the columns the estimator reads: a leading ColumnTransformer that
+    drops its remainder reads only those its transformers select (an ID or a free-text
+    column it leaves out is no input of the graph), anything else every column."""
+    first = estimator
+    while isinstance(first, Pipeline):
+        first = next((s for _, s in first.steps if s not in (None, "passthrough")), None)
+    if not isinstance(first, ColumnTransformer):
+        return list(range(n_columns))
+    indices = getattr(first, "_transformer_to_input_indices", None)
+    if indices is None:
+        return list(range(n_columns))
+    used = set()
+    for name, step, _ in first.transformers_:
+        if isinstance(step, str) and step == "drop":
+            continue
+        used.update(int(i) for i in indices.get(name, ()))
+    return sorted(used) or list(range(n_columns))
+
+
 def _column_type(name, column):
     """The ONNX input type of one DataFrame column: numbers (bool included) as float32,
     text and categories as strings."""
@@ -227,6 +317,7 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
             f"feature_errors must be one of {_FEATURE_ERRORS}; got {feature_errors!r}."
         )
     check_is_fitted(estimator)
+    _check_text_imputers(estimator)
     n_features, frame = _check_sample(estimator, X_sample)
     opset = _schema.OPSET if target_opset is None else int(target_opset)
     detectors = [d for d in _walk(estimator) if isinstance(d, ReconstructionAnomalyDetector)]
@@ -236,6 +327,8 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
     }
     if not _needs_columns(estimator, frame):
         frame = None
+    elif frame is not None:
+        frame = frame.iloc[:, _read_columns(estimator, frame.shape[1])]
     onx = _convert(estimator, _initial_types(n_features, frame), options, opset)
     last = _final_step(estimator)
     _canonical_outputs(onx, last, options)

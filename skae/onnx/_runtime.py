@@ -204,7 +204,7 @@ class OnnxModel:
 
     def _column_feeds(self, X):
         if not is_frame(X):
-            return self._split(self._checked_array(X))
+            return self._split(self._fitted_width_array(X))
         positions = self._positions(X, self.input_columns_)
         if len(X) == 0:
             raise ValueError(_NO_ROWS)
@@ -219,6 +219,21 @@ class OnnxModel:
             values = text(column, values) if dtype is np.object_ else numbers(column, values, dtype)
             feeds[name] = values.reshape(-1, 1)
         return feeds
+
+    def _fitted_width_array(self, X):
+        """An array for a column-input model: its input columns in order, or every
+        column the estimator was fitted on (those it reads are picked by position)."""
+        names, fitted = self.feature_names_in_, self.metadata.get(_schema.META_N_FEATURES)
+        width = np.shape(X)[1] if np.ndim(X) == 2 else None
+        if (
+            not self._text_columns
+            and names
+            and fitted
+            and width == int(fitted) != self.n_features_in_
+        ):
+            position = {name: j for j, name in enumerate(names)}
+            X = as_float32(X)[:, [position[c] for c in self.input_columns_]]
+        return self._checked_array(X)
 
     def _checked_array(self, X):
         """X as a float32, C-contiguous 2-D array of the model's width, with rows."""

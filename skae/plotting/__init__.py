@@ -14,11 +14,15 @@ needs torch until an estimator is inspected.
 - :class:`DecoderGridDisplay`: images decoded from a grid over a 2-D latent plane.
 """
 
-from ._common import format_score
-from ._curves import LossCurveDisplay
-from ._images import DecoderGridDisplay, ReconstructionDisplay
-from ._latent import LatentSpaceDisplay
-from ._scores import ReconstructionErrorDisplay
+from ._common import require_matplotlib
+
+require_matplotlib()  # ImportError naming the 'plot' extra, not a bare ModuleNotFoundError
+
+from ._common import format_score  # noqa: E402
+from ._curves import LossCurveDisplay  # noqa: E402
+from ._images import DecoderGridDisplay, ReconstructionDisplay  # noqa: E402
+from ._latent import LatentSpaceDisplay  # noqa: E402
+from ._scores import ReconstructionErrorDisplay  # noqa: E402
 
 __all__ = [
     "DecoderGridDisplay",

@@ -4,11 +4,25 @@ fitted autoencoders inside an estimator, readable numbers and legends."""
 from __future__ import annotations
 
 
-def _pyplot():
+def require_matplotlib():
+    """Raise the ImportError naming the ``plot`` extra when matplotlib is missing."""
+    from importlib.util import find_spec
+
     try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("skae.plotting needs matplotlib: pip install 'skae[plot]'.") from None
+        found = find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ImportError(
+            "skae.plotting needs matplotlib, which is not installed: plots come with the "
+            "'plot' extra, pip install \"skae[plot]\".",
+            name="matplotlib",
+        )
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
     return plt
 
 

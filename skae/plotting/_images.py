@@ -61,6 +61,35 @@ def _image_grid(ax, images, n_rows, n_cols, gap, imshow_kwargs):
     return image, columns, rows
 
 
+def _reconstruct(estimator, X):
+    """X through an autoencoder and back, through the Pipeline's steps before it (which
+    must invert: scalers); a detector reconstructs with its first network."""
+    from sklearn.pipeline import Pipeline
+
+    steps = list(estimator.steps) if isinstance(estimator, Pipeline) else [(None, estimator)]
+    *before, (_, last) = [(n, s) for n, s in steps if s not in (None, "passthrough")]
+    if not hasattr(last, "inverse_transform"):
+        models = _skae_models(last)
+        if not models:
+            raise TypeError(
+                f"ReconstructionDisplay needs an autoencoder, a detector, or a Pipeline "
+                f"ending in one; got one ending in {type(last).__name__}."
+            )
+        last = models[0]
+    for _, step in before:
+        X = step.transform(X)
+    recon = last.inverse_transform(last.transform(X))
+    for name, step in reversed(before):
+        if not hasattr(step, "inverse_transform"):
+            raise TypeError(
+                f"the Pipeline step {name!r} ({type(step).__name__}) has no "
+                "inverse_transform, so reconstructions cannot be mapped back to the images; "
+                "pass a Pipeline whose steps before the autoencoder invert (scalers)."
+            )
+        recon = step.inverse_transform(recon)
+    return np.asarray(recon)
+
+
 class ReconstructionDisplay:
     """Original images (top row) above their reconstructions (bottom row).
 
@@ -94,9 +123,11 @@ class ReconstructionDisplay:
 
         Parameters
         ----------
-        estimator : fitted estimator with ``transform`` and ``inverse_transform``
+        estimator : fitted estimator
             An autoencoder, or a Pipeline such as ``StandardScaler -> autoencoder``
-            (reconstructions are mapped back through the scaler).
+            (reconstructions are mapped back through the scaler); or a detector, or a
+            Pipeline ending in one (``StandardScaler -> ReconstructionAnomalyDetector``),
+            whose first network reconstructs.
         X : array-like of shape (n_samples, n_features)
         image_shape : tuple of int or None, default=None
         n_images : int, default=8
@@ -109,8 +140,7 @@ class ReconstructionDisplay:
         display : ReconstructionDisplay
         """
         X = np.asarray(X, dtype=float)[:n_images]
-        recon = np.asarray(estimator.inverse_transform(estimator.transform(X)))
-        return cls(X, recon, image_shape).plot(ax=ax, **kwargs)
+        return cls(X, _reconstruct(estimator, X), image_shape).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, gap=0.25, **kwargs):
         """Draw the two rows.

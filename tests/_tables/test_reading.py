@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skae._tables.reading import infer_csv_dtypes, iter_table, read_table, table_files, total_rows
+from skae._tables.reading import (
+    conform,
+    infer_dtypes,
+    iter_table,
+    read_table,
+    table_files,
+    total_rows,
+)
 from skae._tables.writing import TableWriter
 
 TEXT_SUFFIXES = [
@@ -29,7 +36,7 @@ def frame(n=7, start=0):
     )
 
 
-def test_infer_csv_dtypes_hold_every_chunk(tmp_path):
+def test_inferred_dtypes_hold_every_chunk(tmp_path):
     n = 120
     df = pd.DataFrame(
         {
@@ -43,9 +50,9 @@ def test_infer_csv_dtypes_hold_every_chunk(tmp_path):
     df.loc[110, "empty_then_text"] = "late"
     df.loc[115, "ids_then_text"] = "A99"
     df.to_csv(tmp_path / "d.csv", index=False)
-    dtypes, rows = infer_csv_dtypes(str(tmp_path / "d.csv"), 50)
+    dtypes, rows = infer_dtypes([str(tmp_path / "d.csv")], 50)
     assert rows == n
-    assert dtypes["int_then_float"] == "float64" and dtypes["flag"] == "boolean"
+    assert dtypes["int_then_float"] == "float64" and dtypes["flag"] == "bool"
     assert dtypes["empty_then_text"] == "str" and dtypes["ids_then_text"] == "str"
     chunks = list(iter_table(str(tmp_path / "d.csv"), 50, dtypes=dtypes))
     assert len({tuple(map(str, c.dtypes)) for c in chunks}) == 1
@@ -131,3 +138,31 @@ def test_rows_with_more_fields_than_the_header_are_refused_not_dropped(tmp_path,
         list(iter_table(str(path), 10, text=text))
     with pytest.raises(ValueError, match="name every column in the header"):
         read_table(str(path))
+
+
+def test_a_folder_of_files_is_typed_as_one_table(tmp_path):
+    """Integers in one CSV and floats in the next give float; a Parquet column all-null in
+    one file and text in the next gives text; a column one file lacks is missing there."""
+    pd.DataFrame({"n": [1, 2], "t": [None, None], "only_a": [1, 2]}).to_parquet(
+        tmp_path / "a.parquet"
+    )
+    pd.DataFrame({"n": [1.5, 2.5], "t": ["x", "y"]}).to_parquet(tmp_path / "b.parquet")
+    pd.DataFrame({"n": [3, 4], "t": ["z", None]}).to_csv(tmp_path / "c.csv", index=False)
+    files = table_files(str(tmp_path))
+    dtypes, rows = infer_dtypes(files, 10)
+    assert rows == 6
+    assert dtypes == {"n": "float64", "t": "str", "only_a": "Int64"}
+    frames = [conform(c, dtypes) for f in files for c in iter_table(f, 10, dtypes=dtypes)]
+    assert len({tuple(map(str, f.dtypes)) for f in frames}) == 1
+    back = pd.concat(frames, ignore_index=True)
+    assert back["t"].isna().tolist() == [True, True, False, False, False, True]
+    assert back["only_a"].isna().tolist() == [False, False, True, True, True, True]
+
+
+def test_parquet_columns_without_nulls_keep_their_plain_types(tmp_path):
+    pd.DataFrame({"flag": [True, False], "k": [1, 2], "gap": [1, None]}).astype(
+        {"gap": "Int64"}
+    ).to_parquet(tmp_path / "p.parquet")
+    chunk = next(iter(iter_table(str(tmp_path / "p.parquet"), 10)))
+    assert str(chunk["flag"].dtype) == "bool" and str(chunk["k"].dtype) == "int64"
+    assert str(chunk["gap"].dtype) == "Int64"

@@ -265,3 +265,33 @@ def test_score_refuses_rows_with_an_unnamed_leading_field(fitted_onnx, tmp_path,
         )
         assert not out.exists()
     fails(["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")], capsys, "6 fields")
+
+
+def test_a_folder_scored_to_parquet_has_one_schema(fitted_onnx, table, tmp_path):
+    """An integer pass-through column in one CSV holding floats in the next, and a
+    Parquet column all-null in one file and text in the next: one type each."""
+    df, _ = table
+    data = tmp_path / "data"
+    data.mkdir()
+    first, second = df.iloc[:300].copy(), df.iloc[300:].copy()
+    first["extra"] = np.arange(300)
+    second["extra"] = np.arange(300) + 0.5
+    first.to_csv(data / "a.csv", index=False)
+    second.to_csv(data / "b.csv", index=False)
+    third, fourth = df.iloc[:50].copy(), df.iloc[50:100].copy()
+    third["note"], fourth["note"] = None, "checked"
+    third.to_parquet(data / "c.parquet")
+    fourth.to_parquet(data / "d.parquet")
+    score(fitted_onnx / "model.onnx", data, tmp_path / "o.parquet")
+    scored = pd.read_parquet(tmp_path / "o.parquet")
+    assert len(scored) == 700
+    assert scored["extra"].dtype == np.float64
+    assert scored["extra"].iloc[300] == 0.5 and scored["extra"].iloc[1] == 1.0
+    assert scored["note"].iloc[650:].eq("checked").all() and scored["note"].iloc[:600].isna().all()
+
+
+def test_a_parquet_bool_column_keeps_its_type(fitted_onnx, table, tmp_path):
+    df, _ = table
+    df.assign(flag=df["x0"] > 0).to_parquet(tmp_path / "d.parquet")
+    score(fitted_onnx / "model.onnx", tmp_path / "d.parquet", tmp_path / "o.parquet")
+    assert pd.read_parquet(tmp_path / "o.parquet")["flag"].dtype == bool

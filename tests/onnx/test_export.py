@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
 from skae.onnx import OPSET, load_onnx, to_onnx
@@ -63,8 +63,7 @@ def test_dataframe_sample_gives_one_typed_input_per_column(mixed):
     train, _, onx = mixed
     inputs = {i.name: i.type.tensor_type.elem_type for i in onx.graph.input}
     # numbers (int and bool too) as float32, text as strings; names made valid by skl2onnx
-    assert inputs == {
-        "id": onnx.TensorProto.FLOAT,
+    assert inputs == {  # the id, which the ColumnTransformer drops, is no input
         "amount": onnx.TensorProto.FLOAT,
         "items": onnx.TensorProto.FLOAT,
         "card_present": onnx.TensorProto.FLOAT,
@@ -72,9 +71,10 @@ def test_dataframe_sample_gives_one_typed_input_per_column(mixed):
     }
     meta = {p.key: p.value for p in onx.metadata_props}
     assert meta["inputs"] == "columns"
-    assert json.loads(meta["input_columns"]) == list(train.columns)
+    read = [c for c in train.columns if c != "id"]
+    assert json.loads(meta["input_columns"]) == read
     model = load_onnx(onx)
-    assert model.input_columns_ == list(train.columns)
+    assert model.input_columns_ == read
     assert model.input_types_["shop"] == "text" and model.input_types_["items"] == "number"
     onnx.checker.check_model(onx)
 
@@ -163,7 +163,7 @@ def test_an_all_number_table_keeps_the_single_tensor_input(X_train):
         ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
     )
     model = load_onnx(to_onnx(by_name.fit(df), df.iloc[:1]))
-    assert model.input_columns_ == list(df.columns)
+    assert model.input_columns_ == ["f2", "f3"]  # the columns it reads
     np.testing.assert_array_equal(model.predict(df), by_name.predict(df))
     np.testing.assert_array_equal(model.predict(df.to_numpy()), by_name.predict(df))
 
@@ -176,3 +176,26 @@ def test_importing_skae_registers_nothing():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_columns_a_column_transformer_drops_are_not_inputs():
+    """remainder='drop': an ID and a free-text column the model never reads are not
+    graph inputs, so a table without them scores."""
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame(
+        {
+            "id": [f"u{i}" for i in range(200)],
+            "a": rng.normal(size=200),
+            "c": rng.choice(["x", "y"], 200),
+            "notes": ["free text"] * 200,
+        }
+    )
+    pipe = make_pipeline(
+        ColumnTransformer(
+            [("n", StandardScaler(), ["a"]), ("o", OneHotEncoder(handle_unknown="ignore"), ["c"])]
+        ),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+    ).fit(df)
+    model = load_onnx(to_onnx(pipe, df.iloc[:1], feature_errors=True))
+    assert model.input_columns_ == ["a", "c"]
+    np.testing.assert_array_equal(model.predict(df[["c", "a"]]), pipe.predict(df))

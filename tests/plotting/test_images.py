@@ -5,7 +5,7 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer, VAETransformer
+from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
 from skae.plotting import (
     DecoderGridDisplay,
     ReconstructionDisplay,
@@ -53,3 +53,18 @@ def test_image_grids_have_square_pixels_gaps_and_readable_labels(digits):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "reconstruction"]
     np.testing.assert_allclose(ax.get_xticks(), [3.5, 13.5, 23.5, 33.5])  # column centres
     assert all(t.get_fontsize() >= 8 for t in ax.get_xticklabels())
+
+
+def test_reconstructions_of_a_detector_pipeline_use_its_first_network(digits):
+    X, _ = digits
+    pipe = make_pipeline(
+        StandardScaler(),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(max_iter=3, device="cpu")),
+    ).fit(X)
+    display = ReconstructionDisplay.from_estimator(pipe, X, n_images=4)
+    member = pipe[-1].estimators_[0]
+    scaler = pipe[0]
+    expected = scaler.inverse_transform(
+        member.inverse_transform(member.transform(scaler.transform(X[:4])))
+    )
+    np.testing.assert_allclose(display.reconstructions, expected, rtol=1e-5, atol=1e-5)
