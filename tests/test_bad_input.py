@@ -3,6 +3,7 @@ raises an error whose message names the problem and the fix. Estimators, load_on
 the CLI each get the whole matrix."""
 
 import os
+import signal
 import warnings
 
 import numpy as np
@@ -360,13 +361,27 @@ CLI_FIT_CASES = {
     "only low-cardinality text": (pd.DataFrame({"kind": ["u", "v", "w"] * 20}), None),
     "an ID column (left out)": (DF.assign(user=[f"u{i}" for i in range(60)]), None),
     "dates (left out)": (DF.assign(day=pd.date_range("2024-01-01", periods=60)), None),
+    # degenerate columns
+    "a constant column": (DF.assign(c=7.0), None),
+    "a column beyond float32": (DF.assign(b=DF["b"] * 1e39), "beyond float32"),
+    "a column at the float32 limit": (DF.assign(b=DF["b"] / DF["b"].abs().max() * 3e38), None),
+    "rows with more fields than the header": ("a,b,c,d\n" + "x,1,2,3,4\n" * 20, "5 fields"),
+    # categories
+    "a text column with gaps": (DF.assign(kind=["u", "v", None] * 20), None),
 }
+
+
+def _write(data, path):
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        data.to_csv(path, index=False)
 
 
 @pytest.mark.parametrize("case", list(CLI_FIT_CASES))
 def test_cli_fit_matrix(case, tmp_path, capsys):
     data, error = CLI_FIT_CASES[case]
-    data.to_csv(tmp_path / "d.csv", index=False)
+    _write(data, tmp_path / "d.csv")
     out = tmp_path / "m.onnx"
     rc = main(
         ["fit", str(tmp_path / "d.csv"), "-o", str(out), "--max-iter", "3", "--device", "cpu"]
@@ -387,13 +402,15 @@ CLI_SCORE_CASES = {
     "one row": (DF.iloc[:1], None),
     "columns in another order": (DF[list("dcba")], None),
     "one extra text column": (DF.assign(note="hello"), None),
+    "a gap in a column complete at fit": (DF.assign(a=[np.nan] + list(DF["a"][1:])), None),
+    "rows with more fields than the header": ("a,b,c,d\n" + "x,1,2,3,4\n" * 3, "5 fields"),
 }
 
 
 @pytest.mark.parametrize("case", list(CLI_SCORE_CASES))
 def test_cli_score_matrix(cli_model, case, tmp_path, capsys):
     data, error = CLI_SCORE_CASES[case]
-    data.to_csv(tmp_path / "d.csv", index=False)
+    _write(data, tmp_path / "d.csv")
     out = tmp_path / "o.csv"
     rc = main(["score", str(cli_model), str(tmp_path / "d.csv"), "-o", str(out), "-q"])
     err = capsys.readouterr().err
@@ -480,3 +497,107 @@ def test_cli_output_matrix(cli_model, case, tmp_path, capsys):
         return
     errors = [line for line in err.splitlines() if "error:" in line]
     assert rc == 1 and len(errors) == 1 and error in errors[0], err
+
+
+# Categories unseen or missing at scoring, on a model fitted with a text column.
+@pytest.fixture(scope="module")
+def category_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("categories")
+    train = DF.assign(kind=["u", "v", "w"] * 20)
+    train.to_csv(folder / "train.csv", index=False)
+    assert main(["fit", str(folder / "train.csv"), "-o", str(folder / "m.onnx"), "-q"]) == 0
+    return folder / "m.onnx", train
+
+
+@pytest.mark.parametrize(
+    "case, values, flagged",
+    [
+        ("an unseen category", ["z"] * 10, True),
+        ("a missing category", [None] * 10, False),
+        ("an empty text field", [""] * 10, False),
+        ("a category seen at fit", ["u"] * 10, False),
+    ],
+)
+def test_cli_scores_unseen_and_missing_categories(category_model, tmp_path, case, values, flagged):
+    model, train = category_model
+    rows = train.iloc[:10].assign(kind=values)
+    rows.to_csv(tmp_path / "d.csv", index=False)
+    assert (
+        main(["score", str(model), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.csv"), "-q"])
+        == 0
+    )
+    scored = pd.read_csv(tmp_path / "o.csv")
+    assert np.isfinite(scored["score"]).all()
+    share = (scored["label"] == -1).mean()
+    assert share == 1.0 if flagged else share < 0.5, (case, share)
+
+
+# Folders whose files differ: one table, one schema.
+FOLDER_CASES = {
+    "csv ints then floats": [DF.assign(n=np.arange(60)), DF.assign(n=np.arange(60) + 0.5)],
+    "an all-null column then text": [DF.assign(t=None), DF.assign(t="x")],
+    "a column only some files have": [DF.assign(extra=1.0), DF],
+    "a header-only file": [DF, DF.iloc[:0]],
+    "csv and parquet together": [DF, DF.assign(n=2)],
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDER_CASES))
+@pytest.mark.parametrize("out", ["o.csv", "o.parquet"])
+def test_cli_folders_with_mixed_files(cli_model, case, out, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, frame in enumerate(FOLDER_CASES[case]):
+        if case == "csv and parquet together" and i == 1:
+            frame.to_parquet(data / f"{i}.parquet")
+        else:
+            frame.to_csv(data / f"{i}.csv", index=False)
+    assert main(["score", str(cli_model), str(data), "-o", str(tmp_path / out), "-q"]) == 0
+    read = pd.read_csv if out.endswith("csv") else pd.read_parquet
+    scored = read(tmp_path / out)
+    assert len(scored) == sum(len(f) for f in FOLDER_CASES[case])
+    assert np.isfinite(scored["score"]).all()
+    fit = main(["fit", str(data), "-o", str(tmp_path / "m.onnx"), "--epochs", "1", "-q"])
+    assert fit == 0
+
+
+# Signals during every command that writes: no partial file, the conventional code.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("command", ["fit", "score", "export"])
+def test_cli_signals_during_every_writing_command(
+    cli_model, command, signum, tmp_path, monkeypatch
+):
+    import joblib
+
+    from skae._tables import writing
+
+    DF.to_csv(tmp_path / "d.csv", index=False)
+    joblib.dump(make("detector").fit(DF.to_numpy()), tmp_path / "p.joblib")
+    argv = {
+        "fit": ["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.onnx"), "-q"],
+        "score": ["score", str(cli_model), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.csv")],
+        "export": ["export", str(tmp_path / "p.joblib"), "-o", str(tmp_path / "o.onnx")],
+    }[command]
+    original = writing.atomic_path
+
+    def signalled(path):  # the signal arrives while the temporary file exists
+        manager = original(path)
+        tmp = manager.__enter__()
+        os.kill(os.getpid(), signum)
+        return manager, tmp
+
+    class Arriving:
+        def __init__(self, path):
+            self.manager, self.tmp = signalled(path)
+
+        def __enter__(self):
+            return self.tmp
+
+        def __exit__(self, *exc):
+            return self.manager.__exit__(*exc)
+
+    for module in ("skae.cli.score", "skae._tables.writing"):
+        monkeypatch.setattr(f"{module}.atomic_path", Arriving)
+    rc = main(argv)
+    assert rc == 128 + signum
+    assert sorted(os.listdir(tmp_path)) == sorted(["d.csv", "p.joblib"])

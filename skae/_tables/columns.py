@@ -76,7 +76,11 @@ class ColumnStats:
             raise ColumnsError(f"the data has duplicated column names {dupes}; rename them.")
         for name in chunk.columns:
             column = chunk[name]
-            info = self.columns.setdefault(str(name), _Column())
+            if str(name) not in self.columns:  # absent from the chunks before: missing there
+                self.columns[str(name)] = _Column(rows=self.rows, missing=self.rows)
+                if self.rows and self.columns[str(name)].counts is not None:
+                    self.columns[str(name)].counts[MISSING_CATEGORY] += self.rows
+            info = self.columns[str(name)]
             info.rows += len(column)
             if pd.api.types.is_datetime64_any_dtype(column.dtype):
                 info.dates = True
@@ -92,6 +96,12 @@ class ColumnStats:
                     self._numbers(info, values)
                     continue
             info.missing += int(is_missing(column).sum())
+        for name in set(self.columns) - {str(c) for c in chunk.columns}:
+            info = self.columns[name]  # a column this chunk (a file of a folder) lacks
+            info.rows += len(chunk)
+            info.missing += len(chunk)
+            if info.counts is not None:
+                info.counts[MISSING_CATEGORY] += len(chunk)
         self._sample(chunk)
         self.rows += len(chunk)
 
@@ -318,6 +328,10 @@ def _check_numbers(stats, roles, impute):
 
 def model_frame(df, roles):
     """The model's input columns from a table: numbers as float64, categories as str."""
-    data = {name: as_number(df[name], name) for name in roles.numeric}
-    data.update({name: as_text(df[name]) for name in roles.categorical})
+
+    def column(name):  # a column a file of a folder lacks: missing in its rows
+        return df[name] if name in df.columns else pd.Series(None, index=df.index, dtype=object)
+
+    data = {name: as_number(column(name), name) for name in roles.numeric}
+    data.update({name: as_text(column(name)) for name in roles.categorical})
     return pd.DataFrame(data, index=df.index)

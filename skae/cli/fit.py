@@ -187,21 +187,31 @@ def _check_rows(options, n):
         )
 
 
-def _chunks(options, dialects, columns=None):
-    """The data in chunks, from ``dialects``: ``{file: its CSV dialect, None for Parquet}``."""
+def _chunks(options, dialects, columns=None, present=None):
+    """``(file, chunk)`` for the data in chunks, from ``dialects``: ``{file: its CSV
+    dialect, None for Parquet}``. ``columns`` restricts the reading to those of each
+    file's columns (``present``: ``{file: its columns}``) the model uses."""
     for path, dialect in dialects.items():
+        read = columns
+        if columns is not None and present is not None:
+            read = [c for c in columns if c in present.get(path, ())]
         # CSV fields as text: a column's type comes from the values of every chunk, not
         # from what pandas guesses in each
         for chunk in iter_table(
-            path, options.rows_per_chunk, dialect=dialect, columns=columns, text=dialect is not None
+            path, options.rows_per_chunk, dialect=dialect, columns=read, text=dialect is not None
         ):
             if len(chunk) == 0:  # a header-only file, an empty partition: no rows to add
                 continue
-            yield chunk if dialect is None or dialect.decimal == "." else decimal_points(chunk)
+            yield (
+                path,
+                (chunk if dialect is None or dialect.decimal == "." else decimal_points(chunk)),
+            )
 
 
 def _column_statistics(options, dialects):
-    """The first pass: every column's statistics and a random sample of rows."""
+    """The first pass: every column's statistics, a random sample of rows, and each
+    file's columns (a folder's files may differ: a column a file lacks is missing there)."""
+    present = {}
     stats = ColumnStats(
         count_limit=options.max_categories,
         sample_rows=options.rows_per_chunk,
@@ -210,16 +220,17 @@ def _column_statistics(options, dialects):
     with tqdm(
         unit="rows", desc="skae fit: column statistics", disable=options.quiet or None, leave=False
     ) as bar:
-        for chunk in _chunks(options, dialects):
+        for path, chunk in _chunks(options, dialects):
             stats.update(chunk)
+            present.setdefault(path, set()).update(map(str, chunk.columns))
             bar.update(len(chunk))
     _check_rows(options, stats.rows)
-    return stats
+    return stats, present
 
 
 def _fit_streamed(options, files, say):
     dialects = {path: options.dialect(path) for path in files}  # detected once
-    stats = _column_statistics(options, dialects)
+    stats, present = _column_statistics(options, dialects)
     roles = _roles(options, stats)
     _say_roles(options, roles, say)
     sample = model_frame(stats.sample_frame(), roles)
@@ -237,7 +248,7 @@ def _fit_streamed(options, files, say):
     ) as bar:
         for epoch in range(epochs):
             bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}")
-            for chunk in _chunks(options, dialects, columns=roles.inputs):
+            for _, chunk in _chunks(options, dialects, columns=roles.inputs, present=present):
                 detector.partial_fit(pre.transform(model_frame(chunk, roles)))
                 bar.update(len(chunk))
     return FittedTable(pre, detector, roles, stats, sample, epochs)
