@@ -67,6 +67,18 @@ pd.DataFrame({"score": detector.decision_function(sensors),
               "label": detector.predict(sensors)}).to_csv(f"{work}/expected.csv", index=False)
 print(f"  exported {detector[-1].__class__.__name__} ({len(members)} networks) on "
       f"{train.shape[1]} columns; {len(new)} rows to score")
+
+# A detector calibrated on held-out normal rows: p-values and the drift check.
+calibrated = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(
+    members[0], false_alarm_rate=0.05, random_state=0)).fit(train.iloc[20:])
+with open(f"{work}/calibrated.onnx", "wb") as fh:
+    fh.write(to_onnx(calibrated, train.iloc[:1], feature_errors=True).SerializeToString())
+pd.DataFrame({"p_value": calibrated[-1].pvalues(calibrated[0].transform(sensors))}).to_csv(
+    f"{work}/expected_p.csv", index=False
+)
+shifted = new.copy()
+shifted[list(train.columns)] += 1.5  # off the plane the model learnt: every row moves
+shifted.to_csv(f"{work}/shifted.csv", index=False)
 EOF
 
 step "2/3 the README's scoring install in a fresh venv: pip install ."
@@ -90,6 +102,13 @@ cd "$work"
 "$score_env/skae" --help >/dev/null || fail "skae --help"
 "$score_env/skae" info model.onnx || fail "skae info"
 "$score_env/skae" score model.onnx new.csv -o scored.csv || fail "skae score"
+"$score_env/skae" score calibrated.onnx new.csv -o scored_p.csv -q 2>summary.txt \
+  || fail "skae score of a calibrated model"
+echo "  $(cut -c1-160 summary.txt)"
+"$score_env/skae" score calibrated.onnx shifted.csv -o scored_s.csv -q 2>drift.txt \
+  || fail "skae score of a shifted table"
+grep -q "drift" drift.txt || { cat drift.txt >&2; fail "no drift warning on a shifted table"; }
+echo "  $(head -n 1 drift.txt | cut -c1-160)..."
 "$score_env/python" -c "import pandas as pd; from skae.onnx import load_onnx; \
 m = load_onnx('model.onnx'); X = pd.read_csv('new.csv'); \
 pd.DataFrame({'score': m.decision_function(X), 'label': m.predict(X)}).to_csv('loaded.csv', index=False)" \
@@ -124,8 +143,18 @@ for name, got in [("skae score", scored), ("load_onnx", loaded)]:
         problems.append(f"{name}: {int(flips.sum())} labels differ")
     print(f"  {name}: {len(got)} rows, {int((got['label'] == -1).sum())} flagged, "
           f"scores within {worst * 1e-4:.1e} (relative) of the estimator")
+p_ours = pd.read_csv("scored_p.csv")["p_value"].to_numpy()
+p_expected = pd.read_csv("expected_p.csv")["p_value"].to_numpy()
+if np.mean(np.abs(p_ours - p_expected) > 1e-5) > 0.01:
+    problems.append("skae score: p-values differ from the estimator's")
+print(f"  skae score: p_value within 1e-5 of the estimator's for "
+      f"{np.mean(np.abs(p_ours - p_expected) <= 1e-5):.1%} of rows")
 model = load_onnx("model.onnx")
 model.decision_function(new)
+from skae.drift import check_drift  # noqa: E402  (torch-free too)
+
+if not check_drift(load_onnx("calibrated.onnx"), pd.read_csv("scored_s.csv")).drift:
+    problems.append("check_drift: no drift on the shifted table")
 heavy = sorted({m.partition(".")[0] for m in sys.modules} & {"torch", "sklearn", "tqdm"})
 if heavy:
     problems.append(f"load_onnx imported {heavy}")

@@ -21,6 +21,8 @@ LABEL_OUTPUT = "label"
 SCORES_OUTPUT = "scores"
 FEATURE_ERRORS_OUTPUT = "feature_errors"
 SCORE_SAMPLES_OUTPUT = "score_samples"
+# A detector's conformal p-value of each row against its calibration scores.
+P_VALUE_OUTPUT = "p_value"
 
 # ------------------------------------------------------------ metadata_props keys
 META_VERSION = "skae_version"
@@ -41,12 +43,22 @@ META_FEATURE_ERRORS_SPACE = "feature_errors_space"
 # What ``skae fit`` writes: how the model uses each column (JSON). A model with it takes
 # its categories in :func:`skae._tables.values.as_text`'s form.
 META_COLUMNS = "skae_cli_columns"
+# The detector's calibration: its sorted calibration scores (JSON list, score_samples),
+# whether they are of rows held out of training (CALIBRATION_HELD_OUT) or the training
+# rows' own (CALIBRATION_TRAINING), its false_alarm_rate, and each column's share of the
+# calibration rows' top_feature (JSON {column: share}).
+META_CALIBRATION_SCORES = "calibration_scores"
+META_CALIBRATION = "calibration"
+META_FALSE_ALARM_RATE = "false_alarm_rate"
+META_CALIBRATION_TOP_FEATURES = "calibration_top_features"
 
 # ------------------------------------------------------------ metadata values
 INPUTS_TENSOR = "tensor"
 INPUTS_COLUMNS = "columns"
 SPACE_INPUT = "input"  # one error per input column (one-hot blocks averaged)
 SPACE_TRANSFORMED = "transformed"  # one per feature the detector sees
+CALIBRATION_HELD_OUT = "held-out"
+CALIBRATION_TRAINING = "training"
 
 # ---------------------------------------------------------------- values fed
 # The category a missing text value is: skl2onnx writes an encoder's NaN category as
@@ -55,4 +67,4 @@ MISSING_CATEGORY = "nan"
 
 # ------------------------------------------------------------ scored tables
 # The columns ``skae score``, score_frame, score_dask and score_spark add to each row.
-SCORE_COLUMNS = ("score", "label", "top_feature")
+SCORE_COLUMNS = ("score", "label", "p_value", "top_feature")

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
@@ -32,6 +33,16 @@ TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_
 # The fewest rows whose scores give quartiles and a threshold worth the name: with fewer,
 # the robust standardisation divides by the spread of one or two rows.
 MIN_CALIBRATION_ROWS = 10
+
+
+def _check_enough_calibration_rows(n, rate):
+    need = conformal.needed_rows(rate)
+    if n < need:
+        raise ValueError(
+            f"false_alarm_rate={rate} needs at least {need} calibration rows, held out of "
+            f"the rows partial_fit has seen ({conformal.CALIBRATION_FRACTION:.0%} of each "
+            f"chunk); it holds {n}: add rows with partial_fit, or raise false_alarm_rate."
+        )
 
 
 def _check_enough_rows(n, method):
@@ -82,7 +93,16 @@ default=None
         Expected share of outliers in the training data, in (0, 0.5]; ``offset_`` is the
         ``100 * contamination`` percentile of the training scores. With "auto", no share
         is assumed: ``offset_`` is Tukey's lower fence of the training scores,
-        ``Q1 - 1.5 * IQR``, so rows flagged are those far below the bulk.
+        ``Q1 - 1.5 * IQR``, so rows flagged are those far below the bulk. It does not
+        apply with ``false_alarm_rate`` (setting both to other than this default is an
+        error).
+    false_alarm_rate : float in (0, 0.5), default=None
+        For training rows known to be normal: the most a new row drawn like them may be
+        flagged, on average over fits. 20% of the training rows (at most 10,000) are held
+        out of training (20% of each chunk with ``partial_fit``), and ``offset_`` is set
+        from their scores by split conformal prediction, so that a row is flagged exactly
+        when its p-value (:meth:`pvalues`) is at most this rate. Needs at least
+        ``1 / false_alarm_rate - 1`` held-out rows (99 at 0.01).
     normalize_errors : bool, default=True
         Divide each feature's reconstruction error by that feature's median error on the
         training data before averaging over features, so features that are hard to
@@ -144,7 +164,11 @@ default=None
         Epochs run by the member that trained longest.
     offset_ : float
         The threshold on ``score_samples``: the ``100 * contamination`` percentile of the
-        training scores (or Tukey's lower fence with ``contamination="auto"``).
+        training scores (or Tukey's lower fence with ``contamination="auto"``), or with
+        ``false_alarm_rate`` the ``floor(rate (n + 1))``-th lowest of the n calibration
+        scores.
+    calibration_scores_ : ndarray
+        The sorted calibration scores (see :meth:`pvalues`).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -186,6 +210,7 @@ default=None
     _parameter_constraints: dict = {
         "estimator": [BaseAutoencoder, list, tuple, None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "false_alarm_rate": [None, Interval(Real, 0, 0.5, closed="neither")],
         "normalize_errors": ["boolean"],
         "latent_weight": [Interval(Real, 0, None, closed="left")],
         "max_iter": [None, Interval(Integral, 1, None, closed="left")],
@@ -207,6 +232,7 @@ default=None
         estimator=None,
         *,
         contamination=0.1,
+        false_alarm_rate=None,
         normalize_errors=True,
         latent_weight=0.5,
         max_iter=None,
@@ -220,6 +246,7 @@ default=None
     ):
         self.estimator = estimator
         self.contamination = contamination
+        self.false_alarm_rate = false_alarm_rate
         self.normalize_errors = normalize_errors
         self.latent_weight = latent_weight
         self.max_iter = max_iter
@@ -314,14 +341,22 @@ default=None
         """
         with keep_state_on_error(self):
             X = validate(self, X)
+            self._check_rates()
             _check_enough_rows(len(X), "fit")
+            self.__dict__.pop("_hold_out_rng", None)
+            X, held_out = self._hold_out(X)
             self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
             sample = self._sample(X)
             # the calibration sample stands for all of X: partial_fit adds to it
             self._reservoir = Reservoir.of(sample, len(X), self.reservoir_size, self.random_state)
-            self._calibration = self._calibrate(sample)
+            self._held_out = None
+            if held_out is not None:
+                self._held_out = Reservoir.of(
+                    held_out, len(held_out), conformal.MAX_CALIBRATION_SCORES, self.random_state
+                )
+            self._calibration = self._calibrate(sample, held_out)
         if unconverged:
             warn_not_converged(unconverged)
         return self
@@ -352,15 +387,57 @@ default=None
         with keep_state_on_error(self):
             first = not hasattr(self, "estimators_")
             X = validate(self, X, reset=first)
+            self._check_rates()
             if first:
                 self.estimators_ = self._members(X.shape[1])
                 self.estimator_ = self.estimators_[0]
-            self._train(X, partial=True)
+            X, held_out = self._hold_out(X, partial=True)
+            if len(X):
+                self._train(X, partial=True)
             if not hasattr(self, "_reservoir"):
                 self._reservoir = Reservoir(self.reservoir_size, X.shape[1], self.random_state)
             self._reservoir = self._reservoir.add(X)
+            if held_out is not None:
+                if getattr(self, "_held_out", None) is None:
+                    self._held_out = Reservoir(
+                        conformal.MAX_CALIBRATION_SCORES, X.shape[1], self.random_state
+                    )
+                self._held_out = self._held_out.add(held_out)
             self._calibration = None  # recomputed from the reservoir when next needed
         return self
+
+    def _check_rates(self):
+        """``contamination`` does not apply with ``false_alarm_rate``: only its default
+        may stand beside it."""
+        if self.false_alarm_rate is not None and self.contamination != 0.1:
+            raise ValueError(
+                f"contamination={self.contamination!r} and false_alarm_rate="
+                f"{self.false_alarm_rate!r} were both set: with false_alarm_rate the "
+                "training rows are taken as normal and the threshold is calibrated on rows "
+                "held out of them, so contamination does not apply. Set one of them."
+            )
+
+    def _hold_out(self, X, partial=False):
+        """(rows to train on, rows held out to calibrate or None): with
+        ``false_alarm_rate``, ``CALIBRATION_FRACTION`` of the rows at random (each
+        chunk's, with ``partial_fit``), never trained on."""
+        if self.false_alarm_rate is None:
+            return X, None
+        if partial:
+            rng = self.__dict__.setdefault("_hold_out_rng", check_random_state(self.random_state))
+            held = rng.random_sample(len(X)) < conformal.CALIBRATION_FRACTION
+            return X[~held], X[held]
+        n_cal = conformal.calibration_rows(len(X), self.false_alarm_rate)
+        train, held = conformal.split(len(X), n_cal, check_random_state(self.random_state))
+        return X[train], X[held]
+
+    def _calibration_rows(self):
+        """The rows the calibration scores came from, in the detector's input space: the
+        held-out rows with ``false_alarm_rate``, else the training sample (at most 2,000
+        of either, for the export's top_feature shares)."""
+        held = getattr(self, "_held_out", None)
+        source = held if self.false_alarm_rate is not None and held is not None else self._reservoir
+        return source.rows[: conformal.TRAINING_SCORES_KEPT]
 
     def _sample(self, X):
         """At most ``reservoir_size`` rows of X, drawn at random when there are more."""
@@ -379,7 +456,11 @@ default=None
         calibration = self._calibration
         if calibration is None:
             _check_enough_rows(self._reservoir.n_seen, "partial_fit")
-            calibration = self._calibration = self._calibrate(self._reservoir.rows)
+            held = getattr(self, "_held_out", None)
+            held_out = held.rows if held is not None else np.empty((0, self.n_features_in_))
+            if self.false_alarm_rate is None:
+                held_out = None
+            calibration = self._calibration = self._calibrate(self._reservoir.rows, held_out)
         return calibration
 
     def _scorer(self, member_weights, bias, dtype=torch.float64, layout="batch"):
@@ -393,9 +474,10 @@ default=None
     def _member_widths(self):
         return [m._layer_widths(self.n_features_in_) for m in self.estimators_]
 
-    def _calibrate(self, X):
-        """Error scales, code statistics, robust standardisation and offset from X
-        (float32 or float64 rows)."""
+    def _calibrate(self, X, held_out=None):
+        """Error scales, code statistics, robust standardisation and offset from the
+        training rows X (float32 or float64), and the calibration scores: of the rows
+        ``held_out`` of training when ``false_alarm_rate`` is set, else of X."""
         errors, codes, scores = self._member_outputs_over(X)
         calibration = calibrate(
             errors,
@@ -410,7 +492,19 @@ default=None
         # computes them (ties included)
         calibration.scorer = self._scorer(calibration.weights, calibration.bias)
         scores = self._run(calibration.scorer, "score_samples", X)
-        calibration.offset = threshold(scores, self.contamination)
+        rng = check_random_state(self.random_state)
+        if self.false_alarm_rate is None:
+            calibration.offset = threshold(scores, self.contamination)
+            calibration.scores = conformal.sorted_scores(
+                scores, conformal.TRAINING_SCORES_KEPT, rng
+            )
+            calibration.held_out = False
+            return calibration
+        _check_enough_calibration_rows(len(held_out), self.false_alarm_rate)
+        held = self._run(calibration.scorer, "score_samples", held_out)
+        calibration.scores = conformal.sorted_scores(held, conformal.MAX_CALIBRATION_SCORES, rng)
+        calibration.offset = conformal.conformal_offset(calibration.scores, self.false_alarm_rate)
+        calibration.held_out = True
         return calibration
 
     def _member_outputs_over(self, X):
@@ -431,6 +525,12 @@ default=None
             [z.astype(np.float64) for z in codes],
             [s.astype(np.float64) for s in scores],
         )
+
+    @property
+    def calibration_scores_(self):
+        """The sorted calibration scores p-values count against (``score_samples`` of
+        rows held out of training with ``false_alarm_rate``, else of training rows)."""
+        return self._calibrated().scores
 
     @property
     def offset_(self):
@@ -511,6 +611,31 @@ default=None
             -1 where ``decision_function(X) < 0``, else +1.
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def pvalues(self, X):
+        """Conformal p-value of each row against the calibration scores.
+
+        ``p = (1 + #{calibration scores <= score}) / (n + 1)``, ``score`` being
+        ``score_samples(X)`` (higher = more normal): small means unusual. With
+        ``false_alarm_rate`` the calibration rows were held out of training, so for rows
+        drawn like them ``P(p <= t) <= t`` for every ``t``, and a row is flagged exactly
+        when ``p <= false_alarm_rate``. Without it the calibration scores are the
+        training rows' own (a sample of at most 2,000): ``p`` is then the share of
+        training rows scoring at most as normal as the row, a rank to threshold later,
+        not a calibrated probability (the training rows were fitted, and may hold
+        anomalies).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        p_values : ndarray of shape (n_samples,), in (0, 1]
+        """
+        scores = self.score_samples(X)
+        return conformal.pvalues(self.calibration_scores_, scores)
 
     def feature_errors(self, X):
         """Per-feature reconstruction errors: which columns make a row anomalous.

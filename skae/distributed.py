@@ -25,6 +25,7 @@ import hashlib
 import os
 import threading
 
+from ._schema import P_VALUE_OUTPUT
 from ._tables.formats import first_line
 from .onnx._runtime import load_onnx
 from .scoring import (
@@ -221,6 +222,8 @@ def _spark_schema(schema, session):
         types.StructField("score", types.FloatType(), False),
         types.StructField("label", types.LongType(), False),
     ]
+    if P_VALUE_OUTPUT in session.output_names:
+        fields.append(types.StructField(P_VALUE_OUTPUT, types.FloatType(), False))
     if feature_error_names(session) is not None:
         fields.append(types.StructField("top_feature", types.StringType(), False))
     return types.StructType(fields)

@@ -1,5 +1,5 @@
 """Scoring a pandas DataFrame with an exported detector: the input rows plus ``score``,
-``label`` and ``top_feature``.
+``label``, ``p_value`` and ``top_feature``.
 
 Torch-free (numpy, pandas and the ONNX runtime only): the ``skae score`` command calls
 :func:`score_columns` per chunk, and the Dask / Spark scorers call :func:`score_frame` per
@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ._schema import META_COLUMNS, SCORE_COLUMNS
+from ._schema import META_COLUMNS, P_VALUE_OUTPUT, SCORE_COLUMNS
 from ._tables.values import RowsError, as_number, as_text, is_missing
 
 
@@ -133,7 +133,7 @@ def _run(model, X, outputs):
 
 
 def score_columns(model, frame, *, threshold=None):
-    """The ``score``, ``label`` and ``top_feature`` columns for a frame's rows.
+    """The ``score``, ``label``, ``p_value`` and ``top_feature`` columns for a frame's rows.
 
     Parameters
     ----------
@@ -149,19 +149,24 @@ def score_columns(model, frame, *, threshold=None):
     -------
     columns : pandas.DataFrame
         Indexed like ``frame``: ``score`` (float32, ``decision_function``; negative =
-        outlier), ``label`` (int64, -1 outlier / +1 inlier) and, when the model outputs
-        per-feature errors with known names, ``top_feature`` (the name of the column whose
-        reconstruction error is largest).
+        outlier), ``label`` (int64, -1 outlier / +1 inlier), ``p_value`` (float32, the
+        conformal p-value against the detector's calibration scores; models exported
+        before skae had them have none) and, when the model outputs per-feature errors
+        with known names, ``top_feature`` (the name of the column whose reconstruction
+        error is largest).
     """
     check_detector(model, "the model")
     if threshold is not None and not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
     names = feature_error_names(model)
-    outputs = ["label", "scores"] + (["feature_errors"] if names is not None else [])
+    p_values = P_VALUE_OUTPUT in model.output_names
+    outputs = ["label", "scores"] + ([P_VALUE_OUTPUT] if p_values else [])
+    outputs += ["feature_errors"] if names is not None else []
     if len(frame) == 0:
         result = {
             "scores": np.empty(0, np.float32),
             "label": np.empty(0, np.int64),
+            P_VALUE_OUTPUT: np.empty(0, np.float32),
             "feature_errors": np.empty((0, len(names or ())), np.float32),
         }
     else:
@@ -172,6 +177,8 @@ def score_columns(model, frame, *, threshold=None):
     else:
         labels = np.where(scores < threshold, -1, 1).astype(np.int64)
     columns = {"score": scores, "label": labels}
+    if p_values:
+        columns[P_VALUE_OUTPUT] = np.asarray(result[P_VALUE_OUTPUT]).reshape(-1)
     if names is not None:
         errors = np.asarray(result["feature_errors"])
         if errors.ndim == 2 and errors.shape[1] == len(names):
@@ -185,7 +192,7 @@ def score_columns(model, frame, *, threshold=None):
 
 
 def score_frame(model, frame, *, threshold=None):
-    """The frame with ``score``, ``label`` and ``top_feature`` columns appended.
+    """The frame with ``score``, ``label``, ``p_value`` and ``top_feature`` appended.
 
     Parameters
     ----------

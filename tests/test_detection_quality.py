@@ -32,3 +32,30 @@ def test_default_detector_quality_floor(name, floor):
         det.fit(X_tr)
         aucs.append(roc_auc_score(y_te, -det.decision_function(X_te)))
     assert np.mean(aucs) >= floor, aucs
+
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "adbench")
+
+
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(SHARED, "6_cardio.npz")),
+    reason="needs ../shared/datasets/adbench (the benchmark data)",
+)
+def test_the_false_alarm_rate_holds_on_an_adbench_dataset():
+    """cardio's normal rows only (the clean setting): new normal rows are flagged at
+    most at the rate, on average over three fits, and the anomalies rank far below."""
+    from sklearn.preprocessing import StandardScaler
+
+    data = np.load(os.path.join(SHARED, "6_cardio.npz"))
+    X, y = data["X"], data["y"]
+    normal, anomalies = X[y == 0], X[y == 1]
+    shares = []
+    for seed in (0, 1, 2):
+        order = np.random.RandomState(seed).permutation(len(normal))
+        train, new = normal[order[: len(order) // 2]], normal[order[len(order) // 2 :]]
+        scaler = StandardScaler().fit(train)
+        det = ReconstructionAnomalyDetector(false_alarm_rate=0.05, random_state=seed)
+        det.fit(scaler.transform(train))
+        shares.append((det.predict(scaler.transform(new)) == -1).mean())
+        assert np.median(det.pvalues(scaler.transform(anomalies))) < 0.05
+    assert 0.02 < np.mean(shares) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / (3 * len(new))), shares

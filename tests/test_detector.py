@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -281,3 +282,108 @@ def test_too_few_rows_to_calibrate_are_refused_with_the_minimum(blobs_with_outli
         det.predict(X)
     det.partial_fit(X[n : n + 20])
     assert det.predict(X).shape == (len(X),)
+
+
+def _normal_table(n, rng):
+    """Clean training rows: two clusters on a plane in 8-D."""
+    centre = rng.choice([-2.0, 2.0], size=(n, 1))
+    plane = rng.normal(size=(n, 2)) + centre
+    X = plane @ np.random.RandomState(7).normal(size=(2, 8))
+    return X + 0.1 * rng.normal(size=X.shape)
+
+
+FAST_MEMBER = AutoencoderTransformer(hidden_layer_sizes=(16,), n_components=2, max_iter=30)
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05])
+def test_new_normal_rows_are_flagged_at_most_at_the_false_alarm_rate(rate):
+    """Averaged over fits (the guarantee is over calibration draws): at most the rate
+    within noise, and not far below it."""
+    rng = np.random.RandomState(0)
+    shares = []
+    for seed in range(8):
+        det = ReconstructionAnomalyDetector(FAST_MEMBER, false_alarm_rate=rate, random_state=seed)
+        det.fit(_normal_table(2000, rng))
+        shares.append((det.predict(_normal_table(4000, rng)) == -1).mean())
+    noise = 3 * np.std(shares) / np.sqrt(len(shares)) + 3 * np.sqrt(rate / 4000 / len(shares))
+    assert rate * 0.7 < np.mean(shares) <= rate + noise, shares
+
+
+def test_p_values_of_new_normal_rows_are_uniform_and_planted_anomalies_small():
+    from scipy import stats
+
+    # uniform over calibration draws: many fits, a few new rows each
+    rng = np.random.RandomState(1)
+    member = clone(FAST_MEMBER).set_params(max_iter=5)
+    pooled = []
+    for seed in range(50):
+        det = ReconstructionAnomalyDetector(member, false_alarm_rate=0.05, random_state=seed)
+        det.fit(_normal_table(800, rng))
+        pooled.append(det.pvalues(_normal_table(60, rng)))
+    pooled = np.concatenate(pooled)
+    assert stats.kstest(pooled, "uniform").pvalue > 1e-3
+    for t in (0.01, 0.05, 0.2, 0.5):
+        assert abs(np.mean(pooled <= t) - t) < 0.03
+    planted = _normal_table(50, rng) + rng.choice([-4.0, 4.0], size=(50, 8))
+    p = det.pvalues(planted)
+    assert np.median(p) < 0.01 and (det.predict(planted) == -1).mean() > 0.9
+    np.testing.assert_array_equal(det.pvalues(planted) <= 0.05, det.predict(planted) == -1)
+
+
+def test_the_false_alarm_rate_holds_on_a_real_dataset():
+    """sklearn's bundled digits, one digit's rows as the normal data, the others new."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, digit = load_digits(return_X_y=True)
+    normal = X[digit != 0]
+    shares = {0.01: [], 0.05: []}
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        order = rng.permutation(len(normal))
+        train, new = normal[order[:1100]], normal[order[1100:]]
+        scaler = StandardScaler().fit(train)
+        for rate in shares:
+            det = ReconstructionAnomalyDetector(
+                false_alarm_rate=rate, max_iter=20, random_state=seed
+            )
+            det.fit(scaler.transform(train))
+            shares[rate].append((det.predict(scaler.transform(new)) == -1).mean())
+        zeros = scaler.transform(X[digit == 0])
+        assert np.median(det.pvalues(zeros)) < np.median(det.pvalues(scaler.transform(new)))
+    for rate, values in shares.items():
+        assert np.mean(values) <= rate + 3 * np.sqrt(rate / (3 * len(new))) + 0.01, values
+
+
+def test_a_conflicting_contamination_is_refused():
+    X = np.random.RandomState(0).normal(size=(500, 4))
+    with pytest.raises(ValueError, match="contamination does not apply"):
+        ReconstructionAnomalyDetector(contamination=0.05, false_alarm_rate=0.01).fit(X)
+
+
+def test_too_few_rows_for_the_rate_are_refused_naming_what_would_do():
+    X = np.random.RandomState(0).normal(size=(300, 4))
+    with pytest.raises(ValueError, match="needs at least 99 calibration rows.*495 rows"):
+        ReconstructionAnomalyDetector(FAST_MEMBER, false_alarm_rate=0.01).fit(X)
+
+
+def test_partial_fit_holds_out_a_bounded_calibration_sample():
+    rng = np.random.RandomState(2)
+    det = ReconstructionAnomalyDetector(FAST_MEMBER, false_alarm_rate=0.05, random_state=0)
+    X = _normal_table(5000, rng)
+    for chunk in np.array_split(X, 10):
+        det.partial_fit(chunk)
+    n = len(det.calibration_scores_)
+    assert 0.15 * len(X) < n < 0.25 * len(X)  # each chunk's held-out 20%, never trained on
+    assert det._reservoir.n_seen + det._held_out.n_seen == len(X)
+    share = (det.predict(_normal_table(5000, rng)) == -1).mean()
+    assert share < 0.05 + 0.03
+
+
+def test_p_values_without_a_rate_are_ranks_among_the_training_rows(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    p = det.pvalues(X)
+    assert len(det.calibration_scores_) == len(X)  # all of them, up to 2,000
+    np.testing.assert_allclose(np.sort(p)[-1], 1.0)
+    assert np.mean(p <= 0.1) == pytest.approx(0.1, abs=0.01)

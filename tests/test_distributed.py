@@ -203,7 +203,7 @@ def test_score_dask_dtypes_are_known_without_computing(torch_free_client, table,
     with dask.config.set(scheduler=_fail_if_computed):
         scored = score_dask(ddf, model_path)
         meta = scored.dtypes
-    assert list(meta.index) == list(table.columns) + ["score", "label", "top_feature"]
+    assert list(meta.index) == list(table.columns) + ["score", "label", "p_value", "top_feature"]
     assert meta["score"] == np.float32 and meta["label"] == np.int64
     assert pd.api.types.is_string_dtype(meta["top_feature"])
     pd.testing.assert_series_equal(scored.compute().dtypes, meta)
@@ -315,7 +315,7 @@ def test_score_spark_schema_is_known_without_running_a_job(spark, table, model_p
     assert tracker.getJobIdsForGroup("skae-schema") == []
     assert schema.simpleString() == (
         "struct<id:bigint,x0:double,x1:double,x2:double,x3:double,x4:double,"
-        "city:string,score:float,label:bigint,top_feature:string>"
+        "city:string,score:float,label:bigint,p_value:float,top_feature:string>"
     )
 
 

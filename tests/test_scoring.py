@@ -27,7 +27,7 @@ def test_score_frame_keeps_the_rows_and_adds_the_score_columns(model_and_table):
     model, table, pipe = model_and_table
     extra = table.assign(id=np.arange(len(table)))
     scored = score_frame(model, extra)
-    assert list(scored.columns) == ["a", "b", "c", "id", "score", "label", "top_feature"]
+    assert list(scored.columns) == ["a", "b", "c", "id", "score", "label", "p_value", "top_feature"]
     np.testing.assert_array_equal(scored["label"], pipe.predict(table))
     np.testing.assert_allclose(scored["score"], pipe.decision_function(table), atol=1e-4, rtol=1e-4)
     assert set(scored["top_feature"].iloc[:5]) == {"b"}

@@ -43,6 +43,10 @@ class Calibration:
     bias: float
     offset: float | None = None  # set from the training scores (:func:`threshold`)
     scorer: object = None  # the float64 EnsembleScorer built from these (not pickled)
+    # the sorted calibration scores (score_samples) p-values count against, and whether
+    # they are of rows held out of training (false_alarm_rate) or of training rows
+    scores: np.ndarray | None = None
+    held_out: bool = False
 
 
 def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informative=None):

@@ -52,6 +52,12 @@ class FittedTable:
 
 def run(options):
     """Run ``skae fit``; return the exit code."""
+    if options.false_alarm_rate is not None and options.contamination is not None:
+        raise ValueError(
+            "--contamination and --false-alarm-rate were both given: with "
+            "--false-alarm-rate the training rows are taken as normal and the threshold "
+            "comes from rows held out of them, so --contamination does not apply. Give one."
+        )
     check_output(options.output, inputs=[options.data], suffixes=(".onnx",))
     return fit_table(options, say=quiet if options.quiet else say)
 
@@ -127,7 +133,8 @@ def _summary(options, fitted, streamed, seconds, flagged):
 def _detector(options):
     return ReconstructionAnomalyDetector(
         VAETransformer() if options.model == "vae" else None,
-        contamination=options.contamination,
+        contamination=0.1 if options.contamination is None else options.contamination,
+        false_alarm_rate=options.false_alarm_rate,
         max_iter=options.max_iter,
         device=options.device,
         n_jobs=options.n_jobs,

@@ -7,8 +7,13 @@ import os
 import re
 
 from .._schema import (
+    CALIBRATION_HELD_OUT,
     FEATURE_ERRORS_OUTPUT,
+    META_CALIBRATION,
+    META_CALIBRATION_SCORES,
+    META_CALIBRATION_TOP_FEATURES,
     META_COLUMNS,
+    META_FALSE_ALARM_RATE,
     META_FEATURE_ERRORS_NAMES,
     META_FEATURE_ERRORS_SPACE,
     META_FEATURE_NAMES,
@@ -45,6 +50,9 @@ def run(options):
     if FEATURE_ERRORS_OUTPUT in model.output_names:
         out("  " + _feature_errors_line(model, meta, feature_error_names(model)))
     meta.pop(META_FEATURE_ERRORS_NAMES, None)
+    line = _calibration_line(meta)
+    if line:
+        out("  " + line)
     params = meta.pop(META_PARAMS, None)
     for key, value in sorted(meta.items()):
         out(f"  {key}: {value}")
@@ -59,6 +67,28 @@ def run(options):
             # reprs of nested estimators carry (escaped) line breaks: one line each
             out(f"    {key}: {breaks.sub(' ', str(value))}")
     return 0
+
+
+def _calibration_line(meta):
+    """What the threshold and the p-values rest on (the scores themselves not shown)."""
+    scores = meta.pop(META_CALIBRATION_SCORES, None)
+    kind = meta.pop(META_CALIBRATION, None)
+    meta.pop(META_CALIBRATION_TOP_FEATURES, None)
+    rate = meta.pop(META_FALSE_ALARM_RATE, None)
+    if scores is None:
+        return None
+    try:
+        n = len(json.loads(scores))
+    except ValueError:
+        return None
+    if kind == CALIBRATION_HELD_OUT:
+        return (
+            f"calibration: {n} scores of rows held out of training; false_alarm_rate {rate} "
+            "(p-values calibrated; skae score checks each table for drift)"
+        )
+    return (
+        f"calibration: {n} scores of training rows (p-values are ranks among them; no drift check)"
+    )
 
 
 def _column_lines(columns, inputs):

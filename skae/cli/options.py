@@ -52,7 +52,8 @@ class FitOptions(TableOptions):
 
     data: str = ""
     output: str = ""
-    contamination: float | str = 0.1
+    contamination: float | str | None = None  # None: 0.1, unless false_alarm_rate
+    false_alarm_rate: float | None = None
     model: str = "ae"
     columns: tuple | None = None
     categorical: tuple = ()

@@ -56,6 +56,13 @@ def _contamination(text):
     return value
 
 
+def _rate(text):
+    value = _finite_float(text)
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"must be in (0, 0.5), got {text}")
+    return value
+
+
 def _separator(text):
     text = {"\\t": "\t", "tab": "\t"}.get(text, text)
     if len(text) != 1 or text in '"\r\n' or text.isalnum():
@@ -135,9 +142,16 @@ def _fit_model_options(fit):
     fit.add_argument(
         "--contamination",
         type=_contamination,
-        default=0.1,
         metavar="SHARE",
-        help="expected share of outliers, in (0, 0.5], or auto (default: 0.1)",
+        help="expected share of outliers in the training rows, in (0, 0.5], or auto (default: 0.1)",
+    )
+    fit.add_argument(
+        "--false-alarm-rate",
+        type=_rate,
+        metavar="RATE",
+        help="the training rows are normal: flag a new normal row with probability at "
+        "most RATE, in (0, 0.5), calibrated on 20%% of the rows held out (instead of "
+        "--contamination)",
     )
     fit.add_argument(
         "--model",

@@ -23,8 +23,9 @@ from .._tables.reading import (
 )
 from .._tables.values import RowsError
 from .._tables.writing import TableWriter, atomic_path, check_output
+from ..drift import DriftCheck
 from ..scoring import check_detector, check_free_columns, model_columns, score_columns
-from .common import load_model, out
+from .common import load_model, say
 
 
 class ScoreError(ValueError):
@@ -51,7 +52,8 @@ def score_table(options, model):
     total = total_rows(files)  # (Parquet only: from the files' footers)
     dialects = {path: dialect if i == 0 else options.dialect(path) for i, path in enumerate(files)}
     dtypes = _one_schema(options, files, dialects, text, out_format)
-    rows = flagged = 0
+    rows = 0
+    drift = DriftCheck(model)
     with (
         atomic_path(options.output) as tmp,
         tqdm(total=total, unit="rows", desc="skae score", disable=options.quiet or None) as bar,
@@ -65,18 +67,21 @@ def score_table(options, model):
                 ):
                     scored = _score_chunk(model, chunk, options.threshold, path, done, read, text)
                     writer.write(scored if dtypes is None else conform(scored, dtypes))
+                    drift.update(scored)
                     done += len(chunk)
-                    flagged += int((scored["label"] == -1).sum())
                     bar.update(len(chunk))
                 rows += done
             if rows == 0:  # inside: no output file either
                 raise ScoreError(f"{options.data} has no data rows.")
         finally:
             writer.close()
-    out(
-        f"skae score: {rows} rows, {flagged} flagged as outliers ({flagged / rows:.1%}); "
-        f"wrote {options.output}"
-    )
+    report = drift.report()
+    say(f"skae score: {report.summary()}; wrote {options.output}")
+    if report.drift:
+        say(
+            "skae score: warning: drift: this table's scores differ from the calibration "
+            "rows' (see above); the model may no longer describe the data."
+        )
     return 0
 
 

@@ -34,9 +34,10 @@ DETECTOR_OPTIONS = {"feature_errors": [False, True], "score_samples": [False, Tr
 class ExportHead(torch.nn.Module):
     """The estimator's inference outputs as one traceable module.
 
-    ``outputs`` lists what to compute, in order, from the names in :mod:`._spec`:
+    ``outputs`` lists what to compute, in order, from the names in :mod:`skae._schema`:
     ``TRANSFORM_OUTPUT`` (``transform``), ``LABEL_OUTPUT``, ``SCORES_OUTPUT``
-    (``decision_function``), ``SCORE_SAMPLES_OUTPUT`` and ``FEATURE_ERRORS_OUTPUT``.
+    (``decision_function``), ``P_VALUE_OUTPUT`` (``pvalues``), ``SCORE_SAMPLES_OUTPUT``
+    and ``FEATURE_ERRORS_OUTPUT``.
     A transformer's network is its ``module_``; a detector's is its float32 scoring
     network (``_scoring_network``: the members stacked, one matrix product per layer,
     with the fitted calibration), the same module its Python scoring runs in float64.
@@ -50,6 +51,9 @@ class ExportHead(torch.nn.Module):
         if isinstance(estimator, ReconstructionAnomalyDetector):
             self.network = estimator._scoring_network(torch.float32)
             self.offset = float(estimator.offset_)
+            scores = estimator.calibration_scores_
+            self.register_buffer("calibration", torch.as_tensor(scores, dtype=torch.float32)[None])
+            self.n_calibration = float(len(scores))
         else:
             self.network = estimator.module_
             self.offset = 0.0
@@ -61,13 +65,16 @@ class ExportHead(torch.nn.Module):
         results = {}
         if _schema.TRANSFORM_OUTPUT in self.outputs:
             results[_schema.TRANSFORM_OUTPUT] = self.estimator._encode_tensor(self.network, x)
-        if {_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT, _schema.SCORE_SAMPLES_OUTPUT} & set(
-            self.outputs
-        ):
+        scored = {_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT, _schema.SCORE_SAMPLES_OUTPUT}
+        if (scored | {_schema.P_VALUE_OUTPUT}) & set(self.outputs):
             decision = self.network.decision_column(x, self.offset)
             results[_schema.SCORES_OUTPUT] = decision
-            if _schema.SCORE_SAMPLES_OUTPUT in self.outputs:
-                results[_schema.SCORE_SAMPLES_OUTPUT] = decision + self.offset
+            if {_schema.SCORE_SAMPLES_OUTPUT, _schema.P_VALUE_OUTPUT} & set(self.outputs):
+                raw = decision + self.offset
+                results[_schema.SCORE_SAMPLES_OUTPUT] = raw
+                # (1 + #{calibration scores <= score}) / (n + 1), as pvalues computes it
+                count = (self.calibration <= raw).to(raw.dtype).sum(dim=1, keepdim=True)
+                results[_schema.P_VALUE_OUTPUT] = (count + 1.0) / (self.n_calibration + 1.0)
             results[_schema.LABEL_OUTPUT] = torch.where(
                 decision < 0, self.minus, self.plus
             ).squeeze(1)
@@ -120,6 +127,7 @@ def _detector_shape(operator):
         _schema.LABEL_OUTPUT: Int64TensorType([n]),
         _schema.SCORES_OUTPUT: FloatTensorType([n, 1]),
         _schema.SCORE_SAMPLES_OUTPUT: FloatTensorType([n, 1]),
+        _schema.P_VALUE_OUTPUT: FloatTensorType([n, 1]),
         _schema.FEATURE_ERRORS_OUTPUT: FloatTensorType([n, det.n_features_in_]),
     }
     for out in operator.outputs:
@@ -130,6 +138,7 @@ def _output_kind(variable):
     for kind in (
         _schema.FEATURE_ERRORS_OUTPUT,
         _schema.SCORE_SAMPLES_OUTPUT,
+        _schema.P_VALUE_OUTPUT,
         _schema.LABEL_OUTPUT,
         _schema.SCORES_OUTPUT,
     ):
@@ -179,8 +188,9 @@ def _transformer_parser(scope, model, inputs, custom_parsers=None):
 
 
 def detector_outputs(score_samples, feature_errors):
-    """A detector's graph outputs, in order: label and scores, then those asked for."""
-    names = [_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT]
+    """A detector's graph outputs, in order: label, scores and p_value, then those asked
+    for."""
+    names = [_schema.LABEL_OUTPUT, _schema.SCORES_OUTPUT, _schema.P_VALUE_OUTPUT]
     if score_samples:
         names.append(_schema.SCORE_SAMPLES_OUTPUT)
     if feature_errors:

@@ -302,12 +302,42 @@ def _metadata(estimator, last, n_features, frame):
     if frame is not None:
         meta[_schema.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
     if isinstance(last, ReconstructionAnomalyDetector):
-        contamination = last.contamination  # a float, or "auto"
-        meta[_schema.META_CONTAMINATION] = (
-            contamination if isinstance(contamination, str) else repr(float(contamination))
-        )
+        contamination = last.contamination  # a float, or "auto"; no use with a rate
+        if last.false_alarm_rate is None:
+            meta[_schema.META_CONTAMINATION] = (
+                contamination if isinstance(contamination, str) else repr(float(contamination))
+            )
         meta[_schema.META_OFFSET] = repr(float(last.offset_))
+        meta.update(_calibration_metadata(last))
     return meta
+
+
+def _calibration_metadata(detector):
+    """The calibration a deployment reads without the graph: the sorted calibration
+    scores (for the drift check), whether they were held out, the false-alarm rate."""
+    scores = np.asarray(detector.calibration_scores_, dtype=np.float64)
+    meta = {
+        _schema.META_CALIBRATION_SCORES: json.dumps([float(f"{v:.9g}") for v in scores]),
+        _schema.META_CALIBRATION: _schema.CALIBRATION_HELD_OUT
+        if detector._calibrated().held_out
+        else _schema.CALIBRATION_TRAINING,
+    }
+    if detector.false_alarm_rate is not None:
+        meta[_schema.META_FALSE_ALARM_RATE] = repr(float(detector.false_alarm_rate))
+    return meta
+
+
+def _top_feature_shares(detector, columns):
+    """Each error column's share of the calibration rows' ``top_feature`` (the drift
+    check names the columns whose share grew), from the rows the detector keeps."""
+    rows = detector._calibration_rows()
+    if rows is None or not len(rows) or columns.names is None:
+        return None
+    errors = columns.apply(np.asarray(detector.feature_errors(rows)))
+    names, counts = np.unique(
+        np.asarray(columns.names, dtype=object)[errors.argmax(axis=1)], return_counts=True
+    )
+    return {str(n): round(float(c) / len(rows), 6) for n, c in zip(names, counts, strict=True)}
 
 
 def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, target_opset=None):
@@ -343,6 +373,9 @@ def to_onnx(estimator, X_sample, *, feature_errors=False, score_samples=False, t
         meta[_schema.META_FEATURE_ERRORS_SPACE] = columns.space
         if columns.names is not None:
             meta[_schema.META_FEATURE_ERRORS_NAMES] = json.dumps(columns.names)
+        shares = _top_feature_shares(last, columns)
+        if shares is not None:
+            meta[_schema.META_CALIBRATION_TOP_FEATURES] = json.dumps(shares)
     onx.doc_string = f"skae {__version__}: {type(estimator).__name__}"
     for key, value in meta.items():
         entry = onx.metadata_props.add()

@@ -364,6 +364,11 @@ class OnnxModel:
         """``score_samples - offset``; negative for outliers."""
         return self._output(X, _schema.SCORES_OUTPUT, "decision_function").reshape(-1)
 
+    def pvalues(self, X):
+        """Conformal p-values against the detector's calibration scores (small =
+        unusual; see ``ReconstructionAnomalyDetector.pvalues``)."""
+        return self._output(X, _schema.P_VALUE_OUTPUT, "pvalues").reshape(-1)
+
     def score_samples(self, X):
         """Normality scores (higher = more normal)."""
         if _schema.SCORE_SAMPLES_OUTPUT in self.output_names:

@@ -33,7 +33,7 @@ def test_fit_then_score_flags_the_planted_outliers(table, tmp_path, capsys, fmt)
     out_path = tmp_path / f"scored.{fmt}"
     score(tmp_path / "m.onnx", test, out_path, "--chunk-size", "128")
     scored = pd.read_csv(out_path) if fmt == "csv" else pd.read_parquet(out_path)
-    assert list(scored.columns) == [*df.columns, "score", "label", "top_feature"]
+    assert list(scored.columns) == [*df.columns, "score", "label", "p_value", "top_feature"]
     pd.testing.assert_frame_equal(
         scored[df.columns].reset_index(drop=True),
         df.sample(frac=1.0, random_state=0).reset_index(drop=True),
@@ -101,7 +101,7 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_its_columns(table, tmp_pat
     )
     score(tmp_path / "m.onnx", tmp_path / "eu.csv", tmp_path / "o.csv")
     text = (tmp_path / "o.csv").read_text()
-    assert text.splitlines()[0] == "city;x0;x1;x2;x3;x4;id;score;label;top_feature"
+    assert text.splitlines()[0] == "city;x0;x1;x2;x3;x4;id;score;label;p_value;top_feature"
     scored = pd.read_csv(tmp_path / "o.csv", sep=";", decimal=",")
     np.testing.assert_allclose(scored["x0"], small["x0"])
     assert np.isfinite(scored["score"]).all()

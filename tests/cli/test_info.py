@@ -10,7 +10,7 @@ def test_info_prints_the_metadata(fitted_onnx, capsys):
     assert "x0, x1, x2, x3, x4" in out
     assert "feature_names_in" not in out  # shown once, as "feature names"
     assert "contamination: 0.1" in out and "skae_version" in out
-    assert "label, scores, feature_errors" in out and "estimator_params" in out
+    assert "label, scores, p_value, feature_errors" in out and "estimator_params" in out
     assert "numeric columns (standardised): x0, x1, x2, x3, x4" in out
     assert "feature errors: per input column" in out
 

@@ -134,12 +134,24 @@ def test_score_writes_every_accepted_suffix_in_its_format(fitted_onnx, table, tm
         if suffix.endswith(ending):
             assert raw.startswith(start)
     if suffix == ".tsv":
-        assert raw.decode().splitlines()[0].split("\t")[-3:] == ["score", "label", "top_feature"]
+        assert raw.decode().splitlines()[0].split("\t")[-4:] == [
+            "score",
+            "label",
+            "p_value",
+            "top_feature",
+        ]
     back = read_table(str(out))  # skae reads its own output
-    assert len(back) == 150 and list(back.columns[-3:]) == ["score", "label", "top_feature"]
+    assert len(back) == 150 and list(back.columns[-4:]) == [
+        "score",
+        "label",
+        "p_value",
+        "top_feature",
+    ]
     np.testing.assert_allclose(back["x0"], df["x0"].iloc[:150])
     # and can score it again once the score columns are renamed
-    back.drop(columns=["score", "label", "top_feature"]).to_csv(tmp_path / "again.csv", index=False)
+    back.drop(columns=["score", "label", "p_value", "top_feature"]).to_csv(
+        tmp_path / "again.csv", index=False
+    )
     score(fitted_onnx / "model.onnx", tmp_path / "again.csv", tmp_path / "again_out.csv")
 
 
@@ -295,3 +307,33 @@ def test_a_parquet_bool_column_keeps_its_type(fitted_onnx, table, tmp_path):
     df.assign(flag=df["x0"] > 0).to_parquet(tmp_path / "d.parquet")
     score(fitted_onnx / "model.onnx", tmp_path / "d.parquet", tmp_path / "o.parquet")
     assert pd.read_parquet(tmp_path / "o.parquet")["flag"].dtype == bool
+
+
+def test_score_reports_the_flagged_share_and_warns_of_drift_only_on_a_shifted_table(
+    table, tmp_path, capsys
+):
+    df, _ = table
+    normal = df.iloc[20:]  # the planted outliers left out: normal rows
+    normal.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
+    argv = ["fit", str(tmp_path / "train.csv"), "-o", str(tmp_path / "m.onnx"), "-q"]
+    assert main([*argv, "--false-alarm-rate", "0.05", "--columns", *X_COLUMNS]) == 0
+    capsys.readouterr()
+    new = normal.iloc[400:]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    score(tmp_path / "m.onnx", tmp_path / "new.csv", tmp_path / "o.csv")
+    err = capsys.readouterr().err
+    assert f"{len(new)} rows" in err and "at most 5.00% of normal rows" in err
+    assert "drift" not in err
+    assert pd.read_csv(tmp_path / "o.csv")["p_value"].between(0, 1).all()
+    shifted = new.assign(x1=new["x1"] + 2.0)
+    shifted.to_csv(tmp_path / "shifted.csv", index=False)
+    score(tmp_path / "m.onnx", tmp_path / "shifted.csv", tmp_path / "o2.csv")
+    err = capsys.readouterr().err
+    assert "drift" in err and "x1" in err
+
+
+def test_fit_refuses_both_a_contamination_and_a_false_alarm_rate(table, tmp_path, capsys):
+    df, _ = table
+    df.to_csv(tmp_path / "d.csv", index=False)
+    argv = ["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")]
+    fails([*argv, "--contamination", "0.1", "--false-alarm-rate", "0.01"], capsys, "Give one")

@@ -240,3 +240,23 @@ def test_nan_is_scored_when_the_pipeline_imputes_it(X_train):
     rows[4, 1] = np.inf  # not a missing value: the imputer leaves it, the score overflows
     with pytest.raises(ValueError, match=r"infinity.*columns \[1\]"):
         model.predict(rows)
+
+
+@pytest.mark.parametrize("rate", [None, 0.05])
+def test_p_values_in_the_graph_equal_pythons(X_train, rate):
+    """Within 1e-5, except a row whose score lies within float32 rounding of a
+    calibration score: its count may differ by one (1 / (n + 1))."""
+    X = StandardScaler().fit(_data(2000)).transform(_data(3000, seed=3))
+    det = ReconstructionAnomalyDetector(false_alarm_rate=rate, random_state=0).fit(X[:2000])
+    model = load_onnx(to_onnx(det, X[:1]))
+    new = X[2000:]
+    ours, python = model.pvalues(new), det.pvalues(new)
+    apart = np.abs(ours - python) > 1e-5
+    assert apart.mean() < 0.01
+    if apart.any():
+        scores, calibration = det.score_samples(new[apart]), det.calibration_scores_
+        nearest = np.abs(scores[:, None] - calibration[None, :]).min(axis=1)
+        assert (nearest < 1e-5 * (np.abs(scores) + 1)).all()
+        n = len(calibration)
+        assert np.allclose(np.abs(ours - python)[apart], 1 / (n + 1), rtol=1e-3)
+    np.testing.assert_array_equal(model.predict(new), det.predict(new))

@@ -26,7 +26,7 @@ from .conftest import (
 
 def test_detector_graph_outputs_and_metadata(fitted, X_train):
     onx = to_onnx(fitted["scaler_det"], X_train[:1])
-    assert [o.name for o in onx.graph.output] == ["label", "scores"]
+    assert [o.name for o in onx.graph.output] == ["label", "scores", "p_value"]
     assert onx.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert [i.name for i in onx.graph.input] == ["X"]
     dim = onx.graph.input[0].type.tensor_type.shape.dim[0]
@@ -49,7 +49,7 @@ def test_extra_outputs(fitted):
     X = _scaled_if_needed("det_ae", _data(50, seed=2))
     det = fitted["det_ae"]
     model = load_onnx(to_onnx(det, X[:1], feature_errors=True, score_samples=True))
-    assert model.output_names == ["label", "scores", "score_samples", "feature_errors"]
+    assert model.output_names == ["label", "scores", "p_value", "score_samples", "feature_errors"]
     np.testing.assert_allclose(model.feature_errors(X), det.feature_errors(X), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(model.score_samples(X), det.score_samples(X), rtol=1e-4, atol=1e-4)
     plain = load_onnx(to_onnx(det, X[:1]))
@@ -140,7 +140,7 @@ def test_input_column_named_like_an_output(X_train):
     )
     model = load_onnx(to_onnx(pipe.fit(df), df.iloc[:1]))
     assert model.input_columns_ == ["label", "scores", "X"]
-    assert model.output_names == ["label", "scores"]
+    assert model.output_names == ["label", "scores", "p_value"]
     np.testing.assert_array_equal(model.predict(df), pipe.predict(df))
 
 

@@ -164,4 +164,4 @@ def test_load_onnx_runs_the_model_file_it_checked(fitted, X_train, tmp_path, mon
         return locations
 
     monkeypatch.setattr(runtime, "check_external_data", check_then_replace)
-    assert load_onnx(path).output_names == ["label", "scores"]
+    assert load_onnx(path).output_names == ["label", "scores", "p_value"]

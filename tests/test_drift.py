@@ -1,0 +1,93 @@
+"""skae.drift: the two-sample Kolmogorov-Smirnov check of scored rows, chunk by chunk."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from skae import _schema
+from skae.drift import DRIFT_P_VALUE, DriftCheck, check_drift, kolmogorov_sf
+
+
+class Model:
+    """What DriftCheck reads of an OnnxModel: its metadata and offset."""
+
+    def __init__(self, calibration, offset=0.0, held_out=True, rate=0.01, shares=None):
+        self.offset_ = offset
+        self.metadata = {
+            _schema.META_CALIBRATION_SCORES: json.dumps(sorted(map(float, calibration))),
+            _schema.META_CALIBRATION: _schema.CALIBRATION_HELD_OUT
+            if held_out
+            else _schema.CALIBRATION_TRAINING,
+            _schema.META_FALSE_ALARM_RATE: repr(rate),
+            _schema.META_CALIBRATION_TOP_FEATURES: json.dumps(shares or {}),
+        }
+
+
+def scored(raw, offset=0.0, top=None):
+    frame = pd.DataFrame({"score": raw - offset})
+    frame["label"] = np.where(frame["score"] < 0, -1, 1)
+    if top is not None:
+        frame["top_feature"] = top
+    return frame
+
+
+@pytest.mark.parametrize("n, m", [(50, 40), (2000, 10_000), (500, 300_000)])
+def test_the_statistic_is_scipys_and_the_p_value_close(n, m):
+    rng = np.random.RandomState(0)
+    calibration, batch = rng.normal(size=n), rng.normal(0.05, 1, size=m)
+    batch[:5] = calibration[:5]  # ties between the samples
+    check = DriftCheck(Model(calibration, offset=0.3))
+    for part in np.array_split(batch, 7):  # chunk by chunk, as skae score adds them
+        check.update(scored(part, offset=0.3))
+    expected = stats.ks_2samp(batch, calibration, method="asymp")
+    report = check.report()
+    assert report.statistic == pytest.approx(expected.statistic, abs=1e-12)
+    # scipy's Kolmogorov distribution for n m / (n + m) rows; here its asymptotic form
+    # with Stephens' correction (no scipy in the scoring install)
+    assert report.p_value == pytest.approx(expected.pvalue, rel=0.05, abs=1e-3)
+
+
+def test_batches_drawn_like_the_calibration_rows_stay_quiet_whatever_their_size():
+    rng = np.random.RandomState(1)
+    calibration = rng.normal(size=2000)
+    alarms = [
+        check_drift(Model(calibration), scored(rng.normal(size=size))).drift
+        for size in (100, 10_000, 1_000_000)
+        for _ in range(5)
+    ]
+    assert not any(alarms)
+    # over calibration draws, the p-values of such batches are uniform
+    p_values = [
+        check_drift(Model(rng.normal(size=1000)), scored(rng.normal(size=5000))).p_value
+        for _ in range(200)
+    ]
+    assert stats.kstest(p_values, "uniform").pvalue > 1e-3
+    assert np.mean(np.array(p_values) < DRIFT_P_VALUE) < 0.02
+
+
+def test_a_shifted_batch_is_drift_naming_the_columns_whose_errors_moved():
+    rng = np.random.RandomState(2)
+    model = Model(rng.normal(size=2000), shares={"a": 0.5, "b": 0.5})
+    top = np.where(rng.rand(3000) < 0.8, "b", "a")
+    report = check_drift(model, scored(rng.normal(-0.3, 1, size=3000), top=top))
+    assert report.drift and report.p_value < 1e-6
+    assert report.columns[0][0] == "b"
+    line = report.summary()
+    assert "drift" in line and "3000 rows" in line and "b (" in line
+
+
+def test_training_scores_give_no_drift_test():
+    """Training rows score better than new ones: without held-out calibration scores the
+    test would fire on every large batch, so it is not run (and says why)."""
+    rng = np.random.RandomState(3)
+    report = check_drift(Model(rng.normal(size=500), held_out=False), scored(rng.normal(size=900)))
+    assert report.p_value is None and not report.drift
+    assert "no drift check" in report.summary()
+
+
+def test_the_asymptotic_distribution_at_the_edges():
+    assert kolmogorov_sf(0.0, 10, 10) == 1.0
+    assert kolmogorov_sf(1.0, 1000, 1000) < 1e-100
