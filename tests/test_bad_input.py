@@ -565,7 +565,7 @@ def test_cli_folders_with_mixed_files(cli_model, case, out, tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("command", ["fit", "score", "export"])
 def test_cli_signals_during_every_writing_command(
-    cli_model, command, signum, tmp_path, monkeypatch
+    cli_model, command, signum, tmp_path, monkeypatch, python_sigint
 ):
     import joblib
 

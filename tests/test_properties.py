@@ -51,7 +51,7 @@ def test_transformers_give_finite_outputs_of_the_right_shape(X, kind, k):
 
 @FAST
 @given(
-    X=datasets(min_rows=2),
+    X=datasets(min_rows=10),  # a detector calibrates on at least 10 rows
     contamination=st.sampled_from([0.05, 0.1, 0.5]),
     latent_weight=st.sampled_from([0.0, 0.5]),
 )

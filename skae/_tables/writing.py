@@ -164,6 +164,13 @@ class TableWriter:
         pa = require_pyarrow()
         if self._parquet is None:
             table = pa.Table.from_pandas(df, preserve_index=False)
+            # a text column with no value yet reads as Arrow's null type: make it text
+            # (pandas 2 keeps a text column's missing values as object None)
+            fields = [
+                f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema
+            ]
+            if any(pa.types.is_null(f.type) for f in table.schema):
+                table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
             self._schema = table.schema  # (with pandas' metadata: dtypes read back as such)
             self._parquet = pa.parquet.ParquetWriter(self.path, self._schema)
         else:

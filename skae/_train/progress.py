@@ -18,6 +18,7 @@ class ProgressBar:
         self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
         self.position = 0
         self.group = None
+        self.last = {}
 
     def start_group(self, label):
         """Name the networks whose losses follow (an ensemble trains in groups whose
@@ -29,6 +30,7 @@ class ProgressBar:
         postfix["loss"] = f"{np.mean(train_losses):.4g}"
         if validation_losses is not None:
             postfix["val_loss"] = f"{np.mean(validation_losses):.4g}"
+        self.last = postfix
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
         self.position += 1
@@ -42,7 +44,8 @@ class ProgressBar:
         """End the bar where training ended (100% of what ran, not the 51% of the epochs
         allowed that an early stop leaves), saying why it stopped."""
         self.bar.total = max(self.position, 1)
-        self.bar.set_postfix_str(why, refresh=False)
+        losses = ", ".join(f"{k}={v}" for k, v in self.last.items() if k != "networks")
+        self.bar.set_postfix_str(f"{losses}; {why}" if losses else why, refresh=False)
         self.bar.refresh()
         self.bar.close()
 

@@ -147,6 +147,20 @@ def text_columns(estimator):
     return [c for columns, steps in _blocks(estimator) if _takes_text(steps) for c in columns]
 
 
+def _missing_tokens(estimator):
+    """``{column: "None"}`` for text columns whose first fitted step learnt None as a
+    category (skl2onnx writes it "None"; the runtime feeds a missing value so)."""
+    tokens = {}
+    for columns, steps in _blocks(estimator):
+        cats = getattr(steps[0], "categories_", None) if steps else None
+        if cats is None or not _takes_text(steps):
+            continue
+        for column, categories in zip(columns, cats, strict=False):
+            if any(c is None for c in np.ravel(categories)):
+                tokens[column] = "None"
+    return tokens
+
+
 def _check_text_imputers(estimator):
     """skl2onnx converts a SimpleImputer of text only when its missing_values is a string
     (the runtime feeds a missing text value as "nan")."""
@@ -301,6 +315,9 @@ def _metadata(estimator, last, n_features, frame):
         meta[_schema.META_FEATURE_NAMES] = json.dumps([str(n) for n in names])
     if frame is not None:
         meta[_schema.META_INPUT_COLUMNS] = json.dumps([str(c) for c in frame.columns])
+        tokens = _missing_tokens(estimator)
+        if tokens:
+            meta[_schema.META_MISSING_TEXT] = json.dumps(tokens)
     if isinstance(last, ReconstructionAnomalyDetector):
         contamination = last.contamination  # a float, or "auto"; no use with a rate
         if last.false_alarm_rate is None:

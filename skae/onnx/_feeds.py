@@ -81,8 +81,10 @@ def numbers(name, values, dtype):
         return numbers.astype(dtype, copy=False)
 
 
-def text(name, values):
-    """One column's values as an object array of str; missing values as "nan"."""
+def text(name, values, missing_token=MISSING_CATEGORY):
+    """One column's values as an object array of str; missing values as
+    ``missing_token`` (the text the graph's encoder knows them by: "nan", or "None"
+    for an encoder fitted where pandas kept missing text as None)."""
     import pandas as pd  # X is a DataFrame: pandas is loaded already
 
     original = values.dtype
@@ -103,5 +105,5 @@ def text(name, values):
             dtype=object,
         )
     if missing.any():
-        values[missing] = MISSING_CATEGORY
+        values[missing] = missing_token
     return values

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from .. import _schema
+from .._schema import MISSING_CATEGORY
 from ._checks import check_finite_input, raise_not_finite
 from ._external_data import check_external_data
 from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
@@ -111,6 +112,8 @@ class OnnxModel:
         offset = self.metadata.get(_schema.META_OFFSET)
         self.offset_ = float(offset) if offset is not None else None
         self._read_inputs(self._session.get_inputs())
+        tokens = self.metadata.get(_schema.META_MISSING_TEXT)
+        self._missing_tokens = json.loads(tokens) if tokens else {}
         self._read_feature_errors()
 
     def _read_inputs(self, inputs):
@@ -216,7 +219,11 @@ class OnnxModel:
         feeds = {}
         for (column, name, dtype), j in zip(self._columns, positions, strict=True):
             values = get(j) if get is not None else X.iloc[:, j].array
-            values = text(column, values) if dtype is np.object_ else numbers(column, values, dtype)
+            values = (
+                text(column, values, self._missing_tokens.get(column, MISSING_CATEGORY))
+                if dtype is np.object_
+                else numbers(column, values, dtype)
+            )
             feeds[name] = values.reshape(-1, 1)
         return feeds
 
