@@ -128,6 +128,15 @@ def main(argv=None):
         max_iter=args.epochs, device="cpu", random_state=0
     ).fit(X24)
     default24_onnx = load_onnx(to_onnx(default24, X24[:1]))
+    # calibrated on held-out rows: label, scores and p_value in one call
+    calibrated24 = ReconstructionAnomalyDetector(
+        max_iter=args.epochs, device="cpu", random_state=0, false_alarm_rate=0.01
+    ).fit(X24)
+    calibrated24_onnx = load_onnx(to_onnx(calibrated24, X24[:1]))
+
+    def calibrated_outputs(x):
+        return calibrated24_onnx.run(x, ["label", "scores", "p_value"])
+
     pyod24 = AutoEncoder(epoch_num=args.epochs, verbose=0, device="cpu", random_state=0).fit(X24)
 
     train, new = payments(n_fit), payments(n_big, seed=1)
@@ -151,6 +160,7 @@ def main(argv=None):
         _parity("numeric", numeric_onnx, det, X_big)
         & _parity("default detector", default_onnx, default, X_big)
         & _parity("default detector, 24 features", default24_onnx, default24, X24_big)
+        & _parity("calibrated detector, 24 features", calibrated24_onnx, calibrated24, X24_big)
         & _parity("mixed table", mixed_onnx, mixed, new)
     )
     if not ok:
@@ -173,6 +183,12 @@ def main(argv=None):
         ),
         "24 features, default detector: skae estimator (torch)": (
             default24.decision_function,
+            X24[:1],
+            X24[:64],
+            X24_big,
+        ),
+        "24 features, false_alarm_rate=0.01: label, scores, p_value": (
+            calibrated_outputs,
             X24[:1],
             X24[:64],
             X24_big,

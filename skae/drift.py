@@ -89,6 +89,7 @@ class DriftReport:
 
     def summary(self):
         """One line: rows, the share flagged against the expected one, and drift."""
+        p = "< 1e-300" if self.p_value == 0 else f"= {self.p_value:.2g}" if self.p_value else ""
         line = f"{self.rows} rows, {self.flagged} flagged ({self.flagged_share:.2%}"
         line += f"; {self.expectation})" if self.expectation else ")"
         if self.p_value is None:
@@ -105,7 +106,7 @@ class DriftReport:
             )
             line += (
                 f"; drift: the scores are unlikely to come from the calibration scores' "
-                f"distribution (Kolmogorov-Smirnov p = {self.p_value:.2g})"
+                f"distribution (Kolmogorov-Smirnov p {p})"
                 + (f"; the errors moved most in {moved}" if moved else "")
             )
         else:
