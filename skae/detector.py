@@ -118,7 +118,9 @@ default=None
     max_iter : int, default=None
         Maximum epochs of every member. None: for the default members, enough epochs for
         about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
-        larger tables); the members' own setting otherwise.
+        larger tables), a budget by design (brief training keeps anomalies in the
+        training rows from being learnt), so reaching it raises no ConvergenceWarning;
+        the members' own setting otherwise.
     learning_rate_init : float, default=None
         Learning rate of every member. None: 3e-3 for the default members, the
         members' own setting otherwise.
@@ -308,10 +310,10 @@ default=None
     def _train(self, X, partial):
         """Train the members on X; returns those that ran out of epochs."""
         members = self.estimators_
-        groups = stack_groups(members, X.shape[1])
+        groups = stack_groups(members, X.shape[1], X.shape[0])
         bar = None
         if self.verbose:
-            epochs = 1 if partial else max(m.max_iter for m in members)
+            epochs = 1 if partial else max(m._max_epochs(len(X)) for m in members)
             bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
         unconverged = None
         try:
@@ -357,9 +359,15 @@ default=None
                     held_out, len(held_out), conformal.MAX_CALIBRATION_SCORES, self.random_state
                 )
             self._calibration = self._calibrate(sample, held_out)
-        if unconverged:
+        if unconverged and not self._budgeted():
             warn_not_converged(unconverged)
         return self
+
+    def _budgeted(self):
+        """Whether the members train for a budget of optimiser steps by design (the
+        default members at the detector's default ``max_iter``): reaching it is then no
+        sign of a fit cut short, and no ConvergenceWarning is raised."""
+        return self.estimator is None and self.max_iter is None
 
     @_fit_context(prefer_skip_nested_validation=False)
     def partial_fit(self, X, y=None):

@@ -53,14 +53,26 @@ class VAETransformer(BaseAutoencoder):
         Batch normalisation before each hidden activation.
     solver : {"adam", "adamw", "sgd"}, default="adam"
         Optimiser.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        Schedule of the learning rate. "adaptive": when the monitored loss has not
+        improved for ``n_iter_no_change`` epochs, halve the rate and go on, up to three
+        times; training stops at the next such plateau (so the loss settles instead of
+        stopping at the first flat stretch). "constant": stop at the first plateau.
+        ``partial_fit`` always trains at ``learning_rate_init``.
     learning_rate_init : float, default=1e-3
-        Learning rate.
-    alpha : float, default=0.0
-        L2 penalty on the weights (a Gaussian prior on them).
-    batch_size : int, default=256
-        Minibatch size.
-    max_iter : int, default=200
-        Maximum number of epochs.
+        The (initial) learning rate.
+    alpha : float or "auto", default=0.0
+        L2 penalty on the weights (a Gaussian prior on them). "auto": a prior of fixed
+        precision, ``alpha = 1.6 * v / n_train`` with v the mean variance of the
+        training columns, as for :class:`~skae.AutoencoderTransformer`.
+    batch_size : int or "auto", default="auto"
+        Minibatch size (clipped to the number of training rows). "auto": about 16
+        minibatches an epoch, between 32 and 256 rows (wine's 160 training rows get 32,
+        tables of 4,000 rows or more 256).
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs. "auto": the epochs of about 30,000 optimiser steps,
+        between 50 and 5,000; the stopping rule ends almost every fit long before. A
+        ConvergenceWarning says when the cap was reached with the loss still falling.
     shuffle : bool, default=True
         Reshuffle the rows every epoch.
     early_stopping : bool, default=True
@@ -71,8 +83,10 @@ class VAETransformer(BaseAutoencoder):
     n_iter_no_change : int, default=10
         Patience, in epochs.
     tol : float, default=1e-4
-        Minimum *relative* decrease of the monitored loss that counts as an improvement
-        (an epoch improves when its loss is below ``(1 - tol)`` times the best so far).
+        Minimum *relative* decrease of the monitored loss that counts as progress:
+        training stops when the loss has not fallen below ``(1 - tol)`` times the loss
+        of the last epoch that did for ``n_iter_no_change`` epochs (so a loss still
+        falling slowly goes on), a rule that does not depend on how the data is scaled.
     device : str or torch.device, default="auto"
         "auto" trains on CUDA when available, else on the CPU.
     precision : {"float32", "bfloat16"}, default="float32"
@@ -155,10 +169,11 @@ class VAETransformer(BaseAutoencoder):
         dropout=0.0,
         batch_norm=False,
         solver="adam",
+        learning_rate="adaptive",
         learning_rate_init=1e-3,
         alpha=0.0,
-        batch_size=256,
-        max_iter=200,
+        batch_size="auto",
+        max_iter="auto",
         shuffle=True,
         early_stopping=True,
         validation_fraction=0.1,
@@ -180,6 +195,7 @@ class VAETransformer(BaseAutoencoder):
             dropout=dropout,
             batch_norm=batch_norm,
             solver=solver,
+            learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
             alpha=alpha,
             batch_size=batch_size,

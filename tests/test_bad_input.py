@@ -164,7 +164,13 @@ def test_predict_matrix(fitted, kind, case):
         return
     exc, parts = expected
     method = "predict" if kind == "detector" else "transform"
-    for name in (method, "score_samples"):
+    names = (method, "score_samples")
+    if kind == "ae" and case == "values around 1e300":
+        # tanh layers saturate: the codes stay finite, and so they are returned; the
+        # reconstruction error overflows, and says so
+        assert np.isfinite(est.transform(data)).all()
+        names = ("score_samples",)
+    for name in names:
         with pytest.raises(exc) as info:
             getattr(est, name)(data)
         _check_error(info, parts)
@@ -173,11 +179,16 @@ def test_predict_matrix(fitted, kind, case):
 @pytest.mark.parametrize("kind", ["ae", "vae"])
 def test_inverse_transform_matrix(fitted, kind):
     est = fitted[kind]
-    for codes, parts in [
+    huge = np.array([[1e300, 1e300]])
+    if est.activation == "tanh":  # a saturating decoder: finite, bounded reconstructions
+        assert np.isfinite(est.inverse_transform(huge)).all()
+    cases = [
         (np.ones((3, 5)), ["n_components=2", "got 5"]),
         (np.array([[np.nan, 0.0]]), ["NaN", "mput"]),
-        (np.array([[1e300, 1e300]]), ["not finite", "overflow"]),
-    ]:
+    ]
+    if est.activation != "tanh":
+        cases.append((huge, ["not finite", "overflow"]))
+    for codes, parts in cases:
         with pytest.raises(ValueError) as info:
             est.inverse_transform(codes)
         _check_error(info, parts)

@@ -24,6 +24,18 @@ STEP_BUDGET, MIN_EPOCHS, MAX_EPOCHS = 300, 10, 200
 DEFAULT_TOL = 1e-3
 # What the default members train with, unless the detector's own parameters say otherwise.
 DEFAULT_LEARNING_RATE = 3e-3
+# The training settings the default members were chosen with, pinned so that a change of
+# AutoencoderTransformer's own defaults (chosen for codes, not for detection) leaves the
+# detector's scores as they were.
+PINNED = dict(
+    activation="relu",
+    learning_rate="constant",
+    alpha=0.0,
+    batch_size=256,
+    max_iter=200,
+    code_metric=None,
+    latent_noise=0.0,
+)
 
 
 def default_epochs(n_samples, batch_size=256, validation_fraction=0.1):
@@ -61,6 +73,7 @@ def default_estimators(n_features, n_samples=None):
                 loss_trim=0.1,
                 learning_rate_init=DEFAULT_LEARNING_RATE,
                 tol=DEFAULT_TOL,
+                **PINNED,
             )
         )
     if n_samples is not None:

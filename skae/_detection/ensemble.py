@@ -23,25 +23,28 @@ from .._train.threads import mlp_flops
 STEP_SECONDS, STACK_STEP_SECONDS, FLOPS_PER_SECOND = 3e-4, 4e-4, 4e10
 
 
-def stack_groups(members, n_features=None):
+def stack_groups(members, n_features=None, n_samples=None):
     """Lists of member indices: one per stack (2+ members with equal specs), then singles.
 
-    With ``n_features`` (training on a CPU), a group is stacked only when the cost model
-    says a step of the stack, padded to its widest member, is cheaper than a step of each
-    member alone: small networks are bound by per-step overhead, wide ones by arithmetic,
-    which padding multiplies. Inference always stacks (one graph node per layer).
+    With ``n_features`` (training), members that train alone (:meth:`_trains_alone`: the
+    adaptive learning rate, which a stack's members cannot share) are singles, and on a
+    CPU a group is stacked only when the cost model says a step of the stack, padded to
+    its widest member, is cheaper than a step of each member alone: small networks are
+    bound by per-step overhead, wide ones by arithmetic, which padding multiplies.
+    Inference always stacks (one graph node per layer).
     """
     groups, singles = {}, []
+    training = n_features is not None
     for i, member in enumerate(members):
         key = member._stack_spec()
-        if key is None:
+        if key is None or (training and member._trains_alone()):
             singles.append([i])
         else:
             groups.setdefault(key, []).append(i)
     stacks = []
     for group in groups.values():
         if len(group) > 1 and (
-            n_features is None or _stacking_pays([members[i] for i in group], n_features)
+            n_features is None or _stacking_pays([members[i] for i in group], n_features, n_samples)
         ):
             stacks.append(group)
         else:
@@ -49,10 +52,11 @@ def stack_groups(members, n_features=None):
     return stacks + singles
 
 
-def _stacking_pays(members, n_features):
+def _stacking_pays(members, n_features, n_samples=None):
     if resolve_device(members[0].device).type != "cpu":
         return True  # a GPU step is all overhead at these sizes
-    batch = members[0].batch_size
+    # an "auto" batch follows the rows; without them, its size on large tables
+    batch = members[0]._batch_size(n_samples if n_samples is not None else 2**31)
     widths = [m._layer_widths(n_features) for m in members]
     padded = [max(w[j] for w in widths) for j in range(len(widths[0]))]
     stacked = STACK_STEP_SECONDS + mlp_flops(padded, batch, len(members)) / FLOPS_PER_SECOND
@@ -108,7 +112,8 @@ def _train_stack(members, X, partial, progress):
     optimizer_state = (
         _stack_optimizer_states(stack, [s.optimizer_state for s in starts]) if continuing else None
     )
-    flops = sum(mlp_flops(m._layer_widths(n_features), lead.batch_size) for m in members)
+    batch = lead._batch_size(len(X32), partial)
+    flops = sum(mlp_flops(m._layer_widths(n_features), batch) for m in members)
     result = lead._run_training(
         starts[0],
         stack,
@@ -124,6 +129,7 @@ def _train_stack(members, X, partial, progress):
     for member, start, outcome, state in zip(
         members, starts, result.members, member_states, strict=True
     ):
+        member._after_training(start.module, X32, partial)
         member._finish_training(
             start, start.module, outcome, optimizer_state=state, partial=partial
         )

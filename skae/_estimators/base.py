@@ -72,9 +72,10 @@ class BaseAutoencoder(
         "batch_norm": ["boolean"],
         "solver": [StrOptions(set(SOLVERS))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -107,10 +108,11 @@ class BaseAutoencoder(
         dropout=0.0,
         batch_norm=False,
         solver="adam",
+        learning_rate="adaptive",
         learning_rate_init=1e-3,
         alpha=0.0,
-        batch_size=256,
-        max_iter=200,
+        batch_size="auto",
+        max_iter="auto",
         shuffle=True,
         early_stopping=True,
         validation_fraction=0.1,
@@ -131,6 +133,7 @@ class BaseAutoencoder(
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.solver = solver
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.alpha = alpha
         self.batch_size = batch_size
@@ -201,6 +204,9 @@ class BaseAutoencoder(
         if self._trims(epoch):
             return trimmed_mean(per_sample, self.loss_trim, dim=-1)
         return per_sample.mean(dim=-1)
+
+    def _after_training(self, module, X32, partial):
+        """Adjust a trained network in place before it is installed (nothing here)."""
 
     def _check_training_data(self, X):
         """Loss-specific checks on the values of X (e.g. [0, 1] for Bernoulli)."""

@@ -95,6 +95,9 @@ class Member(Protocol):
     def _stack_spec(self) -> StackSpec | None:
         """The spec that stacked members share; None when this member never stacks."""
 
+    def _trains_alone(self) -> bool:
+        """Whether it trains alone even when its :meth:`_stack_spec` matches others'."""
+
     def _layer_widths(self, n_features: int) -> list:
         """The network's layer widths from input to output."""
 

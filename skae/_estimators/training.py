@@ -47,7 +47,7 @@ def keep_state_on_error(estimator):
 
 def warn_not_converged(estimators):
     """One ConvergenceWarning for the estimators that ran out of epochs."""
-    names = sorted({f"{type(e).__name__}(max_iter={e.max_iter})" for e in estimators})
+    names = sorted({f"{type(e).__name__}(max_iter={e.max_iter!r})" for e in estimators})
     what = (
         names[0]
         if len(estimators) == 1
@@ -70,13 +70,59 @@ class TrainingMixin:
     """Training for :class:`~skae._estimators.base.BaseAutoencoder`, alone or stacked
     (the training methods of :class:`~skae._estimators.member.Member`)."""
 
-    def _train_config(self, partial):
+    # batch_size="auto": about AUTO_BATCHES minibatches an epoch, between these sizes;
+    # max_iter="auto": the epochs of about STEP_BUDGET optimiser steps, between these
+    # bounds (the stopping rule ends almost every fit long before). Measured with
+    # benchmarks/bench_clustering.py and the convergence tests.
+    AUTO_BATCHES, AUTO_MIN_BATCH, AUTO_MAX_BATCH = 16, 32, 256
+    STEP_BUDGET, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 30_000, 50, 5_000
+    # alpha="auto": a Gaussian prior on the weights of this precision, in units of the
+    # loss of reconstructing a row by the mean row (the data's mean variance): the
+    # objective is the sum of the rows' losses plus PRIOR_PRECISION * variance / 2
+    # ||W||^2, so the mean loss gets alpha = PRIOR_PRECISION * variance / n_train: strong
+    # on a table of 160 rows, negligible on 100,000, and the same fit whatever the scale
+    # of the data. Measured with benchmarks/bench_clustering.py (0.8, 1.6 and 4 tried).
+    PRIOR_PRECISION = 1.6
+
+    def _n_train(self, n_samples, partial=False):
+        """Rows trained on per epoch (the validation split held out)."""
+        if partial or not self.early_stopping:
+            return max(1, n_samples)
+        n_val = int(round(n_samples * self.validation_fraction))
+        return n_samples - n_val if 1 <= n_val < n_samples else n_samples
+
+    def _batch_size(self, n_samples, partial=False):
+        """The minibatch size: ``batch_size``, or for "auto" from the number of rows."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        n_train = self._n_train(n_samples, partial)
+        batches = -(-n_train // self.AUTO_BATCHES)
+        return int(np.clip(batches, self.AUTO_MIN_BATCH, self.AUTO_MAX_BATCH))
+
+    def _max_epochs(self, n_samples):
+        """The epoch cap: ``max_iter``, or for "auto" from a budget of optimiser steps."""
+        if self.max_iter != "auto":
+            return int(self.max_iter)
+        steps = -(-self._n_train(n_samples) // self._batch_size(n_samples))
+        epochs = -(-self.STEP_BUDGET // steps)
+        return int(np.clip(epochs, self.AUTO_MIN_EPOCHS, self.AUTO_MAX_EPOCHS))
+
+    def _alpha(self, X32, partial=False):
+        """The L2 penalty: ``alpha``, or for "auto" the prior's share of one row of X32."""
+        if self.alpha != "auto":
+            return float(self.alpha)
+        variance = float(np.var(X32, axis=0, dtype=np.float64).mean()) if len(X32) > 1 else 0.0
+        return self.PRIOR_PRECISION * variance / self._n_train(len(X32), partial)
+
+    def _train_config(self, partial, X32):
+        n_samples = len(X32)
         return TrainConfig(
             solver=self.solver,
             learning_rate=self.learning_rate_init,
-            alpha=self.alpha,
-            batch_size=self.batch_size,
-            max_epochs=1 if partial else self.max_iter,
+            lr_schedule="constant" if partial else self.learning_rate,
+            alpha=self._alpha(X32, partial),
+            batch_size=self._batch_size(n_samples, partial),
+            max_epochs=1 if partial else self._max_epochs(n_samples),
             shuffle=self.shuffle,
             early_stopping=self.early_stopping and not partial,
             validation_fraction=self.validation_fraction,
@@ -86,6 +132,11 @@ class TrainingMixin:
             skip_singleton_batches=self.batch_norm,
             precision=self.precision,
         )
+
+    def _trains_alone(self):
+        """Whether this network trains apart from any stack: the adaptive learning rate
+        follows its own loss, and the members of a stack share one optimiser's rate."""
+        return self.learning_rate == "adaptive"
 
     def _continuing(self, partial):
         return (partial or self.warm_start) and hasattr(self, "module_")
@@ -168,6 +219,7 @@ class TrainingMixin:
             optimizer_state=start.optimizer_state,
         )
         member = result.members[0]
+        self._after_training(start.module, X32, partial)
         self._finish_training(
             start,
             start.module,
@@ -193,13 +245,14 @@ class TrainingMixin:
         modules) with this estimator's losses, settings and threads (a stack passes the
         whole stack's ``flops`` per step)."""
         if flops is None:
-            flops = mlp_flops(self._layer_widths(X32.shape[1]), self.batch_size)
+            batch = self._batch_size(len(X32), partial)
+            flops = mlp_flops(self._layer_widths(X32.shape[1]), batch)
         with num_threads(resolve_threads(self.n_jobs, flops)), self._training_errors():
             return train(
                 module,
                 self._train_loss,
                 X32,
-                config=self._train_config(partial),
+                config=self._train_config(partial, X32),
                 device=start.device,
                 generator=start.generator,
                 n_members=n_members,
@@ -223,8 +276,9 @@ class TrainingMixin:
                 "10x smaller). No model was kept from this run."
             ) from exc
         except TrainingOutOfMemoryError as exc:
+            batch = self.batch_size if self.batch_size != "auto" else self.AUTO_MAX_BATCH
             raise TrainingOutOfMemoryError(
-                f"{exc} Lower batch_size (e.g. batch_size={max(1, self.batch_size // 4)}), "
+                f"{exc} Lower batch_size (e.g. batch_size={max(1, batch // 4)}), "
                 "narrow hidden_layer_sizes, set precision='bfloat16', or train on "
                 "device='cpu'. No model was kept from this run."
             ) from exc

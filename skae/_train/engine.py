@@ -58,6 +58,13 @@ class TrainConfig:
     skip_singleton_batches: bool = False
     # "bfloat16": forward passes under bf16 autocast (weights and optimiser stay float32).
     precision: str = "float32"
+    # "adaptive": when the monitored loss has not improved for n_iter_no_change epochs,
+    # multiply the learning rate by lr_decay and go on, up to max_lr_decays times; training
+    # stops at the next such plateau. "constant": it stops at the first. One network only
+    # (K = 1): the members of a stack share one learning rate.
+    lr_schedule: str = "constant"
+    lr_decay: float = 0.5
+    max_lr_decays: int = 3
 
 
 @dataclass
@@ -69,6 +76,8 @@ class MemberResult:
     best_epoch: int = 0
     n_epochs: int = 0
     stopped_early: bool = False
+    # the learning rate of each epoch (the adaptive schedule only)
+    learning_rates: list | None = None
 
 
 @dataclass
@@ -238,6 +247,10 @@ class TrainingRun:
         progress=None,
     ):
         """Placement, the validation split, the optimiser, the stoppers and the bar."""
+        if config.lr_schedule not in ("constant", "adaptive"):
+            raise ValueError(f"Unknown lr_schedule {config.lr_schedule!r}.")
+        if config.lr_schedule == "adaptive" and n_members > 1:
+            raise ValueError("lr_schedule='adaptive' trains one network at a time, not a stack.")
         run = cls()
         run.module, run.loss_fn, run.config, run.device = module, loss_fn, config, device
         run.gen, run.K, run.epoch_offset = generator, n_members, epoch_offset
@@ -274,6 +287,10 @@ class TrainingRun:
             MemberResult(validation_loss_curve=[] if validating else None) for _ in range(K)
         ]
         self.active = list(range(K))
+        adaptive = config.lr_schedule == "adaptive"
+        self.decays_left = config.max_lr_decays if adaptive else 0
+        if adaptive:
+            self.results[0].learning_rates = []
         self.own_bar = progress is None and config.verbose
         self.bar = ProgressBar(config.max_epochs) if self.own_bar else progress
         self.start_position = self.bar.position if self.bar is not None else 0
@@ -335,9 +352,16 @@ class TrainingRun:
             if val_losses is not None:
                 result.validation_loss_curve.append(state.validation_loss)
             result.n_epochs += 1
+            if result.learning_rates is not None:
+                result.learning_rates.append(self.optimizer.lr)
             is_best, stop = self.stoppers[k](state)
             if is_best and early_stopping:
                 self.snapshots.save(k)  # keep the best epoch's weights
+            if stop and self.decays_left > 0:  # a plateau: a lower rate, and go on
+                self.decays_left -= 1
+                self.optimizer.lr *= self.config.lr_decay
+                self.stoppers[k].restart_patience()
+                stop = False
             if stop:
                 result.stopped_early = True
                 self.active.remove(k)
@@ -371,7 +395,11 @@ class TrainingRun:
         stopped = sum(r.stopped_early for r in self.results)
         if stopped == self.K:
             patience = self.config.n_iter_no_change
-            return f"stopped: no improvement for {patience} epoch{'s' * (patience != 1)}"
+            why = f"stopped: no improvement for {patience} epoch{'s' * (patience != 1)}"
+            halved = self.config.max_lr_decays - self.decays_left
+            if self.config.lr_schedule == "adaptive" and halved:
+                why += f" after the learning rate was halved {halved} time{'s' * (halved != 1)}"
+            return why
         if stopped:
             return f"{stopped} of {self.K} stopped early, the rest reached the epoch limit"
         return "reached the epoch limit (max_iter)"

@@ -20,9 +20,12 @@ class EpochState:
 class EarlyStopping:
     """Patience on a monitored loss, with a relative tolerance, keeping the best weights.
 
-    An epoch improves when its loss is below ``(1 - tol)`` times the best loss so far, so
-    the rule does not depend on how the data was scaled. Monitors the validation loss when
-    there is one, else the training loss.
+    Training stops when the loss has not fallen below ``(1 - tol)`` times a reference for
+    ``patience`` epochs, where the reference is the loss of the last epoch that did (the
+    first epoch's, to start): a loss still falling by ``tol`` over the patience window in
+    all goes on, however small each epoch's step. Relative, so the rule does not depend on
+    how the data was scaled. Monitors the validation loss when there is one, else the
+    training loss.
     """
 
     def __init__(self, patience, tol):
@@ -30,6 +33,7 @@ class EarlyStopping:
         self.tol = tol
         self.best_loss = math.inf
         self.best_epoch = None
+        self._reference = math.inf
         self._bad_epochs = 0
 
     def __call__(self, state: EpochState) -> tuple[bool, bool]:
@@ -37,12 +41,17 @@ class EarlyStopping:
         loss = state.validation_loss if state.validation_loss is not None else state.train_loss
         best = loss < self.best_loss
         if best:
-            threshold = self.best_loss - self.tol * abs(self.best_loss)
-            self._bad_epochs = 0 if loss < threshold else self._bad_epochs + 1
             self.best_loss, self.best_epoch = loss, state.epoch
+        if math.isinf(self._reference) or loss < self._reference - self.tol * abs(self._reference):
+            self._reference, self._bad_epochs = loss, 0
         else:
             self._bad_epochs += 1
         return best, self._bad_epochs >= self.patience
+
+    def restart_patience(self):
+        """Count the patience afresh from the best loss (after the learning rate was
+        lowered)."""
+        self._reference, self._bad_epochs = self.best_loss, 0
 
 
 class MemberSnapshots:

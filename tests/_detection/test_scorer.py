@@ -9,8 +9,10 @@ from skae import AutoencoderTransformer, ReconstructionAnomalyDetector
     "estimator",
     [
         None,
-        [  # same settings, different depths: one block-diagonal MLP
-            AutoencoderTransformer(hidden_layer_sizes=h, n_components=2, loss="mae", device="cpu")
+        [  # same settings, different depths: one block-diagonal MLP (relu layers merge)
+            AutoencoderTransformer(
+                hidden_layer_sizes=h, n_components=2, loss="mae", activation="relu", device="cpu"
+            )
             for h in [(16,), (8, 4)]
         ],
     ],

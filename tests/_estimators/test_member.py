@@ -22,8 +22,8 @@ def test_what_never_stacks():
 
 
 def test_depths_merge_for_scoring_where_the_activation_allows_identity_layers():
-    one = AutoencoderTransformer(hidden_layer_sizes=(16,))._stack_spec()
-    two = AutoencoderTransformer(hidden_layer_sizes=(16, 8))._stack_spec()
+    one = AutoencoderTransformer(hidden_layer_sizes=(16,), activation="relu")._stack_spec()
+    two = AutoencoderTransformer(hidden_layer_sizes=(16, 8), activation="relu")._stack_spec()
     assert one != two and one.scoring_key() == two.scoring_key()
     tanh = [
         AutoencoderTransformer(hidden_layer_sizes=h, activation="tanh") for h in [(16,), (16, 8)]

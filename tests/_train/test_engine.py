@@ -207,3 +207,42 @@ def test_a_stack_trains_on_cuda():
     )
     assert next(stack.parameters()).device.type == "cpu"
     assert all(np.isfinite(m.loss_curve).all() for m in result.members)
+
+
+def test_the_adaptive_schedule_halves_the_rate_at_each_plateau_then_stops():
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
+    result = fit(
+        net,
+        data(),
+        max_epochs=2000,
+        learning_rate=5e-2,
+        n_iter_no_change=5,
+        tol=1e-2,
+        lr_schedule="adaptive",
+    )
+    member = result.members[0]
+    rates = sorted(set(member.learning_rates), reverse=True)
+    assert rates == [5e-2, 2.5e-2, 1.25e-2, 6.25e-3]  # three halvings, then the stop
+    assert member.stopped_early and len(member.learning_rates) == member.n_epochs
+    constant = fit(
+        Autoencoder(6, (16,), 2, generator=generator(0)),
+        data(),
+        max_epochs=2000,
+        learning_rate=5e-2,
+        n_iter_no_change=5,
+        tol=1e-2,
+    ).members[0]
+    assert constant.learning_rates is None and constant.n_epochs < member.n_epochs
+
+
+def test_the_adaptive_schedule_refuses_a_stack():
+    with pytest.raises(ValueError, match="one network at a time"):
+        fit(
+            StackedAutoencoder(
+                [Autoencoder(6, (8,), 2, generator=generator(s)) for s in (0, 1)], "relu"
+            ),
+            data(),
+            loss=stacked_mse,
+            n_members=2,
+            lr_schedule="adaptive",
+        )

@@ -85,11 +85,16 @@ def test_parity(fitted, exported, key, n_rows):
         np.testing.assert_array_equal(model.predict(X), est.predict(X))
         return
     score = est.score_samples(X)
-    np.testing.assert_array_equal(model.predict(X), est.predict(X))
     # The detectors' scores are standardised (unit: one interquartile range of the
     # training scores) and cross zero, so the tolerance is relative to |score| + 1.
     tol = 1e-4 * (np.abs(score) + 1)
-    assert np.all(np.abs(model.decision_function(X) - est.decision_function(X)) <= tol)
+    decision = est.decision_function(X)
+    # labels identical, but for a row whose float64 score lies within float32 rounding of
+    # the threshold (the graph computes in float32): at most one such row in 100,000
+    differ = model.predict(X) != est.predict(X)
+    assert np.all(np.abs(decision[differ]) <= 1e-5 * (np.abs(score[differ]) + 1))
+    assert differ.sum() <= max(1, len(X) // 100_000)
+    assert np.all(np.abs(model.decision_function(X) - decision) <= tol)
     assert np.all(np.abs(model.score_samples(X) - score) <= tol)
 
 
