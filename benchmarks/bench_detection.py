@@ -1,13 +1,24 @@
 """Detection quality on ADBench's classical datasets: skae's default detector vs peers.
 
-ADBench's protocol (see ../shared/datasets/README.md): subsample 10,000 rows, stratified
-70/30 split, MinMaxScaler fitted on the training part, unsupervised fit, ROC-AUC and PR-AUC
-(average precision) on the test part; several seeds, then means and average ranks.
+Two protocols (``--protocol``):
 
-    python benchmarks/bench_detection.py [--data-dir DIR] [--seeds 0 1 2] [--methods ...]
+- ``adbench`` (the default; ADBench's own, see ../shared/datasets/README.md): subsample
+  10,000 rows, stratified 70/30 split, MinMaxScaler fitted on the training part,
+  unsupervised fit (anomalies among the training rows);
+- ``clean`` (DTE's "semi-supervised" protocol, Livernoche et al., ICLR 2024: the training
+  rows are known to be normal, as in production): subsample 10,000 rows, a random half of
+  the normal rows for training, the other half plus every anomaly for testing,
+  StandardScaler fitted on the training rows.
 
-Results are cached per (dataset, seed, method) in benchmarks/results/detection.json, so an
-interrupted run resumes where it stopped; --fresh discards the cache for the methods run.
+ROC-AUC and PR-AUC (average precision) on the test part; several seeds, then means and
+average ranks, and skae's fit time as a ratio to the previous default's in the same run.
+
+    python benchmarks/bench_detection.py [--protocol adbench|clean] [--data-dir DIR]
+        [--seeds 0 1 2] [--methods ...]
+
+Results are cached per (dataset, seed, method) in benchmarks/results/detection.json
+(``adbench``) or detection_clean.json (``clean``), so an interrupted run resumes where it
+stopped; --fresh discards the cache for the methods run.
 """
 
 from __future__ import annotations
@@ -25,13 +36,26 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import DEFAULT_DATA, table  # noqa: E402
 
-CACHE = os.path.join(os.path.dirname(__file__), "results", "detection.json")
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+PROTOCOLS = ("adbench", "clean")
 
 
-def _skae_default(seed):
-    from skae import ReconstructionAnomalyDetector
+def cache_path(protocol):
+    name = "detection.json" if protocol == "adbench" else f"detection_{protocol}.json"
+    return os.path.join(RESULTS, name)
 
-    return ReconstructionAnomalyDetector(random_state=seed)
+
+# the previous default detector (before the neighbour term): a code-space term instead
+PREVIOUS_DEFAULT = dict(latent_weight=0.5, neighbor_weight=0.0)
+
+
+def _skae(**params):
+    def make(seed):
+        from skae import ReconstructionAnomalyDetector
+
+        return ReconstructionAnomalyDetector(random_state=seed, **params)
+
+    return make
 
 
 class Streamed:
@@ -41,10 +65,10 @@ class Streamed:
     ``skae fit --chunk-rows`` uses: the in-memory default's budget of optimiser steps
     (``skae.detector.default_epochs``)."""
 
-    def __init__(self, seed, chunks=10, epochs=None):
+    def __init__(self, seed, chunks=10, epochs=None, **params):
         from skae import ReconstructionAnomalyDetector
 
-        self.detector = ReconstructionAnomalyDetector(random_state=seed)
+        self.detector = ReconstructionAnomalyDetector(random_state=seed, **params)
         self.seed, self.chunks, self.epochs = seed, chunks, epochs
 
     def fit(self, X):
@@ -61,6 +85,10 @@ class Streamed:
         return self.detector.decision_function(X)
 
 
+def _streamed(**params):
+    return lambda seed: Streamed(seed, **params)
+
+
 def _skae_vae(seed):
     from skae import ReconstructionAnomalyDetector, VAETransformer
 
@@ -71,6 +99,12 @@ def _iforest(seed):
     from sklearn.ensemble import IsolationForest
 
     return IsolationForest(random_state=seed)
+
+
+def _knn(seed):
+    from pyod.models.knn import KNN
+
+    return KNN(n_neighbors=5)
 
 
 def _lof(seed):
@@ -102,9 +136,14 @@ def _pyod(name):
 
 # name -> (factory, "sklearn" if higher decision_function = more normal, else "pyod")
 METHODS = {
-    "skae": (_skae_default, "sklearn"),
-    "skae streamed": (Streamed, "sklearn"),
+    "skae": (_skae(), "sklearn"),
+    "skae novelty": (_skae(novelty=True), "sklearn"),
+    "skae before": (_skae(**PREVIOUS_DEFAULT), "sklearn"),
+    "skae streamed": (_streamed(), "sklearn"),
+    "skae novelty streamed": (_streamed(novelty=True), "sklearn"),
+    "skae before streamed": (_streamed(**PREVIOUS_DEFAULT), "sklearn"),
     "skae VAE": (_skae_vae, "sklearn"),
+    "KNN": (_knn, "pyod"),
     "IForest": (_iforest, "sklearn"),
     "LOF": (_lof, "sklearn"),
     "ECOD": (_pyod("ECOD"), "pyod"),
@@ -114,10 +153,19 @@ METHODS = {
 }
 
 
-def split(path, seed):
-    """ADBench's protocol: subsample, stratified 70/30 split, MinMax on the training part."""
+def split(path, seed, protocol="adbench"):
+    """The rows of one dataset and seed: ``(X_train, X_test, y_test)``.
+
+    ``"adbench"`` (ADBench's protocol, anomalies among the training rows): subsample
+    10,000 rows, stratified 70/30 split, MinMaxScaler fitted on the training part.
+
+    ``"clean"`` (DTE's "semi-supervised" protocol, Livernoche et al., ICLR 2024: the
+    training rows are known to be normal): subsample 10,000 rows, a random half of the
+    normal rows for training, the other half plus every anomaly for testing,
+    StandardScaler fitted on the training rows.
+    """
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     data = np.load(path)
     X, y = data["X"].astype(np.float64), data["y"].astype(int)
@@ -125,6 +173,12 @@ def split(path, seed):
     if len(X) > 10_000:
         keep = rng.choice(len(X), 10_000, replace=False)
         X, y = X[keep], y[keep]
+    if protocol == "clean":
+        normal = rng.permutation(np.flatnonzero(y == 0))
+        train = np.sort(normal[: len(normal) // 2])
+        test = np.sort(np.r_[normal[len(normal) // 2 :], np.flatnonzero(y == 1)])
+        scaler = StandardScaler().fit(X[train])
+        return scaler.transform(X[train]), scaler.transform(X[test]), y[test]
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.3, stratify=y, shuffle=True, random_state=seed
     )
@@ -132,45 +186,60 @@ def split(path, seed):
     return scaler.transform(X_train), scaler.transform(X_test), y_test
 
 
-def evaluate(method, path, seed):
+def evaluate(method, path, seed, protocol="adbench"):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     factory, convention = METHODS[method]
-    X_train, X_test, y_test = split(path, seed)
+    X_train, X_test, y_test = split(path, seed, protocol)
     model = factory(seed)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X_train)
+        fit_seconds = time.perf_counter() - start
         score = model.decision_function(X_test)
     seconds = time.perf_counter() - start
     anomaly = -score if convention == "sklearn" else score
     if not np.all(np.isfinite(anomaly)):
-        return {"roc": None, "pr": None, "seconds": seconds, "note": "non-finite scores"}
+        return {
+            "roc": None,
+            "pr": None,
+            "seconds": seconds,
+            "fit_seconds": fit_seconds,
+            "note": "non-finite scores",
+        }
     return {
         "roc": roc_auc_score(y_test, anomaly),
         "pr": average_precision_score(y_test, anomaly),
         "seconds": seconds,
+        "fit_seconds": fit_seconds,
     }
 
 
-def load_cache():
-    if os.path.exists(CACHE):
-        with open(CACHE) as fh:
+def load_cache(protocol="adbench"):
+    path = cache_path(protocol)
+    if os.path.exists(path):
+        with open(path) as fh:
             return json.load(fh)
     return {}
 
 
-def save_cache(cache):
-    os.makedirs(os.path.dirname(CACHE), exist_ok=True)
-    tmp = CACHE + ".tmp"
+def save_cache(cache, protocol="adbench"):
+    path = cache_path(protocol)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(cache, fh, indent=1, sort_keys=True)
-    os.replace(tmp, CACHE)  # atomic: an interrupted run never leaves a broken cache
+    os.replace(tmp, path)  # atomic: an interrupted run never leaves a broken cache
+
+
+# the peers the default detector is measured against (the best one sets the bar)
+PEERS = ("KNN", "IForest", "LOF", "ECOD", "PCA", "PyOD AE", "PyOD VAE")
 
 
 def summarise(cache, datasets, methods, seeds):
-    """Per-dataset mean ROC-AUC table, mean ROC/PR-AUC, average rank, wins vs PyOD AE."""
+    """Per-dataset mean ROC-AUC and PR-AUC tables, means, average rank, fit times, and
+    skae against its peers, its previous default and its streamed variant."""
 
     def mean_of(ds, m, key):
         vals = [cache.get(f"{ds}|{s}|{m}", {}).get(key) for s in seeds]
@@ -180,48 +249,84 @@ def summarise(cache, datasets, methods, seeds):
     roc = np.array([[mean_of(ds, m, "roc") for m in methods] for ds in datasets])
     pr = np.array([[mean_of(ds, m, "pr") for m in methods] for ds in datasets])
     secs = np.array([[mean_of(ds, m, "seconds") for m in methods] for ds in datasets])
-    # Rank per dataset (1 = best); a method without a finite result ranks last.
-    ranks = np.array([(-np.nan_to_num(r, nan=-1.0)).argsort().argsort() + 1 for r in roc])
-    rows = [
-        [ds, *[("n/a" if np.isnan(v) else f"{v:.3f}") for v in r]]
-        for ds, r in zip(datasets, roc, strict=True)
-    ]
-    summary = [
-        [
-            "mean ROC-AUC",
-            *[
-                f"{np.nanmean(c):.3f}"
-                + ("" if np.isfinite(c).all() else f" ({np.isnan(c).sum()} n/a)")
-                for c in roc.T
-            ],
-        ],
-        ["mean PR-AUC", *[f"{np.nanmean(c):.3f}" for c in pr.T]],
-        ["average rank", *[f"{r:.2f}" for r in ranks.mean(axis=0)]],
-        ["fit+score s / dataset", *[f"{np.nanmean(c):.2f}" for c in secs.T]],
-    ]
-    text = table(rows + summary, ["dataset", *methods])
-    if "skae" in methods and "PyOD AE" in methods:
-        i, j = methods.index("skae"), methods.index("PyOD AE")
-        wins = int(np.sum(roc[:, i] > roc[:, j]))
-        text += f"\n\nskae beats PyOD AutoEncoder on {wins} of {len(datasets)} datasets"
-    if "skae" in methods and "skae streamed" in methods:
-        i, j = methods.index("skae"), methods.index("skae streamed")
-        text += (
-            "\nskae streamed (partial_fit, 10 chunks, the default passes) mean ROC-AUC "
-            f"{np.nanmean(roc[:, j]):.3f} vs in-memory fit {np.nanmean(roc[:, i]):.3f} "
-            f"(difference {np.nanmean(roc[:, j]) - np.nanmean(roc[:, i]):+.3f})"
+    fits = np.array([[mean_of(ds, m, "fit_seconds") for m in methods] for ds in datasets])
+
+    def block(values, title):
+        # Rank per dataset (1 = best); a method without a finite result ranks last.
+        ranks = np.array([(-np.nan_to_num(r, nan=-1.0)).argsort().argsort() + 1 for r in values])
+        rows = [
+            [ds, *[("n/a" if np.isnan(v) else f"{v:.3f}") for v in r]]
+            for ds, r in zip(datasets, values, strict=True)
+        ]
+        rows.append(
+            [
+                f"mean {title}",
+                *[
+                    f"{np.nanmean(c):.3f}"
+                    + ("" if np.isfinite(c).all() else f" ({np.isnan(c).sum()} n/a)")
+                    for c in values.T
+                ],
+            ]
         )
-    if "skae" in methods and "IForest" in methods:
-        i, j = methods.index("skae"), methods.index("IForest")
-        text += (
-            f"\nskae mean ROC-AUC {np.nanmean(roc[:, i]):.3f} vs IsolationForest "
-            f"{np.nanmean(roc[:, j]):.3f}"
-        )
-    return text
+        rows.append(["average rank", *[f"{r:.2f}" for r in ranks.mean(axis=0)]])
+        return rows
+
+    rows = block(roc, "ROC-AUC")
+    rows.append(["mean PR-AUC", *[f"{np.nanmean(c):.3f}" for c in pr.T]])
+    rows.append(["fit s / dataset", *[f"{np.nanmean(c):.2f}" for c in fits.T]])
+    rows.append(["fit+score s / dataset", *[f"{np.nanmean(c):.2f}" for c in secs.T]])
+    text = table(rows, ["dataset", *methods])
+    text += "\n\nPR-AUC (average precision)\n" + table(block(pr, "PR-AUC"), ["dataset", *methods])
+    lines = []
+
+    def col(name):
+        return methods.index(name) if name in methods else None
+
+    ae, before = col("PyOD AE"), col("skae before")
+    peers = [m for m in PEERS if m in methods]
+    means = {m: np.nanmean(roc[:, col(m)]) for m in peers}
+    best = max(means, key=means.get) if means else None
+    if means:
+        lines.append("peers' mean ROC-AUC: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
+    for name in ("skae", "skae novelty", "skae before"):
+        sk = col(name)
+        if sk is None:
+            continue
+        parts = [f"{name}: mean ROC-AUC {np.nanmean(roc[:, sk]):.3f}"]
+        if best is not None:
+            parts.append(f"{np.nanmean(roc[:, sk]) - means[best]:+.3f} vs the best peer ({best})")
+        if "IForest" in methods:
+            parts.append(f"{np.nanmean(roc[:, sk]) - means['IForest']:+.3f} vs IForest")
+        if ae is not None:
+            wins = int(np.sum(roc[:, sk] > roc[:, ae]))
+            parts.append(f"beats PyOD AE on {wins} of {len(datasets)} datasets")
+        if before is not None and sk != before:
+            ratio = np.nanmean(fits[:, sk] / fits[:, before])
+            parts.append(
+                f"fit time {ratio:.2f}x the previous default's (mean of per-dataset ratios; "
+                f"{np.nanmean(fits[:, sk]):.2f} s vs {np.nanmean(fits[:, before]):.2f} s)"
+            )
+        lines.append("; ".join(parts))
+    for memory in ("skae", "skae novelty", "skae before"):
+        i, j = col(memory), col(f"{memory} streamed")
+        if i is not None and j is not None:
+            lines.append(
+                f"{memory} streamed (partial_fit, 10 chunks, the default passes) mean ROC-AUC "
+                f"{np.nanmean(roc[:, j]):.3f} vs in-memory fit {np.nanmean(roc[:, i]):.3f} "
+                f"(difference {np.nanmean(roc[:, j]) - np.nanmean(roc[:, i]):+.3f})"
+            )
+    return text + ("\n\n" + "\n".join(lines) if lines else "")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="adbench",
+        help="adbench: anomalies among the training rows (ADBench's protocol); clean: "
+        "training on normal rows only (DTE's semi-supervised protocol)",
+    )
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA,
@@ -246,7 +351,7 @@ def main(argv=None):
     from tqdm.auto import tqdm
 
     torch.set_num_threads(1)  # one core each, as every peer runs
-    cache = load_cache()
+    cache = load_cache(args.protocol)
     datasets = [os.path.basename(p)[:-4] for p in paths]
     jobs = [
         (p, ds, s, m)
@@ -259,9 +364,12 @@ def main(argv=None):
             cache.pop(f"{ds}|{s}|{m}", None)
     todo = [j for j in jobs if f"{j[1]}|{j[2]}|{j[3]}" not in cache]
     for path, ds, seed, method in tqdm(todo, desc="fits", unit="fit"):
-        cache[f"{ds}|{seed}|{method}"] = evaluate(method, path, seed)
-        save_cache(cache)
-    print(f"\nROC-AUC (mean of seeds {args.seeds}), ADBench protocol, {len(datasets)} datasets")
+        cache[f"{ds}|{seed}|{method}"] = evaluate(method, path, seed, args.protocol)
+        save_cache(cache, args.protocol)
+    print(
+        f"\nROC-AUC (mean of seeds {args.seeds}), {args.protocol} protocol, "
+        f"{len(datasets)} datasets"
+    )
     print(summarise(cache, datasets, args.methods, args.seeds))
     return 0
 

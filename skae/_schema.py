@@ -51,6 +51,9 @@ META_CALIBRATION_SCORES = "calibration_scores"
 META_CALIBRATION = "calibration"
 META_FALSE_ALARM_RATE = "false_alarm_rate"
 META_CALIBRATION_TOP_FEATURES = "calibration_top_features"
+# Whether the detector took its training rows as normal ("true") or as possibly holding
+# anomalies ("false"): its ``novelty`` setting, resolved.
+META_NOVELTY = "novelty"
 # {column: text} for text columns whose encoder knows a missing value by another text
 # than MISSING_CATEGORY (an encoder fitted on pandas 2's None writes "None").
 META_MISSING_TEXT = "missing_text"

@@ -16,6 +16,7 @@ from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
+from ._detection.neighbors import NeighborBlock, NeighborPlan, auto_neighbors, choose_references
 from ._detection.reservoir import Reservoir
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
@@ -73,7 +74,8 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
     """Outlier detector scoring rows by how badly autoencoders reconstruct them.
 
     One autoencoder (or VAE), or an ensemble of them, is fitted on the training data,
-    assumed mostly normal; rows reconstructed badly are anomalous. The interface follows
+    assumed mostly normal; rows reconstructed badly are anomalous, and so are rows far
+    from their nearest training rows (a bounded reference set). The interface follows
     :class:`sklearn.ensemble.IsolationForest`: ``score_samples`` is higher for normal
     rows, ``decision_function = score_samples - offset_`` is negative for outliers, and
     ``predict`` returns +1 (inlier) or -1 (outlier), with ``offset_`` set so that a
@@ -103,6 +105,18 @@ default=None
         from their scores by split conformal prediction, so that a row is flagged exactly
         when its p-value (:meth:`pvalues`) is at most this rate. Needs at least
         ``1 / false_alarm_rate - 1`` held-out rows (99 at 0.01).
+    novelty : "auto" or bool, default="auto"
+        Whether the training rows are known to be normal (novelty detection, in
+        scikit-learn's terms: a model fitted on last month's normal traffic scores
+        today's) or may hold anomalies (outlier detection). True: the neighbour term looks
+        at the nearest 2 reference rows (``n_neighbors="auto"``) and the default members
+        train on every row; False: the neighbourhood is 8% of the reference rows, so that
+        a small cluster of anomalies in the training rows cannot vouch for its own
+        members, and the default members leave the worst 10% of each minibatch out of
+        their loss. "auto": True with ``false_alarm_rate`` (which takes the training rows
+        as normal), else False. Unlike :class:`~sklearn.neighbors.LocalOutlierFactor`'s
+        ``novelty``, every method works either way; ``score_samples`` of a training row
+        leaves that row out of its own neighbours.
     normalize_errors : bool, default=True
         Divide each feature's reconstruction error by that feature's median error on the
         training data before averaging over features, so features that are hard to
@@ -110,11 +124,26 @@ default=None
         training data holds anomalies, whose large errors would inflate a mean. When
         False, a member's reconstruction score is its own ``score_samples`` (minus the
         loss; the ELBO for a VAE).
-    latent_weight : float, default=0.5
-        Weight of the code-space term: the Mahalanobis distance of a row's latent code
-        (the posterior mean for a VAE) from the training codes, which flags rows that
-        reconstruct well but sit far out along the directions the model did learn
-        (Denouden et al., 2018). 0 scores by reconstruction error alone.
+    latent_weight : float, default=0.0
+        Weight of the code-space term, relative to the reconstruction term's 1: the
+        Mahalanobis distance of a row's latent code (the posterior mean for a VAE) from
+        the training codes, which flags rows that reconstruct well but sit far out along
+        the directions the model did learn (Denouden et al., 2018). 0 leaves it out (the
+        neighbour term covers such rows better on ADBench's datasets).
+    neighbor_weight : float, default=4.0
+        Weight of the neighbour term, relative to the reconstruction term's 1: the mean
+        Euclidean distance from a row to its ``n_neighbors`` nearest rows of the
+        reference set, in input space. 0 leaves it out (scores by reconstruction alone,
+        plus the code-space term).
+    n_neighbors : "auto" or int, default="auto"
+        The neighbourhood of the neighbour term. "auto": 2 with ``novelty``, else 8% of
+        the reference rows (at least 1).
+    reference_size : int, default=1024
+        The most training rows the neighbour term measures distances to: a uniform
+        sample of the calibration rows (of the ``partial_fit`` reservoir). It bounds the
+        cost of scoring a row (one matrix product with the reference set) and the size of
+        the fitted detector and of its ONNX graph (``reference_size * n_features * 4``
+        bytes).
     max_iter : int, default=None
         Maximum epochs of every member. None: for the default members, enough epochs for
         about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
@@ -162,6 +191,12 @@ default=None
     latent_means_, latent_precisions_ : list of ndarray or None
         Each member's mean training code and the inverse of its covariance (with a
         small ridge), for the code-space term (``latent_weight > 0``).
+    reference_ : ndarray of shape (n_references, n_features) or None
+        The reference rows of the neighbour term (``neighbor_weight > 0``).
+    n_neighbors_ : int or None
+        The neighbourhood the neighbour term uses.
+    novelty_ : bool
+        The setting ``novelty`` resolved to.
     n_iter_ : int
         Epochs run by the member that trained longest.
     offset_ : float
@@ -184,12 +219,15 @@ default=None
     -----
     Each member gives a reconstruction term (its mean normalised error) and, when
     ``latent_weight > 0``, a code-space term (the Mahalanobis distance of its code,
-    divided by the code size). With one member and ``latent_weight=0``,
-    ``score_samples`` is minus that reconstruction term. Otherwise every term is
-    standardised robustly by its median and interquartile range on the training rows
-    (anomalies in the training data barely move either), and ``score_samples`` is minus
-    (the mean standardised reconstruction term of the members plus ``latent_weight``
-    times their mean standardised code term).
+    divided by the code size). The neighbour term (``neighbor_weight > 0``) is
+    ``d(x) = mean of ||x - r|| over the n_neighbors nearest reference rows r``, a
+    reference row equal to x left out. With one member, ``latent_weight=0`` and
+    ``neighbor_weight=0``, ``score_samples`` is minus that reconstruction term.
+    Otherwise every term is standardised robustly by its median and interquartile range
+    on the training rows (anomalies in the training data barely move either), and
+    ``score_samples`` is minus (the mean standardised reconstruction term of the members
+    plus ``latent_weight`` times their mean standardised code term plus
+    ``neighbor_weight`` times the standardised neighbour term).
 
     References
     ----------
@@ -213,8 +251,12 @@ default=None
         "estimator": [BaseAutoencoder, list, tuple, None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "false_alarm_rate": [None, Interval(Real, 0, 0.5, closed="neither")],
+        "novelty": [StrOptions({"auto"}), "boolean"],
         "normalize_errors": ["boolean"],
         "latent_weight": [Interval(Real, 0, None, closed="left")],
+        "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "reference_size": [Interval(Integral, 2, None, closed="left")],
         "max_iter": [None, Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -235,8 +277,12 @@ default=None
         *,
         contamination=0.1,
         false_alarm_rate=None,
+        novelty="auto",
         normalize_errors=True,
-        latent_weight=0.5,
+        latent_weight=0.0,
+        neighbor_weight=4.0,
+        n_neighbors="auto",
+        reference_size=1024,
         max_iter=None,
         learning_rate_init=None,
         batch_size=None,
@@ -249,8 +295,12 @@ default=None
         self.estimator = estimator
         self.contamination = contamination
         self.false_alarm_rate = false_alarm_rate
+        self.novelty = novelty
         self.normalize_errors = normalize_errors
         self.latent_weight = latent_weight
+        self.neighbor_weight = neighbor_weight
+        self.n_neighbors = n_neighbors
+        self.reference_size = reference_size
         self.max_iter = max_iter
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -276,6 +326,9 @@ default=None
         """Unfitted clones of the members, with the detector's training parameters."""
         if self.estimator is None:
             members = default_estimators(n_features, n_samples)
+            if self._novelty():  # no anomalies in the training rows: none to trim away
+                for member in members:
+                    member.set_params(loss_trim=0.0)
         else:
             given = (
                 list(self.estimator)
@@ -414,6 +467,16 @@ default=None
             self._calibration = None  # recomputed from the reservoir when next needed
         return self
 
+    def _novelty(self):
+        """``novelty`` resolved: "auto" is True with ``false_alarm_rate``."""
+        if self.novelty == "auto":
+            return self.false_alarm_rate is not None
+        return bool(self.novelty)
+
+    @property
+    def novelty_(self):
+        return self._novelty()
+
     def _check_rates(self):
         """``contamination`` does not apply with ``false_alarm_rate``: only its default
         may stand beside it."""
@@ -471,13 +534,46 @@ default=None
             calibration = self._calibration = self._calibrate(self._reservoir.rows, held_out)
         return calibration
 
-    def _scorer(self, member_weights, bias, dtype=torch.float64, layout="batch"):
-        return EnsembleScorer(self.estimators_, member_weights, bias, dtype=dtype, layout=layout)
+    def _scorer(self, calibration, dtype=torch.float64, layout="batch", *, weights=None):
+        """The scoring network of ``calibration`` (or of bare ``weights``, bias 0)."""
+        if weights is not None:
+            return EnsembleScorer(self.estimators_, weights, 0.0, dtype=dtype, layout=layout)
+        return EnsembleScorer(
+            self.estimators_,
+            calibration.weights,
+            calibration.bias,
+            dtype=dtype,
+            layout=layout,
+            neighbors=calibration.neighbors,
+        )
 
     def _run(self, scorer, method, X):
         """A float64 scorer method over X in chunks, on CPU, checked finite."""
-        out = map_batches(getattr(scorer, method), X, self._member_widths(), self.n_jobs)
+        widths = self._member_widths()
+        if scorer.neighbors is not None:
+            widths = [*widths, scorer.neighbors.widths(self.n_features_in_)]
+        out = map_batches(getattr(scorer, method), X, widths, self.n_jobs)
         return check_finite_output(out, X)
+
+    def _references(self, X):
+        """The neighbour term's reference set (at unit weight), drawn from the training
+        rows X, and that term on them (a row left out of its own neighbours); (None,
+        None) when ``neighbor_weight=0``."""
+        if self.neighbor_weight == 0:
+            return None, None
+        references = choose_references(
+            X, self.reference_size, check_random_state(self.random_state)
+        )
+        k = (
+            auto_neighbors(len(references), self._novelty())
+            if self.n_neighbors == "auto"
+            else self.n_neighbors
+        )
+        plan = NeighborPlan(references, int(min(k, max(len(references) - 1, 1))))
+        block = NeighborBlock(plan)
+        widths = [block.widths(self.n_features_in_)]
+        terms = map_batches(block.distance, X, widths, self.n_jobs).reshape(-1)
+        return plan, terms
 
     def _member_widths(self):
         return [m._layer_widths(self.n_features_in_) for m in self.estimators_]
@@ -487,6 +583,7 @@ default=None
         training rows X (float32 or float64), and the calibration scores: of the rows
         ``held_out`` of training when ``false_alarm_rate`` is set, else of X."""
         errors, codes, scores = self._member_outputs_over(X)
+        neighbors, neighbor_terms = self._references(X)
         calibration = calibrate(
             errors,
             codes,
@@ -494,11 +591,14 @@ default=None
             normalize_errors=self.normalize_errors,
             latent_weight=self.latent_weight,
             informative=informative_features(X),
+            neighbors=neighbors,
+            neighbor_terms=neighbor_terms,
+            neighbor_weight=self.neighbor_weight,
         )
         # the float64 scorer, built now and kept for score_samples (scoring then never
         # changes the fitted state); the training scores exactly as score_samples
         # computes them (ties included)
-        calibration.scorer = self._scorer(calibration.weights, calibration.bias)
+        calibration.scorer = self._scorer(calibration)
         scores = self._run(calibration.scorer, "score_samples", X)
         rng = check_random_state(self.random_state)
         if self.false_alarm_rate is None:
@@ -520,7 +620,7 @@ default=None
         networks (their medians, covariances and quantiles need no more), in chunks."""
         members = self.estimators_
         bare = [MemberWeights(None, 1.0, None, None, None) for _ in members]
-        scorer = self._scorer(bare, 0.0, dtype=torch.float32)
+        scorer = self._scorer(None, dtype=torch.float32, weights=bare)
 
         def flat(x):  # errors, codes and scores of every member, one list
             return [value for kind in scorer.member_outputs(x) for value in kind]
@@ -556,13 +656,22 @@ default=None
     def latent_precisions_(self):
         return self._calibrated().latent_precisions
 
+    @property
+    def reference_(self):
+        neighbors = self._calibrated().neighbors
+        return None if neighbors is None else neighbors.references
+
+    @property
+    def n_neighbors_(self):
+        neighbors = self._calibrated().neighbors
+        return None if neighbors is None else neighbors.n_neighbors
+
     def _scoring_network(self, dtype=torch.float32, layout="latency"):
         """The scoring network with the fitted calibration: ``score_samples(x)``,
         ``decision_column(x, offset)`` and ``feature_errors(x)``. ONNX export traces the
         float32 "latency" layout (one row at a time); Python scores many rows with the
         float64 "batch" layout."""
-        calibration = self._calibrated()
-        return self._scorer(calibration.weights, calibration.bias, dtype, layout)
+        return self._scorer(self._calibrated(), dtype, layout)
 
     def _scorer64(self):
         calibration = self._calibrated()

@@ -24,7 +24,7 @@ def test_predict_flags_the_contamination_fraction(blobs_with_outliers, contamina
 def test_isolation_forest_contract(blobs_with_outliers):
     X, _ = blobs_with_outliers
     det = ReconstructionAnomalyDetector(
-        AE, normalize_errors=False, latent_weight=0, random_state=0
+        AE, normalize_errors=False, latent_weight=0, neighbor_weight=0, random_state=0
     ).fit(X)
     s = det.score_samples(X)
     assert det.offset_ == pytest.approx(np.percentile(s, 10))
@@ -48,7 +48,7 @@ def test_detects_planted_outliers(blobs_with_outliers, estimator):
 def test_feature_errors_point_at_the_broken_column(blobs_with_outliers):
     X, _ = blobs_with_outliers
     X = StandardScaler().fit_transform(X[:570])
-    det = ReconstructionAnomalyDetector(AE, latent_weight=0, random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(AE, neighbor_weight=0, random_state=0).fit(X)
     row = X[:1].copy()
     row[0, 5] += 8.0
     errors = det.feature_errors(row)
@@ -86,6 +86,9 @@ def test_empty_ensemble_is_rejected(blobs_with_outliers):
         (dict(contamination=0.6), "contamination"),
         (dict(contamination=0.0), "contamination"),
         (dict(latent_weight=-1.0), "latent_weight"),
+        (dict(neighbor_weight=-1.0), "neighbor_weight"),
+        (dict(n_neighbors=0), "n_neighbors"),
+        (dict(reference_size=1), "reference_size"),
         (dict(estimator=StandardScaler()), "estimator"),
     ],
 )

@@ -54,12 +54,16 @@ def test_transformers_give_finite_outputs_of_the_right_shape(X, kind, k):
     X=datasets(min_rows=10),  # a detector calibrates on at least 10 rows
     contamination=st.sampled_from([0.05, 0.1, 0.5]),
     latent_weight=st.sampled_from([0.0, 0.5]),
+    neighbor_weight=st.sampled_from([0.0, 4.0]),
+    novelty=st.booleans(),
 )
-def test_detector_labels_and_scores(X, contamination, latent_weight):
+def test_detector_labels_and_scores(X, contamination, latent_weight, neighbor_weight, novelty):
     det = ReconstructionAnomalyDetector(
         AutoencoderTransformer(hidden_layer_sizes=(8,), n_components=1, max_iter=2, device="cpu"),
         contamination=contamination,
         latent_weight=latent_weight,
+        neighbor_weight=neighbor_weight,
+        novelty=novelty,
         random_state=0,
     )
     with warnings.catch_warnings():

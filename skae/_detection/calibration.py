@@ -4,17 +4,21 @@ weights that turn them into one score, and the threshold on that score.
 Each member gives a reconstruction term (its mean error; with ``normalize_errors``, each
 feature's divided by that feature's median training error) and, with
 ``latent_weight > 0``, a code-space term (the Mahalanobis distance of its code over the
-code size). Unless one member is scored by reconstruction alone, every term is
-standardised by its median and interquartile range on the training rows. The weights
-are folded into the members' :class:`MemberWeights`, so the score is
-``bias - sum of the weighted terms``.
+code size); with ``neighbor_weight > 0`` the detector adds one neighbour term (the mean
+distance to the nearest reference rows, :mod:`skae._detection.neighbors`). Unless one
+member is scored by reconstruction alone, every term is standardised by its median and
+interquartile range on the training rows. The weights are folded into the members'
+:class:`MemberWeights` (and the :class:`~skae._detection.neighbors.NeighborPlan`), so the
+score is ``bias - sum of the weighted terms``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from .neighbors import NeighborPlan
 
 
 @dataclass
@@ -47,9 +51,21 @@ class Calibration:
     # they are of rows held out of training (false_alarm_rate) or of training rows
     scores: np.ndarray | None = None
     held_out: bool = False
+    neighbors: NeighborPlan | None = None  # the reference set, its weight folded in
 
 
-def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informative=None):
+def calibrate(
+    errors,
+    codes,
+    scores,
+    *,
+    normalize_errors,
+    latent_weight,
+    informative=None,
+    neighbors=None,
+    neighbor_terms=None,
+    neighbor_weight=0.0,
+):
     """The members' weights and the bias, from their outputs on the calibration rows.
 
     Parameters
@@ -69,6 +85,13 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informa
         carries no information: its reconstruction error there is float noise, so its
         scale is the median of the informative features' scales, not its own (see
         :func:`_feature_scale`).
+    neighbors : NeighborPlan, default=None
+        The reference set (at unit weight), when there is a neighbour term.
+    neighbor_terms : ndarray of shape (n_samples,), default=None
+        That term on the calibration rows (a row of the reference set left out of its
+        own neighbours).
+    neighbor_weight : float, default=0.0
+        Weight of the neighbour term, relative to the reconstruction terms' 1.
 
     Returns
     -------
@@ -93,17 +116,23 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informa
         for i in range(k)
     ]
     terms = _unit_terms(unit, errors, codes, scores)
-    if k == 1 and latent_weight == 0:
+    n_member_terms = terms.shape[1]
+    with_neighbors = neighbors is not None and neighbor_weight > 0
+    if with_neighbors:
+        terms = np.column_stack([terms, np.asarray(neighbor_terms, dtype=np.float64)])
+    if k == 1 and latent_weight == 0 and not with_neighbors:
         term_weights, median = np.ones(1), np.zeros(1)
     else:
         q1, median, q3 = np.percentile(terms, [25, 50, 75], axis=0)
         # A constant term (IQR 0) falls back on its standard deviation, then on 1.
         spread = np.where(q3 - q1 > 0, q3 - q1, terms.std(axis=0))
         spread = np.where(spread > 0, spread, 1.0)
-        share = np.r_[np.full(k, 1.0 / k), np.full(terms.shape[1] - k, latent_weight / k)]
+        share = np.r_[np.full(k, 1.0 / k), np.full(n_member_terms - k, latent_weight / k)]
+        if with_neighbors:
+            share = np.r_[share, neighbor_weight]
         term_weights = share / spread
     member_weights = [
-        _fold(unit[i], term_weights[i], term_weights[k + i] if terms.shape[1] > k else None)
+        _fold(unit[i], term_weights[i], term_weights[k + i] if n_member_terms > k else None)
         for i in range(k)
     ]
     return Calibration(
@@ -112,6 +141,7 @@ def calibrate(errors, codes, scores, *, normalize_errors, latent_weight, informa
         None if precisions is None else list(precisions),
         member_weights,
         float(np.sum(term_weights * median)),
+        neighbors=replace(neighbors, weight=float(term_weights[-1])) if with_neighbors else None,
     )
 
 

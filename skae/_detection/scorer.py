@@ -20,6 +20,7 @@ from .._nn.block_diagonal import BlockDiagonalAutoencoders
 from .._nn.losses import elementwise_loss, residual_loss
 from .._nn.stacked import StackedAutoencoder, pad_stack
 from .ensemble import stack_groups
+from .neighbors import NeighborBlock
 
 
 def _padded(arrays, shape):
@@ -266,12 +267,22 @@ class EnsembleScorer(nn.Module):
     "latency" (block-diagonal MLPs, few graph nodes); see :func:`scoring_groups`.
 
     ``forward(x)`` gives the anomaly terms, shape (n, n_terms): the members' error terms,
-    then (when there are codes) their code terms, in member order. ``score_samples(x)``
-    gives ``bias - sum of all terms`` (the weights carry the calibration), and
-    ``feature_errors(x)`` the members' mean scaled per-feature losses.
+    then (when there are codes) their code terms, in member order, then (with
+    ``neighbors``, a :class:`~skae._detection.neighbors.NeighborPlan`) the neighbour term.
+    ``score_samples(x)`` gives ``bias - sum of all terms`` (the weights carry the
+    calibration), and ``feature_errors(x)`` the members' mean scaled per-feature losses.
     """
 
-    def __init__(self, members, member_weights, bias, *, dtype=torch.float64, layout="batch"):
+    def __init__(
+        self,
+        members,
+        member_weights,
+        bias,
+        *,
+        dtype=torch.float64,
+        layout="batch",
+        neighbors=None,
+    ):
         super().__init__()
         n_features = members[0].n_features_in_
         blocks, order = [], []
@@ -296,6 +307,7 @@ class EnsembleScorer(nn.Module):
         self.register_buffer("order", torch.as_tensor(np.argsort(order)))
         self.bias = float(bias)
         self.n_members = len(members)
+        self.neighbors = None if neighbors is None else NeighborBlock(neighbors)
         self.to(dtype).eval()
 
     def forward(self, x):
@@ -304,6 +316,8 @@ class EnsembleScorer(nn.Module):
         if code_terms[0] is not None:
             codes = torch.cat(code_terms).index_select(0, self.order)
             terms = torch.cat([terms, codes])
+        if self.neighbors is not None:
+            terms = torch.cat([terms, self.neighbors.anomaly_column(x).T])
         return terms.T
 
     def score_samples(self, x):
@@ -311,6 +325,8 @@ class EnsembleScorer(nn.Module):
         for block in self.blocks:
             part = block.anomaly(x)
             anomaly = part if anomaly is None else anomaly + part
+        if self.neighbors is not None:
+            anomaly = anomaly + self.neighbors.anomaly_column(x).squeeze(1)
         return self.bias - anomaly
 
     def decision_column(self, x, offset):
@@ -320,6 +336,8 @@ class EnsembleScorer(nn.Module):
         for block in self.blocks:
             part = block.anomaly_column(x)
             anomaly = part if anomaly is None else anomaly + part
+        if self.neighbors is not None:
+            anomaly = anomaly + self.neighbors.anomaly_column(x)
         return (self.bias - offset) - anomaly
 
     def feature_errors(self, x):

@@ -54,6 +54,7 @@ class FitOptions(TableOptions):
     output: str = ""
     contamination: float | str | None = None  # None: 0.1, unless false_alarm_rate
     false_alarm_rate: float | None = None
+    novelty: str = "auto"  # "auto", "yes" or "no"
     model: str = "ae"
     columns: tuple | None = None
     categorical: tuple = ()

@@ -103,7 +103,9 @@ def _demo(sub):
         default="skae-demo",
         help="folder for the report and the model (default: skae-demo)",
     )
-    demo.add_argument("--quick", action="store_true", help="fewer epochs: a few seconds")
+    demo.add_argument(
+        "--quick", action="store_true", help="cluster a sample of 600 digits: a few seconds"
+    )
     demo.add_argument(
         "--rare",
         type=int,
@@ -152,6 +154,14 @@ def _fit_model_options(fit):
         help="the training rows are normal: flag a new normal row with probability at "
         "most RATE, in (0, 0.5), calibrated on 20%% of the rows held out (instead of "
         "--contamination)",
+    )
+    fit.add_argument(
+        "--novelty",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="are the training rows known to be normal? yes: score by the nearest 2 "
+        "training rows and train on every row; no: they may hold anomalies (a wider "
+        "neighbourhood, a trimmed loss); auto: yes with --false-alarm-rate, else no",
     )
     fit.add_argument(
         "--model",

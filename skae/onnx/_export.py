@@ -325,6 +325,7 @@ def _metadata(estimator, last, n_features, frame):
                 contamination if isinstance(contamination, str) else repr(float(contamination))
             )
         meta[_schema.META_OFFSET] = repr(float(last.offset_))
+        meta[_schema.META_NOVELTY] = "true" if last.novelty_ else "false"
         meta.update(_calibration_metadata(last))
     return meta
 

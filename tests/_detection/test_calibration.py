@@ -25,9 +25,9 @@ def _mahalanobis(member, X, rows):
 def test_ensemble_score_is_the_documented_robust_combination(blobs_with_outliers, latent_weight):
     X, _ = blobs_with_outliers
     vae = VAETransformer(hidden_layer_sizes=(16,), max_iter=30, device="cpu")
-    det = ReconstructionAnomalyDetector([AE, vae], latent_weight=latent_weight, random_state=0).fit(
-        X
-    )
+    det = ReconstructionAnomalyDetector(
+        [AE, vae], latent_weight=latent_weight, neighbor_weight=0, random_state=0
+    ).fit(X)
     assert len(det.estimators_) == 2 and det.estimator_ is det.estimators_[0]
     errors, distances = [], []
     for m, scale in zip(det.estimators_, det.feature_scales_, strict=True):
@@ -46,7 +46,7 @@ def test_ensemble_score_is_the_documented_robust_combination(blobs_with_outliers
 
 def test_normalize_errors_divides_by_the_median_training_error(blobs_with_outliers):
     X, _ = blobs_with_outliers
-    det = ReconstructionAnomalyDetector(AE, latent_weight=0, random_state=0).fit(X)
+    det = ReconstructionAnomalyDetector(AE, neighbor_weight=0, random_state=0).fit(X)
     raw = det.estimator_._feature_errors(X)
     # (the errors are held in float32 while their medians are taken)
     np.testing.assert_allclose(det.feature_scales_[0], np.median(raw, 0), rtol=1e-5)
@@ -69,10 +69,14 @@ def test_code_distance_flags_rows_far_along_the_learned_directions():
         learning_rate_init=1e-2,
         device="cpu",
     )
-    errors_only = ReconstructionAnomalyDetector(ae, latent_weight=0, random_state=0).fit(X)
-    with_codes = ReconstructionAnomalyDetector(ae, random_state=0).fit(X)
+    errors_only = ReconstructionAnomalyDetector(ae, neighbor_weight=0, random_state=0).fit(X)
+    with_codes = ReconstructionAnomalyDetector(
+        ae, latent_weight=0.5, neighbor_weight=0, random_state=0
+    ).fit(X)
+    with_neighbors = ReconstructionAnomalyDetector(ae, random_state=0).fit(X)  # the default
     assert errors_only.predict(far)[0] == 1
     assert with_codes.predict(far)[0] == -1
+    assert with_neighbors.predict(far)[0] == -1
 
 
 def test_contamination_auto_is_tukeys_lower_fence(blobs_with_outliers):

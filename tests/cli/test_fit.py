@@ -351,3 +351,22 @@ def test_an_unseen_category_stands_out_and_a_missing_one_does_not(tmp_path):
     assert flagged[:100].mean() >= flagged[100:200].mean() >= 0.9
     assert flagged[200:300].mean() <= flagged[300:].mean() + 0.05
     assert (scored["top_feature"][:100] == "country").all()
+
+
+@pytest.mark.parametrize("flag, novelty", [("auto", False), ("yes", True), ("no", False)])
+def test_novelty_says_whether_the_training_rows_are_normal(table, tmp_path, flag, novelty):
+    df, _ = table
+    df.to_csv(tmp_path / "d.csv", index=False)
+    argv = ["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx"), *QUICK]
+    assert main([*argv, "--novelty", flag]) == 0
+    assert load_onnx(tmp_path / "m.onnx").metadata["novelty"] == str(novelty).lower()
+    assert main(["info", str(tmp_path / "m.onnx")]) == 0
+
+
+def test_novelty_follows_the_false_alarm_rate_by_default(table, tmp_path):
+    from skae.cli.fit import _detector
+    from skae.cli.options import FitOptions
+
+    assert _detector(FitOptions(false_alarm_rate=0.05)).novelty == "auto"
+    assert _detector(FitOptions(novelty="no")).novelty is False
+    assert _detector(FitOptions(novelty="yes")).novelty is True

@@ -51,8 +51,13 @@ VAE_OPTIONS = {
 
 DETECTOR_OPTIONS = {
     "normalize_errors=False": dict(normalize_errors=False),
-    "latent_weight=0": dict(latent_weight=0.0),
-    "normalize_errors=False latent_weight=0": dict(normalize_errors=False, latent_weight=0.0),
+    "latent_weight=0.5": dict(latent_weight=0.5),
+    "neighbor_weight=0": dict(neighbor_weight=0.0),
+    "normalize_errors=False neighbor_weight=0": dict(normalize_errors=False, neighbor_weight=0.0),
+    "novelty": dict(novelty=True),
+    "false_alarm_rate": dict(false_alarm_rate=0.05),
+    "latent_weight=0.5 small reference set": dict(latent_weight=0.5, reference_size=8),
+    "n_neighbors above the reference set": dict(n_neighbors=50, reference_size=10),
     "ensemble": dict(
         estimator=[
             AutoencoderTransformer(**CHEAP),
@@ -157,7 +162,10 @@ def test_every_detector_option_exports_and_matches_python(case, capfd):
     det = ReconstructionAnomalyDetector(**params).fit(X)
     model = _export_quietly(capfd, det, X, feature_errors=True, score_samples=True)
     assert model.offset_ == det.offset_
-    assert model.metadata["contamination"] == str(det.contamination)  # "auto" or a float
+    if det.false_alarm_rate is None:
+        assert model.metadata["contamination"] == str(det.contamination)  # "auto" or a float
+    else:
+        assert float(model.metadata["false_alarm_rate"]) == det.false_alarm_rate
     np.testing.assert_array_equal(model.predict(Xnew), det.predict(Xnew))
     _assert_parity(model.decision_function(Xnew), det.decision_function(Xnew))
     _assert_parity(model.score_samples(Xnew), det.score_samples(Xnew))

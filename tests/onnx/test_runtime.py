@@ -62,9 +62,11 @@ def test_chunked_scoring_matches_one_call(fitted, X_train):
     X = _data(10_000, seed=5)
     one = load_onnx(onx, chunk_size=100_000).decision_function(X)
     chunked = load_onnx(onx, chunk_size=333).decision_function(X)
-    # float32 matrix products may round differently for other batch sizes (one ulp); a
-    # chunk scored out of place would be off by the scores' spread
-    np.testing.assert_allclose(one, chunked, rtol=1e-6, atol=1e-6)
+    # float32 matrix products may round differently for other batch sizes (one ulp), and
+    # the neighbour term's TopK may then swap two references at a near tie (a change of
+    # the size of that rounding, a few 1e-6); a chunk scored out of place would be off by
+    # the scores' spread
+    np.testing.assert_allclose(one, chunked, rtol=1e-5, atol=1e-5)
 
 
 def test_concurrent_scoring_matches_serial(fitted, X_train):

@@ -1,0 +1,127 @@
+"""The detector's neighbour term: the mean distance from a row to its ``k`` nearest rows
+of a bounded reference set (a uniform sample of the training rows), in input space.
+
+It captures what a k-nearest-neighbour detector captures (a row far from every training
+row is anomalous, also where the autoencoders reconstruct it well), and it is exportable:
+for one row it is a matrix product with the reference set, ``||a||^2 - 2 a.b + ||b||^2``,
+a ``TopK`` over the reference rows, a ``Gather`` of the k + 1 nearest, whose distances
+are computed again from their differences (exact where the product form cancels), and a
+few elementwise nodes. (The sums are products
+with a column of ones: onnxruntime's ``ReduceSum`` rounds differently for other batch
+sizes, its ``MatMul`` does not, so a row's score never depends on the rows scored with
+it.)
+
+Leave-one-out without indices: a query row that coincides with a reference row (within
+``SELF_TOLERANCE`` times the references' root-mean-square norm, after centring)
+does not count that one row among its neighbours. A training row in the reference set
+is then scored by its other neighbours, exactly as the calibration needs (a row is no
+evidence of its own normality), and ``score_samples`` on the training rows is the
+calibration's score, so ``offset_`` flags the ``contamination`` share of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+# A query within SELF_TOLERANCE times the references' RMS norm (after centring) of a
+# reference row is that row: the float32 rounding of the differences (about 1e-7 of the
+# norms, the scaler's rounding included) stays far below it.
+SELF_TOLERANCE = 1e-4
+# n_neighbors="auto": the share of the reference rows that makes a neighbourhood when the
+# training rows may hold anomalies (a cluster of anomalies smaller than this cannot vouch
+# for its own members), and the neighbourhood of novelty detection (training rows known
+# to be normal: the nearest few). Measured on ADBench's classical datasets under both
+# protocols (benchmarks/README.md).
+OUTLIER_SHARE, NOVELTY_NEIGHBORS = 0.08, 2
+
+
+def auto_neighbors(n_references, novelty):
+    """``n_neighbors="auto"``: 2 with ``novelty``, else 8% of the reference rows (>= 1)."""
+    if novelty:
+        return NOVELTY_NEIGHBORS
+    return max(1, int(round(OUTLIER_SHARE * n_references)))
+
+
+@dataclass
+class NeighborPlan:
+    """The reference set and how its term enters the score: ``weight`` times the mean
+    Euclidean distance to the ``n_neighbors`` nearest references."""
+
+    references: np.ndarray  # (R, n_features), float64
+    n_neighbors: int
+    weight: float = 1.0
+
+
+def choose_references(X, size, rng):
+    """At most ``size`` rows of X, a uniform sample without replacement, as float64."""
+    if len(X) > size:
+        X = X[np.sort(rng.choice(len(X), size, replace=False))]
+    return np.array(X, dtype=np.float64)
+
+
+class NeighborBlock(nn.Module):
+    """The neighbour term as a module: ``anomaly_column(x)`` is (n, 1)."""
+
+    def __init__(self, plan):
+        super().__init__()
+        refs = np.asarray(plan.references, dtype=np.float64)
+        center = refs.mean(axis=0)
+        centred = refs - center
+        sq = (centred * centred).sum(axis=1)
+        n_refs, n_features = refs.shape
+        self.k = int(min(plan.n_neighbors, max(n_refs - 1, 1)))
+        # drop a self-match only when there is a row left to replace it
+        self.exclude_self = n_refs > self.k
+        self.n_take = self.k + 1 if self.exclude_self else self.k
+        self.weight = float(plan.weight)
+        # the distances are scaled by weight / k in the products, so they sum to the
+        # weighted term with no node for the weight
+        scale = self.weight / self.k
+        s2 = scale * scale
+        self.scale = scale
+        self.register_buffer("center", torch.as_tensor(center)[None])
+        self.register_buffer("neg2_refs", torch.as_tensor(-2.0 * s2 * centred.T).contiguous())
+        self.register_buffer("ref_sq", torch.as_tensor(s2 * sq)[None])
+        self.register_buffer("refs", torch.as_tensor(scale * centred))
+        # sums as products with ones: onnxruntime's ReduceSum rounds differently for
+        # other batch sizes, its MatMul does not (a row's score then never depends on the
+        # rows scored with it)
+        self.register_buffer("sq_features", torch.full((n_features, 1), s2, dtype=torch.float64))
+        self.register_buffer("ones_features", torch.ones(n_features, 1, dtype=torch.float64))
+        self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
+        self.tolerance = float(scale * SELF_TOLERANCE * np.sqrt(max(sq.mean(), 1e-24)))
+
+    def anomaly_column(self, x):
+        """``weight`` times the mean distance to the k nearest references (a self-match
+        left out), (n, 1).
+
+        The k + 1 nearest are found with ``||a||^2 - 2ab + ||b||^2`` (one matrix product
+        with the centred references), then their distances are computed again from the
+        differences: the product form loses the small distances to cancellation (about
+        1e-3 of the rows' norm in float32), the differences do not, so the float32
+        graph and the float64 estimator agree on every distance and on which row is a
+        self-match."""
+        xc = x - self.center
+        sq = torch.addmm(self.ref_sq, xc, self.neg2_refs) + (xc * xc) @ self.sq_features
+        nearest = torch.topk(sq, self.n_take, dim=1, largest=False).indices  # (n, k + 1)
+        diff = self.refs[nearest] - (self.scale * xc)[:, None, :]  # (n, k + 1, F)
+        dist = ((diff * diff) @ self.ones_features).squeeze(-1).sqrt()  # (n, k + 1)
+        total = dist @ self.ones_taken
+        if self.exclude_self:
+            closest = dist.min(dim=1, keepdim=True).values
+            farthest = dist.max(dim=1, keepdim=True).values
+            total = total - torch.where(closest <= self.tolerance, closest, farthest)
+        return total
+
+    def distance(self, x):
+        """The mean distance to the k nearest references (a self-match left out), (n, 1)."""
+        return self.anomaly_column(x) / self.weight
+
+    def widths(self, n_features):
+        """For the inference chunking and thread choice: a layer of R units, and the
+        k + 1 differences of every feature (held per row while it is scored)."""
+        return [n_features, int(self.neg2_refs.shape[1]), self.n_take * n_features]
