@@ -28,6 +28,13 @@ from _common import low_rank_data, single_thread, table  # noqa: E402
 
 HIDDEN, CODE = (64, 32), 8
 LAYERS = [(100, 64), (64, 32), (32, 8), (8, 32), (32, 64), (64, 100)]
+# What PyOD's and skorch's networks compute: ReLU layers, a constant learning rate, no
+# weight decay, no code noise, the codes as trained (AutoencoderTransformer's own
+# defaults are tanh, an adaptive rate, a prior on the weights, code noise and the
+# decoder's metric, chosen for codes: benchmarks/README.md).
+SAME_NETWORK = dict(
+    activation="relu", alpha=0.0, latent_noise=0.0, code_metric=None, learning_rate="constant"
+)
 
 
 def flops_per_sample(n_features=100, hidden=HIDDEN, code=CODE):
@@ -70,7 +77,7 @@ def fit_skae(X, epochs, batch_size=256, device="cpu", **extra):
         learning_rate_init=1e-3,
         random_state=0,
         device=device,
-        **extra,
+        **{**SAME_NETWORK, **extra},
     )
     start = time.perf_counter()
     ae.fit(X)
@@ -186,6 +193,7 @@ def _measure_point(n_samples, width_mult, epochs):
         n_iter_no_change=epochs,
         random_state=0,
         device="cpu",
+        **SAME_NETWORK,
     )
     start = time.perf_counter()
     ae.fit(X)
