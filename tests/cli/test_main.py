@@ -253,9 +253,14 @@ def test_sigterm_and_sighup_leave_no_partial_file_and_exit_conventionally(
         )
         _send_during(monkeypatch, export, "write_bytes", signum)
         argv = ["export", str(tmp_path / "p.joblib"), "-o", str(out)]
-    previous = signal.getsignal(signum)
-    assert main(argv) == 128 + signum
-    assert signal.getsignal(signum) is previous  # the caller's handler is back
+    # a process started under nohup ignores SIGHUP, and skae leaves an ignored signal
+    # ignored (as it does SIGINT): this test needs the default disposition to begin with
+    previous = signal.signal(signum, signal.SIG_DFL)
+    try:
+        assert main(argv) == 128 + signum
+        assert signal.getsignal(signum) is signal.SIG_DFL  # the caller's handler is back
+    finally:
+        signal.signal(signum, previous)
     assert f"stopped by {signal.Signals(signum).name}" in capsys.readouterr().err
     folder = out if command == "demo" else tmp_path
     assert not [f for f in os.listdir(folder) if f.endswith(".part")]
