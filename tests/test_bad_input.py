@@ -609,6 +609,13 @@ def test_cli_signals_during_every_writing_command(
 
     for module in ("skae.cli.score", "skae._tables.writing"):
         monkeypatch.setattr(f"{module}.atomic_path", Arriving)
-    rc = main(argv)
+    # under nohup SIGHUP starts ignored, and skae leaves an ignored signal ignored
+    previous = signal.getsignal(signum)
+    if previous is signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        rc = main(argv)
+    finally:
+        signal.signal(signum, previous)
     assert rc == 128 + signum
     assert sorted(os.listdir(tmp_path)) == sorted(["d.csv", "p.joblib"])

@@ -255,10 +255,13 @@ def test_sigterm_and_sighup_leave_no_partial_file_and_exit_conventionally(
         argv = ["export", str(tmp_path / "p.joblib"), "-o", str(out)]
     # a process started under nohup ignores SIGHUP, and skae leaves an ignored signal
     # ignored (as it does SIGINT): this test needs the default disposition to begin with
-    previous = signal.signal(signum, signal.SIG_DFL)
+    previous = signal.getsignal(signum)
+    if previous is signal.SIG_IGN:
+        signal.signal(signum, signal.SIG_DFL)
+    start = signal.getsignal(signum)
     try:
         assert main(argv) == 128 + signum
-        assert signal.getsignal(signum) is signal.SIG_DFL  # the caller's handler is back
+        assert signal.getsignal(signum) is start  # the caller's handler is back
     finally:
         signal.signal(signum, previous)
     assert f"stopped by {signal.Signals(signum).name}" in capsys.readouterr().err
