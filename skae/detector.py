@@ -16,7 +16,7 @@ from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
-from ._detection.neighbors import NeighborBlock, NeighborPlan, auto_neighbors, choose_references
+from ._detection.neighbors import NeighborBlock, plan_neighbors
 from ._detection.reservoir import Reservoir
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
@@ -561,15 +561,13 @@ default=None
         None) when ``neighbor_weight=0``."""
         if self.neighbor_weight == 0:
             return None, None
-        references = choose_references(
-            X, self.reference_size, check_random_state(self.random_state)
+        plan = plan_neighbors(
+            X,
+            self.reference_size,
+            self.n_neighbors,
+            self._novelty(),
+            check_random_state(self.random_state),
         )
-        k = (
-            auto_neighbors(len(references), self._novelty())
-            if self.n_neighbors == "auto"
-            else self.n_neighbors
-        )
-        plan = NeighborPlan(references, int(min(k, max(len(references) - 1, 1))))
         block = NeighborBlock(plan)
         widths = [block.widths(self.n_features_in_)]
         terms = map_batches(block.distance, X, widths, self.n_jobs).reshape(-1)

@@ -63,6 +63,15 @@ def choose_references(X, size, rng):
     return np.array(X, dtype=np.float64)
 
 
+def plan_neighbors(X, size, n_neighbors, novelty, rng):
+    """The neighbour term's plan at unit weight: at most ``size`` rows of X as the
+    references and the neighbourhood (``n_neighbors``, or for "auto"
+    :func:`auto_neighbors`), at most one fewer than the references."""
+    references = choose_references(X, size, rng)
+    k = auto_neighbors(len(references), novelty) if n_neighbors == "auto" else n_neighbors
+    return NeighborPlan(references, int(min(k, max(len(references) - 1, 1))))
+
+
 class NeighborBlock(nn.Module):
     """The neighbour term as a module: ``anomaly_column(x)`` is (n, 1)."""
 
