@@ -17,7 +17,7 @@ from ._detection.calibration import MemberWeights, calibrate, informative_featur
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
 from ._detection.neighbors import NeighborBlock, plan_neighbors
-from ._detection.reservoir import Reservoir
+from ._detection.calibration_sample import CalibrationSample
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
 from ._estimators.batches import map_batches
@@ -101,7 +101,9 @@ default=None
     false_alarm_rate : float in (0, 0.5), default=None
         For training rows known to be normal: the most a new row drawn like them may be
         flagged, on average over fits. 20% of the training rows (at most 10,000) are held
-        out of training (20% of each chunk with ``partial_fit``), and ``offset_`` is set
+        out of training (20% of each chunk with ``partial_fit``: the same rows on every
+        pass over the data, each counted once; see
+        :mod:`skae._detection.calibration_sample`), and ``offset_`` is set
         from their scores by split conformal prediction, so that a row is flagged exactly
         when its p-value (:meth:`pvalues`) is at most this rate. Needs at least
         ``1 / false_alarm_rate - 1`` held-out rows (99 at 0.01).
@@ -196,14 +198,23 @@ default=None
     n_neighbors_ : int or None
         The neighbourhood the neighbour term uses.
     novelty_ : bool
-        The setting ``novelty`` resolved to.
+        The setting ``novelty`` resolved to at fit (at the first ``partial_fit``).
+    false_alarm_rate_ : float or None
+        The ``false_alarm_rate`` the fit calibrated ``offset_`` for (None: none).
+    contamination_ : float, "auto" or None
+        The ``contamination`` the fit set ``offset_`` from (None with a false-alarm
+        rate). These three describe the fit: ``set_params`` after it changes the next
+        fit, not them, nor the exported model's metadata; ``partial_fit`` refuses a
+        change of any of them (call ``fit`` to start over).
     n_iter_ : int
         Epochs run by the member that trained longest.
     offset_ : float
         The threshold on ``score_samples``: the ``100 * contamination`` percentile of the
         training scores (or Tukey's lower fence with ``contamination="auto"``), or with
-        ``false_alarm_rate`` the ``floor(rate (n + 1))``-th lowest of the n calibration
-        scores.
+        ``false_alarm_rate`` just below the ``floor(rate (n + 1))``-th lowest of the n
+        calibration scores. It never lies within a tie group of scores (rows that score
+        the same up to rounding, as on discrete data): a tied row's label does not
+        depend on the rows scored with it (see :mod:`skae._detection.conformal`).
     calibration_scores_ : ndarray
         The sorted calibration scores (see :meth:`pvalues`).
     n_features_in_ : int
@@ -398,20 +409,15 @@ default=None
             X = validate(self, X)
             self._check_rates()
             _check_enough_rows(len(X), "fit")
-            self.__dict__.pop("_hold_out_rng", None)
-            X, held_out = self._hold_out(X)
+            self._set_fit_settings()
+            # the calibration sample stands for all of X: partial_fit adds to it
+            self._calibration_sample, X, rows, held = CalibrationSample.for_fit(
+                X, self.reservoir_size, self.false_alarm_rate_, self.random_state
+            )
             self.estimators_ = self._members(X.shape[1], X.shape[0])
             self.estimator_ = self.estimators_[0]
             unconverged = self._train(X, partial=False)
-            sample = self._sample(X)
-            # the calibration sample stands for all of X: partial_fit adds to it
-            self._reservoir = Reservoir.of(sample, len(X), self.reservoir_size, self.random_state)
-            self._held_out = None
-            if held_out is not None:
-                self._held_out = Reservoir.of(
-                    held_out, len(held_out), conformal.MAX_CALIBRATION_SCORES, self.random_state
-                )
-            self._calibration = self._calibrate(sample, held_out)
+            self._calibration = self._calibrate(rows, held)
         if unconverged and not self._budgeted():
             warn_not_converged(unconverged)
         return self
@@ -450,32 +456,57 @@ default=None
             X = validate(self, X, reset=first)
             self._check_rates()
             if first:
+                self._set_fit_settings()
                 self.estimators_ = self._members(X.shape[1])
                 self.estimator_ = self.estimators_[0]
-            X, held_out = self._hold_out(X, partial=True)
+                self._calibration_sample = CalibrationSample.start(
+                    X.shape[1],
+                    self.reservoir_size,
+                    self.false_alarm_rate_ is not None,
+                    self.random_state,
+                )
+            else:
+                self._check_fit_settings()
+            self._calibration_sample, X = self._calibration_sample.add(X)
             if len(X):
                 self._train(X, partial=True)
-            if not hasattr(self, "_reservoir"):
-                self._reservoir = Reservoir(self.reservoir_size, X.shape[1], self.random_state)
-            self._reservoir = self._reservoir.add(X)
-            if held_out is not None:
-                if getattr(self, "_held_out", None) is None:
-                    self._held_out = Reservoir(
-                        conformal.MAX_CALIBRATION_SCORES, X.shape[1], self.random_state
-                    )
-                self._held_out = self._held_out.add(held_out)
-            self._calibration = None  # recomputed from the reservoir when next needed
+            self._calibration = None  # recomputed from the sample when next needed
         return self
 
     def _novelty(self):
-        """``novelty`` resolved: "auto" is True with ``false_alarm_rate``."""
-        if self.novelty == "auto":
-            return self.false_alarm_rate is not None
-        return bool(self.novelty)
+        """``novelty`` as fitted (``novelty_``), else as the parameters resolve it."""
+        fitted = self.__dict__.get("novelty_")
+        return self._settings()["novelty"] if fitted is None else fitted
 
-    @property
-    def novelty_(self):
-        return self._novelty()
+    def _settings(self):
+        """What the parameters make of the fit: ``novelty`` resolved ("auto" is True
+        with ``false_alarm_rate``), the false-alarm rate, and the contamination (None
+        with a rate, where it does not apply)."""
+        rate = None if self.false_alarm_rate is None else float(self.false_alarm_rate)
+        return {
+            "novelty": rate is not None if self.novelty == "auto" else bool(self.novelty),
+            "false_alarm_rate": rate,
+            "contamination": None if rate is not None else self.contamination,
+        }
+
+    def _set_fit_settings(self):
+        """Keep the settings the fit follows as fitted attributes: ``set_params`` after
+        the fit changes the next fit, not what this one means (nor its export)."""
+        settings = self._settings()
+        self.novelty_ = settings["novelty"]
+        self.false_alarm_rate_ = settings["false_alarm_rate"]
+        self.contamination_ = settings["contamination"]
+
+    def _check_fit_settings(self):
+        """``partial_fit`` continues a fit: the settings it started with must stand."""
+        for name, value in self._settings().items():
+            fitted = getattr(self, f"{name}_")
+            if value != fitted:
+                raise ValueError(
+                    f"{name} now resolves to {value!r}, but this detector was fitted with "
+                    f"{fitted!r}, and partial_fit continues that fit: set {name} back, or "
+                    "call fit to start a new one."
+                )
 
     def _check_rates(self):
         """``contamination`` does not apply with ``false_alarm_rate``: only its default
@@ -488,34 +519,16 @@ default=None
                 "held out of them, so contamination does not apply. Set one of them."
             )
 
-    def _hold_out(self, X, partial=False):
-        """(rows to train on, rows held out to calibrate or None): with
-        ``false_alarm_rate``, ``CALIBRATION_FRACTION`` of the rows at random (each
-        chunk's, with ``partial_fit``), never trained on."""
-        if self.false_alarm_rate is None:
-            return X, None
-        if partial:
-            rng = self.__dict__.setdefault("_hold_out_rng", check_random_state(self.random_state))
-            held = rng.random_sample(len(X)) < conformal.CALIBRATION_FRACTION
-            return X[~held], X[held]
-        n_cal = conformal.calibration_rows(len(X), self.false_alarm_rate)
-        train, held = conformal.split(len(X), n_cal, check_random_state(self.random_state))
-        return X[train], X[held]
-
     def _calibration_rows(self):
         """The rows the calibration scores came from, in the detector's input space: the
-        held-out rows with ``false_alarm_rate``, else the training sample (at most 2,000
-        of either, for the export's top_feature shares)."""
-        held = getattr(self, "_held_out", None)
-        source = held if self.false_alarm_rate is not None and held is not None else self._reservoir
-        return source.rows[: conformal.TRAINING_SCORES_KEPT]
-
-    def _sample(self, X):
-        """At most ``reservoir_size`` rows of X, drawn at random when there are more."""
-        if len(X) <= self.reservoir_size:
-            return X
-        rng = check_random_state(self.random_state)
-        return X[np.sort(rng.choice(len(X), self.reservoir_size, replace=False))]
+        held-out rows with ``false_alarm_rate`` (every one: the drift check's column
+        shares are counted over as many rows as the calibration scores), else the
+        training sample (at most 2,000)."""
+        sample = self._calibration_sample
+        limit = (
+            conformal.MAX_CALIBRATION_SCORES if sample.holds_out else conformal.TRAINING_SCORES_KEPT
+        )
+        return sample.calibration_rows(limit)
 
     # ------------------------------------------------------------ calibration
     def _calibrated(self):
@@ -526,12 +539,9 @@ default=None
         """
         calibration = self._calibration
         if calibration is None:
-            _check_enough_rows(self._reservoir.n_seen, "partial_fit")
-            held = getattr(self, "_held_out", None)
-            held_out = held.rows if held is not None else np.empty((0, self.n_features_in_))
-            if self.false_alarm_rate is None:
-                held_out = None
-            calibration = self._calibration = self._calibrate(self._reservoir.rows, held_out)
+            sample = self._calibration_sample
+            _check_enough_rows(sample.n_seen, "partial_fit")
+            calibration = self._calibration = self._calibrate(sample.rows, sample.held_out)
         return calibration
 
     def _scorer(self, calibration, dtype=torch.float64, layout="batch", *, weights=None):
@@ -599,17 +609,21 @@ default=None
         calibration.scorer = self._scorer(calibration)
         scores = self._run(calibration.scorer, "score_samples", X)
         rng = check_random_state(self.random_state)
-        if self.false_alarm_rate is None:
-            calibration.offset = threshold(scores, self.contamination)
+        if held_out is None:
+            # off any tie group of the training scores, so rounding moves no tied row
+            # across it
+            calibration.offset = conformal.off_ties(
+                threshold(scores, self.contamination_), scores
+            )
             calibration.scores = conformal.sorted_scores(
                 scores, conformal.TRAINING_SCORES_KEPT, rng
             )
             calibration.held_out = False
             return calibration
-        _check_enough_calibration_rows(len(held_out), self.false_alarm_rate)
+        _check_enough_calibration_rows(len(held_out), self.false_alarm_rate_)
         held = self._run(calibration.scorer, "score_samples", held_out)
         calibration.scores = conformal.sorted_scores(held, conformal.MAX_CALIBRATION_SCORES, rng)
-        calibration.offset = conformal.conformal_offset(calibration.scores, self.false_alarm_rate)
+        calibration.offset = conformal.conformal_offset(calibration.scores, self.false_alarm_rate_)
         calibration.held_out = True
         return calibration
 

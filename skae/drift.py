@@ -7,6 +7,13 @@ when a batch is unlikely to come from that distribution. ``skae score`` runs it 
 table it scores; :class:`DriftCheck` runs it on results scored anywhere (Dask, Spark,
 chunk by chunk), in memory bounded by the calibration sample, not the batch.
 
+Scores that tie up to rounding (discrete data: the graph's float32 scores against the
+calibration scores computed in float64) are one value here as in the p-values
+(:mod:`skae._ties`): a tie group is never split across the two samples. The statistic is
+computed exactly; its p-value is the asymptotic one (Stephens' approximation, as
+``scipy.stats.ks_2samp(method="asymp")``), conservative when the scores take few
+distinct values.
+
 Torch-free: numpy and the model's metadata only.
 
 Examples
@@ -29,11 +36,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _schema
+from ._ties import tie_widths
 
 # A batch whose scores are this unlikely under the calibration scores' distribution is
 # reported as drift (the test's p-value; a batch drawn like the calibration rows is
 # reported once in a thousand batches, whatever its size).
 DRIFT_P_VALUE = 1e-3
+# A column is named as one whose errors moved when its share of the rows' top_feature
+# grew beyond chance: a one-sided two-proportion test against the calibration share,
+# Holm-corrected over the columns at this family-wise level.
+COLUMN_P_VALUE = 1e-2
 
 
 def kolmogorov_sf(statistic, n, m):
@@ -66,7 +78,10 @@ class DriftReport:
         ``p_value < DRIFT_P_VALUE``.
     columns : list of (str, float, float)
         ``(column, share of rows it explains now, share at calibration)`` for the columns
-        whose share as ``top_feature`` grew most, largest growth first.
+        whose share as ``top_feature`` grew significantly (a one-sided two-proportion
+        test per column against its share among the calibration rows, Holm-corrected at
+        ``COLUMN_P_VALUE`` over the columns), largest growth first. A column that
+        explains a few more rows than at calibration by chance is not named.
     held_out : bool
         Whether the calibration scores are of rows held out of training (the test's
         premise); training rows score better than new ones, so without a held-out
@@ -125,7 +140,7 @@ class DriftCheck:
         The exported detector that scored the rows.
 
     Memory is bounded by the calibration sample: each chunk adds counts per calibration
-    score, so the test is exact however many rows arrive.
+    score (per tie group of them), so the statistic is exact however many rows arrive.
     """
 
     def __init__(self, model):
@@ -133,10 +148,13 @@ class DriftCheck:
         scores = meta.get(_schema.META_CALIBRATION_SCORES)
         self._values, self._cumulative = None, None
         if scores:
-            values, counts = np.unique(np.asarray(json.loads(scores), float), return_counts=True)
-            self._values, self._cumulative = values, np.cumsum(counts)
-            self._at = np.zeros(len(values) + 1, np.int64)  # batch scores by #values < s
-            self._below = np.zeros(len(values) + 1, np.int64)  # by #values <= s
+            calibration = np.sort(np.asarray(json.loads(scores), float))
+            lower, upper, counts = _tie_groups(calibration)
+            # a batch score is at or below group i when s <= upper[i], below it when
+            # s < lower[i] (scores within a tie width of the group are in it)
+            self._values, self._cumulative = (lower, upper), np.cumsum(counts)
+            self._at = np.zeros(len(counts) + 1, np.int64)  # batch scores by #upper < s
+            self._below = np.zeros(len(counts) + 1, np.int64)  # by #lower <= s
         self.held_out = meta.get(_schema.META_CALIBRATION) == _schema.CALIBRATION_HELD_OUT
         self.offset = model.offset_ or 0.0
         self.rate = _float(meta.get(_schema.META_FALSE_ALARM_RATE))
@@ -161,17 +179,17 @@ class DriftCheck:
                 self._features[name] = self._features.get(name, 0) + int(count)
         if self._values is not None and self.held_out:
             raw = score + self.offset  # score_samples, as the calibration scores are
-            self._at += np.bincount(
-                np.searchsorted(self._values, raw, "left"), minlength=len(self._at)
-            )
+            lower, upper = self._values
+            self._at += np.bincount(np.searchsorted(upper, raw, "left"), minlength=len(self._at))
             self._below += np.bincount(
-                np.searchsorted(self._values, raw, "right"), minlength=len(self._below)
+                np.searchsorted(lower, raw, "right"), minlength=len(self._below)
             )
         return self
 
     def statistic(self):
         """The two-sample Kolmogorov-Smirnov statistic, exact: the largest gap between
-        the two distribution functions, at the calibration values and just below them."""
+        the two distribution functions, at the calibration values (tie groups) and just
+        below them."""
         n, big_n = int(self._cumulative[-1]), self.rows
         cal_at = self._cumulative / n  # F_cal(v_i)
         cal_below = np.r_[0, self._cumulative[:-1]] / n  # F_cal just below v_i
@@ -200,22 +218,59 @@ class DriftCheck:
 
     def _expectation(self):
         if self.rate is not None:
-            return f"at most {self.rate:.2%} of normal rows by the false-alarm rate"
+            return (
+                f"false-alarm rate {self.rate:.2%}: on average over fits, normal rows are "
+                "flagged at most that often; one fit's share, and one table's, can be higher"
+            )
         share = _float(self.contamination)
         if share is not None:
             return f"{share:.2%} of the training rows by the contamination"
         return ""
 
     def _moved(self):
-        """Columns by how much more often they explain a row than at calibration."""
-        if not self._features or not self.rows:
+        """The columns that explain significantly more rows than at calibration (see
+        ``DriftReport.columns``), largest growth first."""
+        n_now = sum(self._features.values())
+        n_then = int(self._cumulative[-1]) if self._cumulative is not None else 0
+        if not n_now or not n_then:
             return []
-        grown = [
-            (name, count / self.rows, float(self._calibration_shares.get(name, 0.0)))
-            for name, count in self._features.items()
-        ]
-        grown = [g for g in grown if g[1] > g[2]]
-        return sorted(grown, key=lambda g: g[2] - g[1])
+        tests = []
+        for name in set(self._features) | set(self._calibration_shares):
+            now = self._features.get(name, 0) / n_now
+            then = float(self._calibration_shares.get(name, 0.0))
+            tests.append((grew_p_value(now, n_now, then, n_then), name, now, then))
+        tests.sort()
+        moved = []
+        for rank, (p_value, name, now, then) in enumerate(tests):  # Holm's step-down
+            if p_value > COLUMN_P_VALUE / (len(tests) - rank):
+                break
+            moved.append((name, now, then))
+        return sorted(moved, key=lambda g: g[2] - g[1])
+
+
+def grew_p_value(now, n_now, then, n_then):
+    """One-sided p-value that a share ``now`` of ``n_now`` rows exceeds a share ``then``
+    of ``n_then`` rows by chance: the two-proportion z-test with a pooled variance
+    (normal approximation; 1.0 when the share did not grow)."""
+    if now <= then:
+        return 1.0
+    pooled = (now * n_now + then * n_then) / (n_now + n_then)
+    spread = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_now + 1.0 / n_then))
+    if spread == 0:
+        return 1.0
+    return 0.5 * math.erfc((now - then) / spread / math.sqrt(2.0))
+
+
+def _tie_groups(calibration):
+    """``(lower, upper, counts)`` of the sorted calibration scores' tie groups: scores
+    within a tie width of the next are one group (:mod:`skae._ties`); ``lower`` and
+    ``upper`` are the group's ends widened by a tie width."""
+    widths = tie_widths(calibration, calibration)
+    starts = np.r_[True, np.diff(calibration) > widths[1:]]
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], len(calibration)] - 1
+    counts = last - first + 1
+    return calibration[first] - widths[first], calibration[last] + widths[last], counts
 
 
 def check_drift(model, scored):
@@ -243,4 +298,12 @@ def _float(value):
         return None
 
 
-__all__ = ["DRIFT_P_VALUE", "DriftCheck", "DriftReport", "check_drift", "kolmogorov_sf"]
+__all__ = [
+    "COLUMN_P_VALUE",
+    "DRIFT_P_VALUE",
+    "DriftCheck",
+    "DriftReport",
+    "check_drift",
+    "grew_p_value",
+    "kolmogorov_sf",
+]

@@ -219,8 +219,8 @@ def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
     for chunk in np.array_split(X, 6):
         det.partial_fit(chunk)
         assert det._calibration is None  # recomputed only when scores are needed
-    assert det._reservoir.rows.shape == (50, 8) and det._reservoir.n_seen == len(X)
-    s = det.score_samples(det._reservoir.rows)
+    assert det._calibration_sample.rows.shape == (50, 8) and det._calibration_sample.n_seen == len(X)
+    s = det.score_samples(det._calibration_sample.rows)
     assert det.offset_ == pytest.approx(np.percentile(s, 10), rel=1e-4, abs=1e-6)
     offset = det.offset_
     det.partial_fit(X[:100])
@@ -270,7 +270,7 @@ def test_partial_fit_after_fit_recalibrates_from_every_row_seen(blobs_with_outli
         det = ReconstructionAnomalyDetector(AE, contamination=0.05, random_state=seed).fit(X)
         rows = np.random.RandomState(seed).choice(len(X), 10, replace=False)
         det.partial_fit(X[rows])
-        assert det._reservoir.n_seen == len(X) + 10
+        assert det._calibration_sample.n_seen == len(X) + 10
         shares.append((det.predict(X) == -1).mean())
     assert all(0.02 <= s <= 0.09 for s in shares), shares
 
@@ -378,7 +378,7 @@ def test_partial_fit_holds_out_a_bounded_calibration_sample():
         det.partial_fit(chunk)
     n = len(det.calibration_scores_)
     assert 0.15 * len(X) < n < 0.25 * len(X)  # each chunk's held-out 20%, never trained on
-    assert det._reservoir.n_seen + det._held_out.n_seen == len(X)
+    assert det._calibration_sample.n_seen + len(det._calibration_sample.held_out) == len(X)
     share = (det.predict(_normal_table(5000, rng)) == -1).mean()
     assert share < 0.05 + 0.03
 

@@ -44,7 +44,9 @@ def test_the_statistic_is_scipys_and_the_p_value_close(n, m):
         check.update(scored(part, offset=0.3))
     expected = stats.ks_2samp(batch, calibration, method="asymp")
     report = check.report()
-    assert report.statistic == pytest.approx(expected.statistic, abs=1e-12)
+    # batch scores within a tie width of a calibration score (5e-5 of the scale) count as
+    # equal to it: about n m / 1e4 of them here, moving the statistic by about 1 / 1e4
+    assert report.statistic == pytest.approx(expected.statistic, abs=1e-4)
     # scipy's Kolmogorov distribution for n m / (n + m) rows; here its asymptotic form
     # with Stephens' correction (no scipy in the scoring install)
     assert report.p_value == pytest.approx(expected.pvalue, rel=0.05, abs=1e-3)

@@ -7,8 +7,22 @@ exchangeable), so their scores, sorted, give each new row a p-value
 
 with ``P(p <= t) <= t`` for a new row drawn like them, for every ``t``; flagging rows
 with ``p <= rate`` flags such a row with probability at most ``rate`` (and at least
-``rate - 1 / (n + 1)``). The threshold on the score that does exactly that is one of the
-calibration scores (:func:`conformal_offset`).
+``rate - 1 / (n + 1)``). The threshold on the score that does exactly that is
+:func:`conformal_offset`.
+
+**Ties.** On discrete data many rows score the same, and a score is computed in float64
+in Python and in float32 in the exported graph: the members of a tie group differ by
+rounding (1e-16 between batchings in float64, about 1e-6 of the scores' scale in float32).
+Compared exactly, a tie group lands on either side of a calibration score by chance, and
+a row's p-value and label then depend on the rows scored with it and on where it is
+scored. So a calibration score ``c`` counts as at or below a score ``s`` when
+``s >= c - tie_width(c)``: :func:`thresholds` are those lower ends, computed once in
+float64 and compared with ``s`` the same way in Python and in the graph. The width
+(:data:`TIE_TOLERANCE` of ``|c|`` plus the scores' scale) is far above rounding and far
+below the gap between two distinct scores of discrete data, so a whole tie group counts
+on one side, everywhere. Counting more calibration scores can only raise a p-value: the
+guarantee ``P(p <= t) <= t`` holds with ties (it is conservative by the calibration
+scores within a width above ``s``, about none on continuous data).
 """
 
 from __future__ import annotations
@@ -16,6 +30,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .._ties import TIE_TOLERANCE, thresholds, tie_widths
+
+__all__ = ["TIE_TOLERANCE", "thresholds", "tie_widths"]  # with the functions below
 
 # The share of the training rows held out to calibrate when a false-alarm rate is set,
 # and the most calibration scores a detector keeps (and its exported graph holds).
@@ -63,15 +81,43 @@ def sorted_scores(scores, keep, rng):
 
 def conformal_offset(calibration, rate):
     """The threshold on ``score_samples`` that flags a row (``score < offset``) exactly
-    when its p-value is at most ``rate``: the ``floor(rate (n + 1))``-th smallest
-    calibration score (below the lowest, nothing is flagged)."""
+    when its p-value is at most ``rate``: the lower end of the tie group of the
+    ``floor(rate (n + 1))``-th smallest calibration score (below the lowest, nothing is
+    flagged). It lies between distinct scores, so rounding does not move a tied row
+    across it."""
     m = math.floor(rate * (len(calibration) + 1)) - 1
     if m < 0:
         return -math.inf
-    return float(calibration[m])
+    return float(thresholds(calibration)[m])
+
+
+def off_ties(offset, scores):
+    """``offset``, or, when it falls in a tie group of ``scores`` (any order), the end of
+    that group that leaves the share of scores below it nearer the share below
+    ``offset``: the lower end (the group not flagged) or just above its top score."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    if not len(s) or not np.isfinite(offset):
+        return offset
+    widths = tie_widths(s, s)
+    lo = int(np.searchsorted(s + widths, offset, "left"))  # first s with s + w >= offset
+    if lo == len(s) or s[lo] - widths[lo] > offset:
+        return offset  # no score ties with the offset
+    hi = lo
+    while lo > 0 and s[lo] - s[lo - 1] <= widths[lo]:
+        lo -= 1
+    while hi + 1 < len(s) and s[hi + 1] - s[hi] <= widths[hi + 1]:
+        hi += 1
+    below, wanted = lo, np.searchsorted(s, offset, "left")
+    if (hi + 1) - wanted < wanted - below:
+        above = s[hi] + widths[hi]
+        return float(above if hi + 1 == len(s) else min(above, (s[hi] + s[hi + 1]) / 2))
+    return float(s[lo] - widths[lo])
 
 
 def pvalues(calibration, scores):
-    """``(1 + #{calibration <= score}) / (n + 1)`` for each score."""
-    counts = np.searchsorted(calibration, np.asarray(scores, dtype=np.float64), side="right")
+    """``(1 + #{calibration <= score}) / (n + 1)`` for each score, a calibration score
+    counted when the score is within its tie width of it (:func:`thresholds`)."""
+    counts = np.searchsorted(
+        thresholds(calibration), np.asarray(scores, dtype=np.float64), side="right"
+    )
     return (1.0 + counts) / (len(calibration) + 1.0)

@@ -22,6 +22,7 @@ from skl2onnx.common.data_types import (
 from skl2onnx.helpers import add_onnx_graph
 
 from .. import _schema
+from .._detection import conformal
 from .._schema import MISSING_CATEGORY
 from .._tables.categories import CategoryEncoder
 from ..autoencoder import AutoencoderTransformer
@@ -51,9 +52,11 @@ class ExportHead(torch.nn.Module):
         if isinstance(estimator, ReconstructionAnomalyDetector):
             self.network = estimator._scoring_network(torch.float32)
             self.offset = float(estimator.offset_)
-            scores = estimator.calibration_scores_
-            self.register_buffer("calibration", torch.as_tensor(scores, dtype=torch.float32)[None])
-            self.n_calibration = float(len(scores))
+            # the lower ends of the calibration scores' tie groups, as pvalues compares
+            # with them: a tie group counts whole, in float32 as in float64
+            ends = conformal.thresholds(estimator.calibration_scores_)
+            self.register_buffer("calibration", torch.as_tensor(ends, dtype=torch.float32)[None])
+            self.n_calibration = float(len(ends))
         else:
             self.network = estimator.module_
             self.offset = 0.0
@@ -72,7 +75,8 @@ class ExportHead(torch.nn.Module):
             if {_schema.SCORE_SAMPLES_OUTPUT, _schema.P_VALUE_OUTPUT} & set(self.outputs):
                 raw = decision + self.offset
                 results[_schema.SCORE_SAMPLES_OUTPUT] = raw
-                # (1 + #{calibration scores <= score}) / (n + 1), as pvalues computes it
+                # (1 + #{calibration scores <= score, ties counted}) / (n + 1), as
+                # pvalues computes it
                 count = (self.calibration <= raw).to(raw.dtype).sum(dim=1, keepdim=True)
                 results[_schema.P_VALUE_OUTPUT] = (count + 1.0) / (self.n_calibration + 1.0)
             results[_schema.LABEL_OUTPUT] = torch.where(

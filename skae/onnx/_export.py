@@ -304,9 +304,7 @@ def _metadata(estimator, last, n_features, frame):
     meta = {
         _schema.META_VERSION: __version__,
         _schema.META_CLASS: f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        _schema.META_PARAMS: json.dumps(
-            estimator.get_params(deep=False), default=repr, sort_keys=True
-        ),
+        _schema.META_PARAMS: json.dumps(_fitted_params(estimator), default=repr, sort_keys=True),
         _schema.META_N_FEATURES: str(n_features),
         _schema.META_INPUTS: _schema.INPUTS_TENSOR if frame is None else _schema.INPUTS_COLUMNS,
     }
@@ -319,8 +317,9 @@ def _metadata(estimator, last, n_features, frame):
         if tokens:
             meta[_schema.META_MISSING_TEXT] = json.dumps(tokens)
     if isinstance(last, ReconstructionAnomalyDetector):
-        contamination = last.contamination  # a float, or "auto"; no use with a rate
-        if last.false_alarm_rate is None:
+        # what the fit used (fitted attributes), not the parameters as set since
+        contamination = last.contamination_  # a float, or "auto"; None with a rate
+        if last.false_alarm_rate_ is None:
             meta[_schema.META_CONTAMINATION] = (
                 contamination if isinstance(contamination, str) else repr(float(contamination))
             )
@@ -340,14 +339,29 @@ def _calibration_metadata(detector):
         if detector._calibrated().held_out
         else _schema.CALIBRATION_TRAINING,
     }
-    if detector.false_alarm_rate is not None:
-        meta[_schema.META_FALSE_ALARM_RATE] = repr(float(detector.false_alarm_rate))
+    if detector.false_alarm_rate_ is not None:
+        meta[_schema.META_FALSE_ALARM_RATE] = repr(float(detector.false_alarm_rate_))
     return meta
+
+
+def _fitted_params(estimator):
+    """``get_params(deep=False)``, with a detector's settings as its fit used them
+    (``set_params`` after the fit does not change what the exported model does)."""
+    params = estimator.get_params(deep=False)
+    if isinstance(estimator, ReconstructionAnomalyDetector):
+        params["false_alarm_rate"] = estimator.false_alarm_rate_
+        if estimator.contamination_ is not None:
+            params["contamination"] = estimator.contamination_
+        if estimator._settings()["novelty"] != estimator.novelty_:
+            params["novelty"] = estimator.novelty_
+    return params
 
 
 def _top_feature_shares(detector, columns):
     """Each error column's share of the calibration rows' ``top_feature`` (the drift
-    check names the columns whose share grew), from the rows the detector keeps."""
+    check names the columns whose share grew significantly), from the rows the detector
+    keeps: with a false-alarm rate every held-out row, as many as the calibration
+    scores, which the drift check takes for the count behind the shares."""
     rows = detector._calibration_rows()
     if rows is None or not len(rows) or columns.names is None:
         return None

@@ -48,9 +48,9 @@ def test_partial_fit_keeps_the_reference_set_bounded(blobs_with_outliers):
     det = ReconstructionAnomalyDetector(AE, reference_size=50, reservoir_size=120, random_state=0)
     for chunk in np.array_split(X, 6):
         det.partial_fit(chunk)
-    assert len(det._reservoir.rows) == 120 and det.reference_.shape == (50, 8)
+    assert len(det._calibration_sample.rows) == 120 and det.reference_.shape == (50, 8)
     # drawn from the reservoir, a uniform sample of every row seen
-    assert all(np.any(np.all(det._reservoir.rows == r, axis=1)) for r in det.reference_)
+    assert all(np.any(np.all(det._calibration_sample.rows == r, axis=1)) for r in det.reference_)
 
 
 def test_auto_neighbors_novelty_two_else_eight_percent():
