@@ -14,10 +14,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
+from ._detection.calibration_sample import CalibrationSample
 from ._detection.default_members import default_epochs, default_estimators
 from ._detection.ensemble import stack_groups, train_members
 from ._detection.neighbors import NeighborBlock, plan_neighbors
-from ._detection.calibration_sample import CalibrationSample
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
 from ._estimators.batches import map_batches
@@ -612,9 +612,7 @@ default=None
         if held_out is None:
             # off any tie group of the training scores, so rounding moves no tied row
             # across it
-            calibration.offset = conformal.off_ties(
-                threshold(scores, self.contamination_), scores
-            )
+            calibration.offset = conformal.off_ties(threshold(scores, self.contamination_), scores)
             calibration.scores = conformal.sorted_scores(
                 scores, conformal.TRAINING_SCORES_KEPT, rng
             )

@@ -219,7 +219,8 @@ def test_partial_fit_calibrates_from_a_bounded_reservoir(blobs_with_outliers):
     for chunk in np.array_split(X, 6):
         det.partial_fit(chunk)
         assert det._calibration is None  # recomputed only when scores are needed
-    assert det._calibration_sample.rows.shape == (50, 8) and det._calibration_sample.n_seen == len(X)
+    sample = det._calibration_sample
+    assert sample.rows.shape == (50, 8) and sample.n_seen == len(X)
     s = det.score_samples(det._calibration_sample.rows)
     assert det.offset_ == pytest.approx(np.percentile(s, 10), rel=1e-4, abs=1e-6)
     offset = det.offset_
