@@ -93,3 +93,57 @@ def test_training_scores_give_no_drift_test():
 def test_the_asymptotic_distribution_at_the_edges():
     assert kolmogorov_sf(0.0, 10, 10) == 1.0
     assert kolmogorov_sf(1.0, 1000, 1000) < 1e-100
+
+
+def test_tied_scores_are_not_split_between_the_samples():
+    """A discrete table's scores: the calibration scores (float64, stored to 9 digits)
+    and the batch's (float32 from the graph) differ by rounding within a tie group; the
+    statistic is scipy's on the exact scores, and a batch drawn like the calibration rows
+    is no drift."""
+    rng = np.random.RandomState(4)
+    values = np.array([-4.1, -2.3, -0.9, 0.0652, 0.31])
+    share = [0.05, 0.1, 0.2, 0.4, 0.25]
+    calibration = rng.choice(values, 1000, p=share) * (1 + 1e-16 * rng.randn(1000))
+    batch = rng.choice(values, 20_000, p=share)
+    offset = -2.0
+    as_graph = ((batch - offset).astype(np.float32)).astype(np.float64) + offset
+    model = Model([float(f"{v:.9g}") for v in calibration], offset=offset)
+    report = check_drift(model, scored(as_graph, offset=offset))
+    expected = stats.ks_2samp(batch, np.round(calibration, 12), method="asymp")
+    assert report.statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert report.p_value == pytest.approx(expected.pvalue, rel=0.05, abs=1e-3)
+    assert not report.drift
+
+
+def test_only_columns_whose_share_grew_significantly_are_named():
+    """Beside a real shift (b: 20% -> 45%), a column that explains a few more rows than at
+    calibration by chance (c: 13.8% -> 14.1%) is not named."""
+    rng = np.random.RandomState(5)
+    n_cal = 4000
+    model = Model(rng.normal(size=n_cal), shares={"a": 0.662, "b": 0.2, "c": 0.138})
+    m = 20_000
+    top = rng.choice(["a", "b", "c"], size=m, p=[0.409, 0.45, 0.141])
+    report = check_drift(model, scored(rng.normal(-0.5, 1, size=m), top=top))
+    assert report.drift
+    assert [c[0] for c in report.columns] == ["b"]
+    assert "b (" in report.summary() and "c (" not in report.summary()
+
+
+def test_the_column_test_is_a_two_proportion_test():
+    from skae.drift import grew_p_value
+
+    # 14.1% of 20,000 against 13.8% of 4,000: z = 0.51, one-sided p = 0.30
+    assert grew_p_value(0.141, 20_000, 0.138, 4000) == pytest.approx(0.305, abs=0.01)
+    assert grew_p_value(0.45, 20_000, 0.2, 4000) < 1e-100
+    assert grew_p_value(0.1, 100, 0.2, 100) == 1.0  # shrank
+    # the normal approximation against scipy's
+    z = (0.3 - 0.25) / np.sqrt(0.26 * 0.74 * (1 / 1000 + 1 / 4000))
+    assert grew_p_value(0.3, 1000, 0.25, 4000) == pytest.approx(stats.norm.sf(z), rel=1e-9)
+
+
+def test_the_summary_says_what_the_false_alarm_rate_promises():
+    rng = np.random.RandomState(6)
+    line = check_drift(Model(rng.normal(size=500), rate=0.01), scored(rng.normal(size=700)))
+    line = line.summary()
+    assert "false-alarm rate 1.00%" in line and "on average over fits" in line
+    assert "can be higher" in line
