@@ -484,9 +484,9 @@ default=None
         with a rate, where it does not apply)."""
         rate = None if self.false_alarm_rate is None else float(self.false_alarm_rate)
         return {
-            "novelty": rate is not None if self.novelty == "auto" else bool(self.novelty),
             "false_alarm_rate": rate,
             "contamination": None if rate is not None else self.contamination,
+            "novelty": rate is not None if self.novelty == "auto" else bool(self.novelty),
         }
 
     def _set_fit_settings(self):

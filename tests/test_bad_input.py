@@ -619,3 +619,72 @@ def test_cli_signals_during_every_writing_command(
         signal.signal(signum, previous)
     assert rc == 128 + signum
     assert sorted(os.listdir(tmp_path)) == sorted(["d.csv", "p.joblib"])
+
+
+# ------------------------------------------------------ tied scores and discrete tables
+def _log_table(n, seed):
+    """A log-like table of three binary columns: eight distinct rows, every score tied."""
+    rng = np.random.RandomState(seed)
+    values = (rng.random_sample((n, 3)) < [0.3, 0.5, 0.2]).astype(np.float64)
+    return pd.DataFrame(values, columns=["port", "proto", "flag"])
+
+
+@pytest.fixture(scope="module")
+def discrete_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("discrete")
+    train = _log_table(3000, 0)
+    det = ReconstructionAnomalyDetector(
+        false_alarm_rate=0.2, max_iter=3, random_state=0, verbose=0
+    ).fit(train)
+    path = folder / "m.onnx"
+    path.write_bytes(to_onnx(det, train.iloc[:1]).SerializeToString())
+    return det, path
+
+
+def test_tied_scores_give_one_label_and_p_value_in_python_onnx_cli_and_dask(
+    discrete_model, tmp_path, capsys
+):
+    import dask
+    import dask.dataframe as dd
+
+    from skae.distributed import score_dask
+
+    det, path = discrete_model
+    new = _log_table(20_000, 1)  # drawn like the training rows
+    labels, p = det.predict(new), det.pvalues(new)
+    model = load_onnx(path)
+    np.testing.assert_array_equal(model.predict(new), labels)
+    np.testing.assert_allclose(model.pvalues(new), p, rtol=1e-6)  # float32 of the same count
+    # valid p-values under ties: for rows drawn like the held-out rows, P(p <= t) <= t
+    for t in (0.05, 0.2, 0.5):
+        assert np.mean(p <= t) <= t + 0.01
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "o.csv"
+    assert main(["score", str(path), str(tmp_path / "new.csv"), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Kolmogorov-Smirnov" in err and "drift" not in err  # an undrifted table is quiet
+    cli = pd.read_csv(out)
+    np.testing.assert_array_equal(cli["label"], labels)
+    np.testing.assert_allclose(cli["p_value"], p, rtol=1e-6)
+    with dask.config.set(scheduler="synchronous"):
+        scored = score_dask(dd.from_pandas(new, npartitions=3), str(path)).compute()
+    np.testing.assert_array_equal(scored["label"], labels)
+    np.testing.assert_allclose(scored["p_value"], p, rtol=1e-6)
+
+
+def test_a_multi_pass_streamed_fit_with_a_false_alarm_rate_holds_its_rows_out_once():
+    """Ten passes of partial_fit over the same chunks: the calibration scores are those of
+    about 20% of the rows, once each (not 20% of every pass), and a table drawn like the
+    training rows is flagged at about the rate."""
+    rng = np.random.RandomState(7)
+    X = rng.normal(size=(2500, 4))
+    det = ReconstructionAnomalyDetector(
+        make("ae"), false_alarm_rate=0.1, random_state=0, reservoir_size=500
+    )
+    for _ in range(10):
+        for chunk in np.array_split(X, 5):
+            det.partial_fit(chunk)
+    held = det._calibration_sample.held_out
+    assert len(det.calibration_scores_) == len(held) == len({r.tobytes() for r in held})
+    assert 0.16 * len(X) < len(held) < 0.24 * len(X)
+    assert (det.predict(rng.normal(size=(4000, 4))) == -1).mean() < 0.1 + 0.03

@@ -391,3 +391,62 @@ def test_p_values_without_a_rate_are_ranks_among_the_training_rows(blobs_with_ou
     assert len(det.calibration_scores_) == len(X)  # all of them, up to 2,000
     np.testing.assert_allclose(np.sort(p)[-1], 1.0)
     assert np.mean(p <= 0.1) == pytest.approx(0.1, abs=0.01)
+
+
+def _discrete_table(n, rng):
+    """A log-like table: three binary columns, eight distinct rows."""
+    return (rng.random_sample((n, 3)) < [0.3, 0.5, 0.2]).astype(np.float64)
+
+
+@pytest.mark.parametrize("settings", [dict(false_alarm_rate=0.2), dict(contamination=0.1)])
+def test_a_tied_row_gets_one_label_and_p_value_whatever_it_is_scored_with(settings):
+    """Rows that score the same up to rounding: offset_ lies off their tie group, so a
+    row scored alone, in a batch, or in another batch gets the same label and p-value."""
+    rng = np.random.RandomState(0)
+    X = _discrete_table(1000, rng)
+    det = ReconstructionAnomalyDetector(FAST_MEMBER, random_state=0, **settings).fit(X)
+    batch = _discrete_table(777, rng)
+    labels, p = det.predict(batch), det.pvalues(batch)
+    for row in np.unique(batch, axis=0):
+        same = np.all(batch == row, axis=1)
+        assert len(set(labels[same])) == 1 and len(set(p[same])) == 1
+        assert det.predict(row[None])[0] == labels[same][0]
+        assert det.pvalues(row[None])[0] == p[same][0]
+    scores = np.unique(det.score_samples(np.unique(X, axis=0)))
+    assert np.all(np.abs(scores - det.offset_) > 1e-6 * np.abs(scores).max())
+
+
+def test_fitted_settings_describe_the_fit_not_later_set_params():
+    rng = np.random.RandomState(1)
+    X = _normal_table(600, rng)
+    det = ReconstructionAnomalyDetector(FAST_MEMBER, contamination=0.1, random_state=0).fit(X)
+    offset = det.offset_
+    det.set_params(novelty=True, contamination=0.2)
+    assert det.novelty_ is False and det.contamination_ == 0.1
+    assert det.false_alarm_rate_ is None and det.offset_ == offset
+    det.set_params(contamination=0.1, novelty="auto", false_alarm_rate=0.01)
+    assert det.novelty_ is False and det.false_alarm_rate_ is None
+    with pytest.raises(ValueError, match="false_alarm_rate now resolves to 0.01.*call fit"):
+        det.partial_fit(X[:50])
+    det.fit(X)  # a new fit follows the parameters
+    assert det.novelty_ is True and det.false_alarm_rate_ == 0.01 and det.contamination_ is None
+
+
+def test_a_streamed_fit_never_trains_on_its_held_out_rows_over_many_passes():
+    """partial_fit over the same chunks ten times: the held-out rows are the same on
+    every pass, each counted once, and none is ever trained on."""
+    rng = np.random.RandomState(3)
+    X = _normal_table(1500, rng)
+    det = ReconstructionAnomalyDetector(FAST_MEMBER, false_alarm_rate=0.05, random_state=0)
+    trained = []
+    train = det._train
+    det._train = lambda rows, partial: trained.append(rows.copy()) or train(rows, partial)
+    for _ in range(10):
+        for chunk in np.array_split(X, 5):
+            det.partial_fit(chunk)
+    del det._train
+    held = {r.tobytes() for r in det._calibration_sample.held_out}
+    seen = {r.tobytes() for rows in trained for r in np.asarray(rows, np.float32)}
+    assert len(held) == len(det.calibration_scores_) and 0.15 < len(held) / len(X) < 0.25
+    assert not held & seen
+    assert sum(map(len, trained)) == 10 * (len(X) - len(held))

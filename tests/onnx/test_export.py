@@ -199,3 +199,21 @@ def test_columns_a_column_transformer_drops_are_not_inputs():
     model = load_onnx(to_onnx(pipe, df.iloc[:1], feature_errors=True))
     assert model.input_columns_ == ["a", "c"]
     np.testing.assert_array_equal(model.predict(df[["c", "a"]]), pipe.predict(df))
+
+
+def test_the_metadata_describes_the_fit_not_set_params_after_it():
+    """A contamination=0.1 fit, then set_params(false_alarm_rate=0.01, novelty=True):
+    the model file still says contamination 0.1, no rate, not novelty, as the fit did."""
+    X = _data(300)
+    det = ReconstructionAnomalyDetector(
+        AutoencoderTransformer(**CHEAP), contamination=0.1, random_state=0
+    ).fit(X)
+    det.set_params(false_alarm_rate=0.01, novelty=True)
+    model = load_onnx(to_onnx(det, X[:1]))
+    meta = model.metadata
+    assert meta["contamination"] == "0.1" and "false_alarm_rate" not in meta
+    assert meta["novelty"] == "false" and meta["calibration"] == "training"
+    params = json.loads(meta["estimator_params"])
+    assert params["false_alarm_rate"] is None and params["contamination"] == 0.1
+    assert params["novelty"] is False
+    assert model.offset_ == det.offset_
