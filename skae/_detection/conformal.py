@@ -10,19 +10,12 @@ with ``p <= rate`` flags such a row with probability at most ``rate`` (and at le
 ``rate - 1 / (n + 1)``). The threshold on the score that does exactly that is
 :func:`conformal_offset`.
 
-**Ties.** On discrete data many rows score the same, and a score is computed in float64
-in Python and in float32 in the exported graph: the members of a tie group differ by
-rounding (1e-16 between batchings in float64, about 1e-6 of the scores' scale in float32).
-Compared exactly, a tie group lands on either side of a calibration score by chance, and
-a row's p-value and label then depend on the rows scored with it and on where it is
-scored. So a calibration score ``c`` counts as at or below a score ``s`` when
-``s >= c - tie_width(c)``: :func:`thresholds` are those lower ends, computed once in
-float64 and compared with ``s`` the same way in Python and in the graph. The width
-(:data:`TIE_TOLERANCE` of ``|c|`` plus the scores' scale) is far above rounding and far
-below the gap between two distinct scores of discrete data, so a whole tie group counts
-on one side, everywhere. Counting more calibration scores can only raise a p-value: the
-guarantee ``P(p <= t) <= t`` holds with ties (it is conservative by the calibration
-scores within a width above ``s``, about none on continuous data).
+**Ties.** Scores that tie up to rounding (discrete data; float64 in Python, float32 in
+the graph) count as one value: a calibration score ``c`` counts as at or below ``s`` when
+``s >= c - tie_width(c)`` (:mod:`skae._ties`, shared with the graph and the drift
+check). Counting more calibration scores can only raise a p-value, so the guarantee
+holds with ties; it is conservative by the calibration scores within a tie width above
+``s`` (about none on continuous data).
 """
 
 from __future__ import annotations
@@ -31,9 +24,7 @@ import math
 
 import numpy as np
 
-from .._ties import TIE_TOLERANCE, thresholds, tie_widths
-
-__all__ = ["TIE_TOLERANCE", "thresholds", "tie_widths"]  # with the functions below
+from .._ties import thresholds, tie_widths
 
 # The share of the training rows held out to calibrate when a false-alarm rate is set,
 # and the most calibration scores a detector keeps (and its exported graph holds).
