@@ -743,7 +743,9 @@ default=None
         """Conformal p-value of each row against the calibration scores.
 
         ``p = (1 + #{calibration scores <= score}) / (n + 1)``, ``score`` being
-        ``score_samples(X)`` (higher = more normal): small means unusual. With
+        ``score_samples(X)`` (higher = more normal), scores that tie up to rounding
+        counted as equal (:mod:`skae._ties`; the exported graph counts the same way):
+        small means unusual. With
         ``false_alarm_rate`` the calibration rows were held out of training, so for rows
         drawn like them ``P(p <= t) <= t`` for every ``t``, and a row is flagged exactly
         when ``p <= false_alarm_rate``. Without it the calibration scores are the
