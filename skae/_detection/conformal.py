@@ -56,12 +56,6 @@ def calibration_rows(n_rows, rate):
     return n_cal
 
 
-def split(n_rows, n_cal, rng):
-    """Random (training, calibration) row indices, each sorted."""
-    order = rng.permutation(n_rows)
-    return np.sort(order[n_cal:]), np.sort(order[:n_cal])
-
-
 def sorted_scores(scores, keep, rng):
     """At most ``keep`` of the scores (a uniform sample when there are more), sorted."""
     scores = np.asarray(scores, dtype=np.float64)
