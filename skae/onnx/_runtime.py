@@ -22,7 +22,7 @@ from .. import _schema
 from .._schema import MISSING_CATEGORY
 from ._checks import check_finite_input, raise_not_finite
 from ._external_data import check_external_data
-from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
+from ._feeds import as_float32, check_unique, frame_numbers, is_frame, numbers, text
 
 _DTYPES = {
     "tensor(float)": np.float32,
@@ -101,6 +101,11 @@ class OnnxModel:
         self.chunk_size = int(chunk_size)
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.output_names = [o.name for o in self._session.get_outputs()]
+        _schema.check_metadata(
+            self.metadata,
+            [(i.name, i.type, i.shape) for i in self._session.get_inputs()],
+            {o.name: o.shape for o in self._session.get_outputs()},
+        )
         # float outputs that every call checks (the others derive from them)
         self._checked = [
             n for n in (_schema.SCORES_OUTPUT, _schema.TRANSFORM_OUTPUT) if n in self.output_names
@@ -186,8 +191,9 @@ class OnnxModel:
         return self._checked_array(X)
 
     def _positions(self, X, wanted):
-        """Where each of the ``wanted`` columns is in X, by name (the first of duplicated
-        names); None when X's columns are ``wanted``, in that order."""
+        """Where each of the ``wanted`` columns is in X, by name; None when X's columns
+        are ``wanted``, in that order. ValueError naming a wanted column X holds twice
+        (which copy is meant cannot be known)."""
         # (iterating a pandas Index costs more than the model on one row: tolist first)
         names = tuple(map(str, X.columns.tolist()))
         cached = self._position_cache
@@ -198,6 +204,7 @@ class OnnxModel:
             by_name = {}
             for j, name in enumerate(names):
                 by_name.setdefault(name, j)
+            check_unique(names, wanted, "X")
             missing = [c for c in wanted if c not in by_name]
             if missing:
                 raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
