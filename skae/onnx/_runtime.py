@@ -303,10 +303,13 @@ class OnnxModel:
         outputs : list of str, default=None
             Outputs to compute; None for all.
 
-        Raises ValueError naming the columns at fault for missing columns, values of the
-        wrong kind, and missing or infinite values the model does not impute (an output
-        that is not finite). A row whose outputs are not finite is never returned: a NaN
-        score would label it an inlier without a word.
+        Raises ValueError naming the columns at fault for missing columns, a column the
+        model reads given twice, values of the wrong kind (complex numbers, durations and
+        dates where numbers are taken, bytes where text is), and missing or infinite values
+        the model does not impute (an output that is not finite). A row whose outputs are
+        not finite is never returned: a NaN score would label it an inlier without a word.
+        Numbers enter the graph as float32, as the network computes: integers are exact
+        up to 2**24.
         """
         names = self.output_names if outputs is None else list(outputs)
         unknown = [n for n in names if n not in self.output_names]
@@ -445,6 +448,13 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     Returns
     -------
     model : OnnxModel
+
+    Raises
+    ------
+    skae._schema.ModelFileError
+        A ValueError, when a metadata value skae reads is malformed, not finite, or
+        contradicts the graph or another key: the message says "not a model skae can
+        load" and names the key (a model file is untrusted input).
     """
     path = folder = None
     if hasattr(model, "SerializeToString"):
