@@ -692,10 +692,12 @@ CRAFTED_METADATA = {
 }
 
 
-def test_every_metadata_key_skae_reads_is_checked_at_load():
-    from skae._schema import METADATA_CHECKS
+def test_every_metadata_key_of_the_contract_is_checked_at_load():
+    from skae import _schema
 
-    assert set(CRAFTED_METADATA) == set(METADATA_CHECKS)
+    keys = {v for k, v in vars(_schema).items() if k.startswith("META_")}
+    assert set(_schema.METADATA_CHECKS) == keys  # a new key needs its check
+    assert set(CRAFTED_METADATA) == keys  # and crafted values here
 
 
 def _crafted(path, key, value):
