@@ -53,7 +53,8 @@ def read_table(path, *, dialect=None):
         fmt = table_format(name)
         with reading_errors(name, fmt):
             if fmt == "parquet":
-                require_pyarrow()
+                pa = require_pyarrow()
+                _check_unique_names(name, pa.parquet.read_schema(name).names, "schema")
                 frames.append(pd.read_parquet(name).reset_index(drop=True))
             else:
                 options = csv_options(dialect or detect_dialect(name))
@@ -115,6 +116,7 @@ def _iter_parquet(path, chunk_size, columns):
     # No pre-buffering and a small read buffer: memory stays bounded by the batch (and
     # the file's page size), not by the row group.
     pq = pa.parquet.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+    _check_unique_names(path, pq.schema_arrow.names, "schema")
     ranged = _range_index(pq.schema_arrow) if columns is None else None
     types = _nullable(pa)
     complete = _without_nulls(pq)
@@ -163,11 +165,14 @@ def _check_header(path, options):
         )
     except pd.errors.EmptyDataError:
         return  # no header: reading the table says so
-    names = list(header.iloc[0]) if len(header) else []
-    twice = sorted({n for n in names if names.count(n) > 1})
+    _check_unique_names(path, list(header.iloc[0]) if len(header) else [])
+
+
+def _check_unique_names(path, names, where="header"):
+    twice = sorted({str(n) for n in names if names.count(n) > 1})
     if twice:
         raise TableError(
-            f"{path}: the header names the column {twice[0]!r} more than once"
+            f"{path}: the {where} names the column {twice[0]!r} more than once"
             + (f" (and {twice[1:5]})" if len(twice) > 1 else "")
             + "; give each column its own name."
         )
