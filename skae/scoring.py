@@ -235,8 +235,8 @@ def score_frame(model, frame, *, threshold=None):
     ------
     ValueError
         When the frame already has a column named ``score``, ``label`` or
-        ``top_feature`` (it would be overwritten), lacks a model column, or holds values
-        the model cannot take (the message names the column and the fix).
+        ``top_feature`` (it would be overwritten), lacks a model column or has one twice,
+        or holds values the model cannot take (the message names the column and the fix).
     """
     check_free_columns(frame.columns, "the data")
     columns = score_columns(model, frame, threshold=threshold)

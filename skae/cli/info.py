@@ -19,6 +19,7 @@ from .._schema import (
     META_FEATURE_NAMES,
     META_INPUT_COLUMNS,
     META_INPUTS,
+    META_N_FEATURES,
     META_PARAMS,
     SPACE_INPUT,
     SPACE_TRANSFORMED,
@@ -51,7 +52,7 @@ def run(options):
             f"{len(model.feature_names_in_)} columns it was fitted on; the pipeline drops "
             "them, so they need not be given)"
         )
-    for key in (META_INPUTS, META_INPUT_COLUMNS):  # shown above
+    for key in (META_INPUTS, META_INPUT_COLUMNS, META_N_FEATURES):  # shown above
         meta.pop(key, None)
     for line in _column_lines(meta.pop(META_COLUMNS, None), inputs):
         out(line)
