@@ -113,18 +113,22 @@ def _rate(text):
     return value
 
 
+_JSON_KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+
+
 def _json_value(text, kind, what):
     try:
         value = _json.loads(text)
     except (TypeError, ValueError):
         raise _Bad(f"is not JSON (a {what} is expected)") from None
     if not isinstance(value, kind):
-        raise _Bad(f"is a JSON {type(value).__name__}, not a {what}")
+        found = _JSON_KINDS.get(type(value), type(value).__name__)
+        raise _Bad(f"is a JSON {found}, not a {what}")
     return value
 
 
 def _names(text):
-    """A JSON list of distinct, non-empty strings."""
+    """A JSON list of distinct strings, at least one."""
     names = _json_value(text, list, "list of column names")
     if not names:
         raise _Bad("is an empty list of column names")
@@ -207,7 +211,7 @@ def _roles(text):
     return roles
 
 
-def _version(text):
+def _text(text):
     if not text or not isinstance(text, str):
         raise _Bad("is empty")
     return text
@@ -215,8 +219,8 @@ def _version(text):
 
 # What each key must hold; a key not listed here is not read by skae and is shown as is.
 METADATA_CHECKS = {
-    META_VERSION: _version,
-    META_CLASS: _version,
+    META_VERSION: _text,
+    META_CLASS: _text,
     META_PARAMS: lambda text: _json_value(text, dict, "JSON object {parameter: value}"),
     META_FEATURE_NAMES: _names,
     META_N_FEATURES: _count,
