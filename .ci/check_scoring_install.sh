@@ -9,8 +9,9 @@
 #    `skae info`, `skae score` and a `load_onnx` one-liner run and must match step 1;
 #    the estimators and `skae fit` must fail with an error that names what is missing.
 #
-# Run it after .ci/run (which creates .venv; created here if missing). pip's cache is
-# reused; the scoring venv lives in a temporary folder, removed on exit.
+# Run it after .ci/run (whose tests run in .venv-test; the main job's .venv is created
+# here if missing). pip's cache is reused; the scoring venv lives in a temporary folder,
+# removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1

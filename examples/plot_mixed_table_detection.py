@@ -4,12 +4,13 @@ Outliers in a mixed-type table, from fit to ``skae score``
 
 Real tables mix numbers, categories, flags and IDs, with gaps. Here a generated
 payments table goes through one scikit-learn Pipeline (a ColumnTransformer that selects
-columns by name: imputer and scaler for the numbers, one-hot encoding for the
-categories, the ID left out) into a :class:`~skae.ReconstructionAnomalyDetector`. The
+columns by name: imputer and scaler for the numbers, skae's
+:class:`~skae.preprocessing.CategoryEncoder` for the categories, as ``skae fit`` encodes
+them, the ID left out) into a :class:`~skae.ReconstructionAnomalyDetector`. The
 whole Pipeline exports to one ONNX graph with one typed input per column, which
 :func:`skae.onnx.load_onnx` and ``skae score`` feed straight from a DataFrame or a CSV
 file. Each flagged payment is explained per input column: a one-hot block's errors are
-summed back onto the column it encodes.
+averaged back onto the column it encodes.
 """
 
 # %%
@@ -23,12 +24,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from skae import ReconstructionAnomalyDetector
 from skae.cli import main as skae
 from skae.inspection import feature_errors
 from skae.onnx import load_onnx, to_onnx
+from skae.preprocessing import CategoryEncoder
 
 FAST = os.environ.get("SKAE_EXAMPLES_FAST") == "1"
 
@@ -75,7 +77,7 @@ pipeline = make_pipeline(
     ColumnTransformer(
         [
             ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numbers),
-            ("categories", OneHotEncoder(handle_unknown="ignore"), categories),
+            ("categories", CategoryEncoder(), categories),
         ]
     ),  # remainder="drop": payment_id is not a feature
     ReconstructionAnomalyDetector(contamination=0.02, max_iter=10 if FAST else 100, random_state=0),

@@ -60,14 +60,22 @@ def _check_enough_rows(n, method):
         )
 
 
-def _why_stopped(members, unconverged, partial):
-    """The ensemble's progress bar's last words."""
+def _why_stopped(members, unconverged, partial, budgeted=False):
+    """The ensemble's progress bar's last words (``budgeted``: the members train for a
+    step budget by design, so running it out is the plan, not a failure)."""
     if unconverged is None:
         return "stopped by an error or Ctrl-C"
     if partial:
         return f"one epoch on this chunk for {len(members)} networks"
-    done = len(members) - len(unconverged)
-    return f"{done} of {len(members)} networks stopped by themselves"
+    n, done = len(members), len(members) - len(unconverged)
+    if budgeted:
+        return (
+            f"done: {n} networks trained for their step budget, as designed"
+            if done == 0
+            else f"done: {done} of {n} networks converged early, the others trained for "
+            "their step budget, as designed"
+        )
+    return f"{done} of {n} networks stopped by themselves, {n - done} at max_iter"
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -384,7 +392,7 @@ default=None
             unconverged = train_members(members, groups, X, partial=partial, progress=bar)
         finally:
             if bar is not None:
-                bar.finish(_why_stopped(members, unconverged, partial))
+                bar.finish(_why_stopped(members, unconverged, partial, self._budgeted()))
         self.n_iter_ = max(m.n_iter_ for m in members)
         return unconverged
 

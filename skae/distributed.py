@@ -27,6 +27,7 @@ import threading
 
 from ._schema import P_VALUE_OUTPUT
 from ._tables.formats import first_line
+from .onnx._feeds import check_unique
 from .onnx._runtime import load_onnx
 from .scoring import (
     check_detector,
@@ -139,6 +140,7 @@ def _check_columns(session, columns):
                 "column is an input, by position); select the model's columns first."
             )
         return
+    check_unique(columns, needed, "df")
     missing = [n for n in needed if n not in set(columns)]
     if missing:
         raise ValueError(f"df lacks the columns the model was fitted on: {missing}.")

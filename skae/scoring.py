@@ -15,8 +15,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from ._schema import META_COLUMNS, P_VALUE_OUTPUT, SCORE_COLUMNS
+from ._schema import META_COLUMNS, P_VALUE_OUTPUT, SCORE_COLUMNS, SPACE_INPUT
 from ._tables.values import RowsError, as_number, as_text, is_missing
+from .onnx._feeds import check_unique
 
 
 def model_inputs(model):
@@ -72,11 +73,24 @@ def feature_error_names(model):
     return None if names is None else [str(n) for n in names]
 
 
+def top_feature_names(model):
+    """The names ``top_feature`` takes: the ``feature_errors`` columns, less the input
+    columns the model was fitted on but does not read (a Pipeline that drops ID columns
+    still has an error column for each, always 0); None when unknown."""
+    names = feature_error_names(model)
+    if names is None or getattr(model, "feature_errors_space_", None) != SPACE_INPUT:
+        return names
+    read = getattr(model, "input_columns_", None)
+    if read is None:
+        return names
+    read = set(read)
+    return [n for n in names if n in read] or names
+
+
 def _columns_by_name(frame, names):
     """``{model name: frame column}``; ValueError naming the columns that are missing."""
-    by_name = {}
-    for column in frame.columns:
-        by_name.setdefault(str(column), column)
+    check_unique([str(c) for c in frame.columns], names, "the data")
+    by_name = {str(column): column for column in frame.columns}
     missing = [n for n in names if n not in by_name]
     if missing:
         raise ValueError(f"the data lacks the columns the model was fitted on: {missing}.")
@@ -182,13 +196,20 @@ def score_columns(model, frame, *, threshold=None):
     if names is not None:
         errors = np.asarray(result["feature_errors"])
         if errors.ndim == 2 and errors.shape[1] == len(names):
-            columns["top_feature"] = pd.array(
-                np.asarray(names, dtype=object)[errors.argmax(axis=1)]
-                if len(errors)
-                else np.empty(0, object),
-                dtype="str",
-            )
+            columns["top_feature"] = _top_feature(model, names, errors)
     return pd.DataFrame(columns, index=frame.index)
+
+
+def _top_feature(model, names, errors):
+    """The name of each row's largest error, among the columns the model reads."""
+    shown = top_feature_names(model)
+    if len(shown) < len(names):
+        keep = [names.index(n) for n in shown]
+        names, errors = shown, errors[:, keep]
+    return pd.array(
+        np.asarray(names, dtype=object)[errors.argmax(axis=1)] if len(errors) else [],
+        dtype="str",
+    )
 
 
 def score_frame(model, frame, *, threshold=None):
@@ -214,8 +235,8 @@ def score_frame(model, frame, *, threshold=None):
     ------
     ValueError
         When the frame already has a column named ``score``, ``label`` or
-        ``top_feature`` (it would be overwritten), lacks a model column, or holds values
-        the model cannot take (the message names the column and the fix).
+        ``top_feature`` (it would be overwritten), lacks a model column or has one twice,
+        or holds values the model cannot take (the message names the column and the fix).
     """
     check_free_columns(frame.columns, "the data")
     columns = score_columns(model, frame, threshold=threshold)

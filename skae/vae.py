@@ -118,6 +118,10 @@ class VAETransformer(BaseAutoencoder):
         Epoch (0-based) whose weights the network holds.
     n_iter_ : int
         Number of epochs run.
+    noise_variance_ : ndarray of shape (n_features_in_,)
+        For ``likelihood="gaussian"``: each feature's residual variance on the training
+        rows (mean squared reconstruction error at the posterior mean), the noise
+        :meth:`sample` draws with.
     device_ : str
         Device the network was trained on.
     n_features_in_ : int
@@ -134,7 +138,9 @@ class VAETransformer(BaseAutoencoder):
     Every inference method is deterministic: ``transform`` returns the posterior mean,
     ``inverse_transform`` decodes to the likelihood's mean, and ``score_samples`` returns
     the ELBO (beta = 1) with the reconstruction term evaluated at the posterior mean, in
-    nats per sample. Only :meth:`sample` draws random numbers.
+    nats per sample. Only :meth:`sample` draws random numbers: by default rows drawn from
+    the likelihood (noise included, 0/1 for "bernoulli"); ``from_likelihood=False`` gives
+    the decoded mean.
 
     Examples
     --------
@@ -267,30 +273,76 @@ class VAETransformer(BaseAutoencoder):
     def _encode_tensor(self, module, x):
         return module.encode(x)[0]
 
+    def _after_training(self, module, X32, partial):
+        """Gaussian: each feature's residual variance on the rows trained on, which
+        :meth:`sample` draws its noise with."""
+        if self.likelihood == "gaussian":
+            self.noise_variance_ = _residual_variance(module, X32)
+
     @validate_params(
         {
             "n_samples": [Interval(Integral, 1, None, closed="left")],
             "random_state": ["random_state"],
+            "from_likelihood": ["boolean"],
         },
         prefer_skip_nested_validation=True,
     )
-    def sample(self, n_samples=1, random_state=None):
-        """Draw new rows: latent codes from the N(0, I) prior, decoded to the data space.
+    def sample(self, n_samples=1, random_state=None, *, from_likelihood=True):
+        """Draw new rows: codes from the N(0, I) prior, decoded, then drawn from the
+        likelihood at the decoded parameters.
 
         Parameters
         ----------
         n_samples : int, default=1
             Number of rows to generate.
         random_state : int, RandomState instance or None, default=None
-            Seeds the latent draws.
+            Seeds the draws (codes and likelihood).
+        from_likelihood : bool, default=True
+            True draws each row from the likelihood, as a generative model's sample does
+            (and :meth:`sklearn.mixture.GaussianMixture.sample`): for "gaussian", the
+            decoded mean plus Gaussian noise with each feature's residual variance on
+            the training rows (``noise_variance_``); for "bernoulli", 0/1 values drawn
+            with the decoded probabilities. False returns the decoded mean itself (for
+            "bernoulli", probabilities), which is narrower than the data: the spread the
+            decoder leaves unexplained is missing.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features_in_), dtype float32
-            The likelihood's mean at each drawn code (for "bernoulli", probabilities).
+            The drawn rows.
+
+        Notes
+        -----
+        The network trains with a unit-variance Gaussian (its loss is the squared error,
+        whatever the variance: only the KL term's weight depends on it), so the variance
+        ``sample`` draws with is the one the fitted decoder implies, the mean squared
+        reconstruction error of each feature at the posterior mean on the rows of the
+        last ``fit`` (or ``partial_fit`` chunk).
         """
         check_is_fitted(self)
         rng = check_random_state(random_state)
         # the fitted width: n_components may have been changed since by set_params
         Z = rng.standard_normal((n_samples, self._n_features_out))
-        return self._map(self._decode_tensor, Z).astype(np.float32)
+        mean = self._map(self._decode_tensor, Z)
+        if from_likelihood and self.likelihood == "bernoulli":
+            mean = rng.uniform(size=mean.shape) < mean
+        elif from_likelihood:
+            mean = mean + rng.standard_normal(mean.shape) * np.sqrt(self.noise_variance_)
+        return mean.astype(np.float32)
+
+
+_RESIDUAL_ROWS = 20_000  # rows (evenly spaced) the residual variance is measured on
+
+
+def _residual_variance(module, X32):
+    """Each feature's mean squared reconstruction error at the posterior mean, float64."""
+    import copy
+
+    import torch
+
+    step = max(1, len(X32) // _RESIDUAL_ROWS)
+    x = torch.from_numpy(np.ascontiguousarray(X32[::step][:_RESIDUAL_ROWS])).double()
+    net = copy.deepcopy(module).cpu().double().eval()
+    with torch.no_grad():
+        reconstruction = net.activate(net.decoder(net.encode(x)[0]))
+    return (x - reconstruction).square().mean(dim=0).numpy()

@@ -284,6 +284,25 @@ ONNX_CASES = {
     "strings": (np.full((5, 4), "a", dtype=object), (ValueError, ["numeric"])),
     "mixed DataFrame": (DF.assign(b="x"), (ValueError, ["numeric", "encode"])),
     "sparse": (sp.csr_matrix(X[:5]), (TypeError, ["Sparse", "toarray"])),
+    "a model column twice (anomaly in the second copy)": (
+        pd.concat([DF.iloc[:5], DF[["a"]].iloc[:5] + 50], axis=1),
+        (ValueError, ["more than one column named 'a'", "rename or drop"]),
+    ),
+    "complex numbers": (X[:3] + 50j, (ValueError, ["complex", "real part"])),
+    "a complex column": (DF.iloc[:3].assign(a=DF["a"][:3] + 50j), (ValueError, ["'a'", "complex"])),
+    "a timedelta column": (
+        DF.iloc[:3].assign(a=pd.to_timedelta(DF["a"][:3], unit="s")),
+        (ValueError, ["'a'", "timedelta64", "total_seconds"]),
+    ),
+    "a datetime column": (
+        DF.iloc[:3].assign(a=pd.Timestamp("2024-01-01")),
+        (ValueError, ["'a'", "datetime64"]),
+    ),
+    "nullable floats": (DF.iloc[:3].astype("Float64"), None),
+    "an extra column twice": (
+        pd.concat([DF.iloc[:5], DF[["a", "a"]].iloc[:5]], axis=1).set_axis(list("abcdee"), axis=1),
+        None,
+    ),
     "columns in another order": (DF[list("dcba")], None),
     "extra columns": (DF.assign(e=1.0), None),
     "one row": (X[:1], None),
@@ -379,6 +398,10 @@ CLI_FIT_CASES = {
     "rows with more fields than the header": ("a,b,c,d\n" + "x,1,2,3,4\n" * 20, "5 fields"),
     # categories
     "a text column with gaps": (DF.assign(kind=["u", "v", None] * 20), None),
+    "a column twice in the header": (
+        DF.assign(e=DF["a"]).rename(columns={"e": "a"}),
+        "names the column 'a' more than once",
+    ),
 }
 
 
@@ -407,6 +430,10 @@ def test_cli_fit_matrix(case, tmp_path, capsys):
 
 
 CLI_SCORE_CASES = {
+    "a model column twice in the header": (
+        DF.assign(e=DF["a"] + 50).rename(columns={"e": "a"}),
+        "names the column 'a' more than once",
+    ),
     "values overflowing the network": (DF * 1e30, "not finite"),
     "text in a model column": (DF.assign(a="x"), "not numeric"),
     "header only": (DF.iloc[:0], "no data rows"),
@@ -688,3 +715,93 @@ def test_a_multi_pass_streamed_fit_with_a_false_alarm_rate_holds_its_rows_out_on
     assert len(det.calibration_scores_) == len(held) == len({r.tobytes() for r in held})
     assert 0.16 * len(X) < len(held) < 0.24 * len(X)
     assert (det.predict(rng.normal(size=(4000, 4))) == -1).mean() < 0.1 + 0.03
+
+
+# Duplicated column names: every scorer refuses them by name (which copy is meant cannot
+# be known), as the estimator does.
+def test_every_scorer_refuses_a_model_column_given_twice(cli_model):
+    dd = pytest.importorskip("dask.dataframe")
+    from skae.distributed import score_dask
+    from skae.scoring import score_frame
+
+    frame = pd.concat([DF.iloc[:8], DF[["b"]].iloc[:8] + 50], axis=1)
+    model = load_onnx(str(cli_model))
+    scorers = {
+        "load_onnx": model.predict,
+        "score_frame": lambda f: score_frame(model, f),
+        "score_dask": lambda f: score_dask(dd.from_pandas(f, npartitions=2), str(cli_model)),
+    }
+    for name, score in scorers.items():
+        with pytest.raises(ValueError, match="more than one column named 'b'") as info:
+            score(frame)
+        assert type(info.value) is not AttributeError, name
+
+
+# Model files are untrusted input: a crafted value of any metadata key is refused at load,
+# naming the key, by load_onnx, `skae info` and `skae score` alike.
+CRAFTED_METADATA = {
+    "skae_version": [""],
+    "estimator_class": [""],
+    "estimator_params": ["{not json", "[1, 2]"],
+    "feature_names_in": ['["a", "a", "b", "c"]', "[]", "[1, 2, 3, 4]", '"abcd"'],
+    "n_features_in": ["0", "four", "7"],
+    "contamination": ["nan", "0.9", "-0.1"],
+    "offset": ["nan", "inf", "", "one"],
+    "inputs": ["matrix"],
+    "input_columns": ["[]", '["a", "b", "c", "zz"]', '["a", "b", "c"]'],
+    "feature_errors_names": ['["a"]', "{}"],
+    "feature_errors_space": ["output"],
+    "skae_cli_columns": ['{"numeric columns": 3}', "[]"],
+    "calibration_scores": ["[]", "{}", '[1, "a"]', "[NaN, 1]", "[2, 1]", "[true]"],
+    "calibration": ["maybe"],
+    "false_alarm_rate": ["nan", "0", "1.5"],
+    "calibration_top_features": ['{"a": 2}', '{"a": 0.7, "b": 0.7}', '{"a": "x"}', "[]"],
+    "novelty": ["yes"],
+    "missing_text": ['{"zz": "None"}', '{"a": 1}', "[]"],
+}
+
+
+def test_every_metadata_key_of_the_contract_is_checked_at_load():
+    from skae import _schema
+
+    keys = {v for k, v in vars(_schema).items() if k.startswith("META_")}
+    assert set(_schema.METADATA_CHECKS) == keys  # a new key needs its check
+    assert set(CRAFTED_METADATA) == keys  # and crafted values here
+
+
+def _crafted(path, key, value):
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = next((p for p in model.metadata_props if p.key == key), None)
+    if entry is None:
+        entry = model.metadata_props.add()
+        entry.key = key
+    entry.value = value
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "key, value", [(k, v) for k, values in CRAFTED_METADATA.items() for v in values]
+)
+def test_crafted_metadata_is_refused_at_load_naming_the_key(
+    cli_model, tmp_path, capsys, key, value
+):
+    from skae._schema import ModelFileError
+
+    crafted = tmp_path / "crafted.onnx"
+    crafted.write_bytes(_crafted(cli_model, key, value))
+    with pytest.raises(ModelFileError, match=f"not a model skae can load: its metadata '{key}'"):
+        load_onnx(str(crafted))
+    DF.iloc[:5].to_csv(tmp_path / "d.csv", index=False)
+    for argv in (
+        ["info", str(crafted)],
+        ["score", str(crafted), str(tmp_path / "d.csv"), "-o", str(tmp_path / "o.csv")],
+    ):
+        rc = main(argv)
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert rc == 1 and len(errors) == 1, err
+        assert "not a model skae can load" in errors[0] and repr(key) in errors[0], err
+        assert "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()

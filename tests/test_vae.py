@@ -47,11 +47,36 @@ def test_sample_draws_new_rows_from_the_prior(X):
     np.testing.assert_array_equal(a, vae.sample(50, random_state=0))
     assert not np.array_equal(a, vae.sample(50, random_state=1))
     assert np.all(np.isfinite(a))
-    # Decoding prior draws equals inverse_transform of the same codes.
+    # The decoded mean of prior draws is inverse_transform of the same codes.
     z = np.random.RandomState(0).standard_normal((50, 2))
-    np.testing.assert_allclose(a, vae.inverse_transform(z), rtol=1e-6)
+    mean = vae.sample(50, random_state=0, from_likelihood=False)
+    np.testing.assert_allclose(mean, vae.inverse_transform(z), rtol=1e-6)
     with pytest.raises(ValueError, match="n_samples"):
         vae.sample(0)
+
+
+def test_gaussian_samples_have_the_datas_spread_and_the_mean_is_narrower():
+    from sklearn.datasets import load_wine
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    vae = VAETransformer(random_state=0, device="cpu").fit(X)
+    drawn = vae.sample(2000, random_state=0).std(axis=0) / X.std(axis=0)
+    mean = vae.sample(2000, random_state=0, from_likelihood=False).std(axis=0) / X.std(axis=0)
+    assert np.all((drawn > 0.7) & (drawn < 1.3)), drawn
+    assert np.all(mean < drawn), (mean, drawn)
+    assert vae.noise_variance_.shape == (X.shape[1],) and np.all(vae.noise_variance_ > 0)
+
+
+def test_bernoulli_samples_are_zeros_and_ones_with_the_datas_rates():
+    rates = np.linspace(0.1, 0.9, 8)
+    B = (np.random.RandomState(0).rand(500, 8) < rates).astype(float)
+    vae = VAETransformer(likelihood="bernoulli", random_state=0, device="cpu").fit(B)
+    drawn = vae.sample(2000, random_state=0)
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    np.testing.assert_allclose(drawn.mean(axis=0), rates, atol=0.1)
+    probabilities = vae.sample(5, random_state=0, from_likelihood=False)
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    assert not np.isin(probabilities, [0.0, 1.0]).all()
 
 
 def test_sample_uses_the_fitted_latent_width_after_set_params(X):
@@ -68,7 +93,7 @@ def test_bernoulli_likelihood_needs_unit_interval(X):
         VAETransformer(likelihood="bernoulli", **FAST).fit(X)
     X01 = MinMaxScaler().fit_transform(X)
     vae = VAETransformer(likelihood="bernoulli", **FAST).fit(X01)
-    s = vae.sample(10, random_state=0)
+    s = vae.sample(10, random_state=0, from_likelihood=False)  # probabilities
     assert s.min() > 0 and s.max() < 1
 
 

@@ -25,7 +25,7 @@ from .._train.threads import mlp_flops, num_threads, resolve_threads
 from .._warnings import warn_at_caller
 from ..exceptions import TrainingDivergedError, TrainingOutOfMemoryError
 from .member import TrainingStart
-from .validation import validate
+from .validation import validate, warn_wide_code
 
 
 @contextlib.contextmanager
@@ -146,6 +146,8 @@ class TrainingMixin:
         starts a new network. Returns (X as float32, or None, continuing)."""
         continuing = self._continuing(partial)
         X = validate(self, X, reset=not continuing)
+        if not continuing:
+            warn_wide_code(self, X.shape[1])
         if self.batch_norm and X.shape[0] < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to train; got 1.")
         self._check_training_data(X)

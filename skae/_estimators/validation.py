@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._warnings import warn_at_caller
+
 FLOATS = (np.float32, np.float64)
 
 TEXT_FIX = (
@@ -133,3 +135,17 @@ def check_finite_output(out, X, what="output"):
         f"{largest:.3g}): values this large overflow its arithmetic. Scale X the way the "
         "training data was scaled (e.g. keep the StandardScaler in the Pipeline)."
     )
+
+
+def warn_wide_code(estimator, n_features):
+    """UserWarning when the code is wider than the input: the network can then copy its
+    input instead of compressing it (codes with more columns than X, reconstruction
+    errors that say little about how unusual a row is)."""
+    n_components = getattr(estimator, "n_components", None)
+    if isinstance(n_components, int) and n_components > n_features:
+        warn_at_caller(
+            f"{type(estimator).__name__}: n_components={n_components} is larger than "
+            f"n_features={n_features}: the code is wider than the input, so the network "
+            "need not compress anything (it can learn to copy X). Choose n_components of "
+            f"at most {n_features}, fewer to compress."
+        )

@@ -2,7 +2,8 @@
 seen at fit stands out as much as one seen once, and a missing value is the column's most
 frequent category (a missing number is its median, likewise), flagged only when asked.
 
-``skae fit`` puts :class:`CategoryEncoder` in its preprocessing; its ONNX converter
+``skae fit`` puts :class:`CategoryEncoder` in its preprocessing, and Python users import
+it from :mod:`skae.preprocessing`; its ONNX converter
 (:mod:`skae.onnx._converters`) is a ``LabelEncoder`` and a ``Gather`` from the same table
 of encoded rows that :meth:`CategoryEncoder.transform` reads, so Python and the graph
 agree exactly.
@@ -15,6 +16,7 @@ import collections
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
@@ -58,8 +60,34 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
     feature_sources_ : ndarray of shape (n_features_out,)
         The input column each output comes from (for explanations per input column).
     n_features_in_ : int
+        Number of columns seen during fit.
     feature_names_in_ : ndarray of str
-        When fitted on a DataFrame.
+        Names of the columns seen during fit, when X is a DataFrame.
+
+    See Also
+    --------
+    sklearn.preprocessing.OneHotEncoder : Encodes a category unseen at fit as all zeros
+        (``handle_unknown="ignore"``), which looks like an average row once standardised.
+
+    Notes
+    -----
+    Values are compared as text (``str(value)``): give a column of numbers that are
+    categories as text. Inside a Pipeline exported with :func:`skae.onnx.to_onnx` from a
+    DataFrame sample, the graph encodes exactly as :meth:`transform` does (a missing value
+    is fed as "nan").
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skae.preprocessing import CategoryEncoder
+    >>> X = pd.DataFrame({"country": ["FR", "FR", "FR", "DE"]})
+    >>> encoder = CategoryEncoder().fit(X)
+    >>> encoder.get_feature_names_out().tolist()
+    ['country_DE', 'country_FR', 'country_(unseen)']
+    >>> encoder.transform(pd.DataFrame({"country": ["DE", "XX", None]})).round(2)
+    array([[ 1.73, -1.73,  0.  ],
+           [-0.58, -1.73,  2.5 ],
+           [-0.58,  0.58,  0.  ]])
     """
 
     _parameter_constraints: dict = {
@@ -162,8 +190,10 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
     def _columns(self, X, reset):
         """X's columns as lists of str, missing values as None."""
         _check_feature_names(self, X, reset=reset)
-        _check_n_features(self, X, reset=reset)
-        frame = X if hasattr(X, "iloc") else pd.DataFrame(np.asarray(X, dtype=object))
+        # sparse, 1-D, empty and complex input refused with scikit-learn's messages
+        checked = check_array(X, dtype=None, ensure_all_finite=False)
+        _check_n_features(self, checked, reset=reset)
+        frame = X if hasattr(X, "iloc") else pd.DataFrame(checked.astype(object))
         return [
             [None if _missing(v) else str(v) for v in frame.iloc[:, j].to_numpy(dtype=object)]
             for j in range(frame.shape[1])
@@ -213,6 +243,7 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = True  # a missing value: the most frequent category
         return tags
 
 

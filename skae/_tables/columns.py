@@ -3,16 +3,18 @@ chunks (bounded memory), and the preprocessing ColumnTransformer built from them
 
 Numeric and boolean columns are standardised, their missing values imputed (median by
 default, plus a 0/1 missing-indicator for each column that had missing values); text columns
-with few distinct values are one-hot encoded (unknown categories at scoring encode as all
-zeros); other text columns (IDs, free text), dates and empty columns are left out and
-named. The statistics come from one pass over the data in chunks, so the same code serves
-a table in memory and one streamed from disk.
+with few distinct values are one-hot encoded (:class:`~skae._tables.categories.CategoryEncoder`);
+other text columns (IDs, free text), number columns that look like IDs (whole numbers,
+nearly one row each, with an ID's name or in row order: :func:`id_like`), dates and empty
+columns are left out and named. The statistics come from one pass over the data in
+chunks, so the same code serves a table in memory and one streamed from disk.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 import warnings
 
 import numpy as np
@@ -45,6 +47,12 @@ class _Column:
         default_factory=collections.Counter
     )  # None once over the category limit
     scaler: object = None  # StandardScaler.partial_fit on the numbers seen
+    # what makes a number column an ID: whole numbers, (nearly) one row each, in order
+    whole: bool = True  # every finite number seen is a whole number
+    repeats: int = 0  # values seen again within a chunk
+    increasing: bool = True  # strictly, in row order (across chunks too)
+    decreasing: bool = True
+    last: float | None = None  # the last finite number seen
 
 
 class ColumnStats:
@@ -120,6 +128,7 @@ class ColumnStats:
     def _numbers(self, info, values):
         from sklearn.preprocessing import StandardScaler
 
+        _id_statistics(info, values[np.isfinite(values)])
         missing, infinite = np.isnan(values), np.isinf(values)
         info.missing += int(missing.sum())
         if infinite.any():
@@ -150,6 +159,43 @@ class ColumnStats:
     def sample_frame(self):
         """The random sample of rows (all columns)."""
         return self.sample.drop(columns="_skae_key").reset_index(drop=True)
+
+
+def _id_statistics(info, finite):
+    """Update what tells an ID column of whole numbers apart (see :func:`id_like`)."""
+    if not len(finite) or not (info.whole or info.increasing or info.decreasing):
+        return
+    info.whole = info.whole and bool((finite == np.round(finite)).all())
+    info.repeats += len(finite) - len(np.unique(finite))
+    steps = np.diff(finite if info.last is None else np.r_[info.last, finite])
+    info.increasing = info.increasing and bool((steps > 0).all())
+    info.decreasing = info.decreasing and bool((steps < 0).all())
+    info.last = float(finite[-1])
+
+
+# A name that says "identifier": customer_id, CustomerID, customerId, id, key, uuid, ...
+_ID_NAME = re.compile(r"(?:^|[^a-z0-9])(?:id|key|uuid|guid|idx|index)$")
+_CAMEL_ID = re.compile(r"[a-z0-9](?:Id|ID)$")
+# Share of the rows that may repeat a value in an ID column ("nearly unique").
+ID_REPEATS = 0.01
+
+
+def id_like(name, info):
+    """Why a number column looks like an ID (whole numbers, nearly one row each, and an
+    ID's name or values in increasing or decreasing row order), or None.
+
+    Such a column's values are labels, not measurements: as a number, each new ID is a
+    value beyond the training range and its distance from the others means nothing.
+    """
+    counted = info.rows - info.missing - info.infinite
+    if not info.whole or counted < 10 or info.repeats > ID_REPEATS * counted:
+        return None
+    named = _ID_NAME.search(str(name).lower()) or _CAMEL_ID.search(str(name))
+    if not (named or info.increasing or info.decreasing):
+        return None
+    how = "named like one" if named else "in row order"
+    each = "one per row" if not info.repeats else "nearly one per row"
+    return f"an ID (whole numbers, {each}, {how}; --numeric uses it as a number)"
 
 
 @dataclasses.dataclass
@@ -201,37 +247,41 @@ def _check_names(stats, option, names):
 
 
 def choose_roles(
-    stats, *, columns=None, categorical=None, ignore=None, max_categories=20, impute=True
+    stats,
+    *,
+    columns=None,
+    categorical=None,
+    ignore=None,
+    numeric=None,
+    max_categories=20,
+    impute=True,
 ):
     """Decide each column's role from its statistics (see the module docstring).
 
     ``columns`` restricts the choice to those columns (each still typed by its values);
     ``categorical`` forces one-hot encoding (of every value; more than
-    ``max_categories`` is an error); ``ignore`` leaves columns out. Raises ColumnsError
-    for unknown names, conflicting options, infinite values, missing values when
-    ``impute`` is False, and when no column is left.
+    ``max_categories`` is an error); ``numeric`` forces a number column in that would be
+    left out as an ID; ``ignore`` leaves columns out. Raises ColumnsError for unknown
+    names, conflicting options, infinite values, missing values when ``impute`` is
+    False, and when no column is left.
     """
-    for option, names in [
-        ("--columns", columns),
-        ("--categorical", categorical),
-        ("--ignore", ignore),
-    ]:
+    options = {"--columns": columns, "--categorical": categorical, "--ignore": ignore}
+    options["--numeric"] = numeric
+    for option, names in options.items():
         _check_names(stats, option, names)
-    forced, ignored = set(categorical or ()), set(ignore or ())
-    both = sorted(forced & ignored)
-    if both:
-        raise ColumnsError(f"columns {both} are both in --categorical and --ignore.")
+    _check_conflicts(categorical, ignore, numeric)
+    forced, ignored, numbers = set(categorical or ()), set(ignore or ()), set(numeric or ())
     chosen = set(columns) if columns else None
     roles = Roles([], {}, {}, {})
     for name, info in stats.columns.items():
         if name in ignored:
             roles.left_out[name] = "--ignore"
-        elif chosen is not None and name not in chosen and name not in forced:
+        elif chosen is not None and name not in chosen and name not in forced | numbers:
             roles.left_out[name] = "not in --columns"
         elif name in forced:
             roles.categorical[name] = _forced_categories(name, info, max_categories)
         else:
-            _add_by_values(roles, name, info, max_categories)
+            _add_by_values(roles, name, info, max_categories, name in numbers)
             if chosen is not None and name in roles.left_out:
                 raise ColumnsError(
                     f"--columns names {name!r}, which cannot be used: {roles.left_out[name]}."
@@ -241,6 +291,18 @@ def choose_roles(
         shown = {n: r for n, r in list(roles.left_out.items())[:10]}
         raise ColumnsError(f"the data has no column skae fit can use (left out: {shown}).")
     return roles
+
+
+def _check_conflicts(categorical, ignore, numeric):
+    pairs = [
+        ("--categorical", categorical, "--ignore", ignore),
+        ("--numeric", numeric, "--ignore", ignore),
+        ("--numeric", numeric, "--categorical", categorical),
+    ]
+    for first, a, second, b in pairs:
+        both = sorted(set(a or ()) & set(b or ()))
+        if both:
+            raise ColumnsError(f"columns {both} are both in {first} and {second}.")
 
 
 def _forced_categories(name, info, max_categories):
@@ -253,9 +315,21 @@ def _forced_categories(name, info, max_categories):
     return sorted(set(info.counts) - {MISSING_CATEGORY})
 
 
-def _add_by_values(roles, name, info, max_categories):
-    """Give a column the role its values call for: a number, categories, or left out."""
-    if info.dates:
+def _add_by_values(roles, name, info, max_categories, numeric=False):
+    """Give a column the role its values call for: a number, categories, or left out
+    (``numeric``: --numeric names it, so a number column is used even if an ID)."""
+    if numeric and (info.text or info.dates or info.scaler is None):
+        kind = "dates" if info.dates else "text" if info.text else "empty"
+        raise ColumnsError(
+            f"--numeric names {name!r}, which is {kind}, not numbers; --categorical "
+            "encodes text columns."
+        )
+    why = None
+    if not (numeric or info.text or info.dates or info.scaler is None):
+        why = id_like(name, info)
+    if why is not None:
+        roles.left_out[name] = why
+    elif info.dates:
         roles.left_out[name] = "dates; derive numbers from them to use them"
     elif info.text:
         kept = _text_categories(info, max_categories)

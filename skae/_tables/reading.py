@@ -53,12 +53,13 @@ def read_table(path, *, dialect=None):
         fmt = table_format(name)
         with reading_errors(name, fmt):
             if fmt == "parquet":
-                require_pyarrow()
+                pa = require_pyarrow()
+                _check_unique_names(name, pa.parquet.read_schema(name).names, "schema")
                 frames.append(pd.read_parquet(name).reset_index(drop=True))
             else:
-                frame = pd.read_csv(
-                    name, low_memory=False, **csv_options(dialect or detect_dialect(name))
-                )
+                options = csv_options(dialect or detect_dialect(name))
+                _check_header(name, options)
+                frame = pd.read_csv(name, low_memory=False, **options)
                 frames.append(_fields_match_header(frame, name, 0))
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if df.shape[0] == 0:
@@ -115,6 +116,7 @@ def _iter_parquet(path, chunk_size, columns):
     # No pre-buffering and a small read buffer: memory stays bounded by the batch (and
     # the file's page size), not by the row group.
     pq = pa.parquet.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+    _check_unique_names(path, pq.schema_arrow.names, "schema")
     ranged = _range_index(pq.schema_arrow) if columns is None else None
     types = _nullable(pa)
     complete = _without_nulls(pq)
@@ -140,6 +142,7 @@ def _iter_csv(path, chunk_size, dialect, columns, dtypes, text):
     import pandas as pd
 
     options = csv_options(dialect or detect_dialect(path))
+    _check_header(path, options)
     if text:  # every field as the exact text it holds (nothing parsed, nothing lost)
         options.update(dtype=str, keep_default_na=False, na_filter=False)
     elif dtypes is not None:
@@ -149,6 +152,30 @@ def _iter_csv(path, chunk_size, dialect, columns, dtypes, text):
         for chunk in reader:
             yield _fields_match_header(chunk, path, done)
             done += len(chunk)
+
+
+def _check_header(path, options):
+    """TableError naming a column the CSV header names twice: pandas would rename the
+    second copy ("a.1"), and a model reading "a" would silently take the first."""
+    import pandas as pd
+
+    try:
+        header = pd.read_csv(
+            path, header=None, nrows=1, dtype=str, keep_default_na=False, **options
+        )
+    except pd.errors.EmptyDataError:
+        return  # no header: reading the table says so
+    _check_unique_names(path, list(header.iloc[0]) if len(header) else [])
+
+
+def _check_unique_names(path, names, where="header"):
+    twice = sorted({str(n) for n in names if names.count(n) > 1})
+    if twice:
+        raise TableError(
+            f"{path}: the {where} names the column {twice[0]!r} more than once"
+            + (f" (and {twice[1:5]})" if len(twice) > 1 else "")
+            + "; give each column its own name."
+        )
 
 
 def _fields_match_header(frame, path, first_row):

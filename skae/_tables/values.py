@@ -59,6 +59,12 @@ def as_number(column, name=None):
     """
     name = column.name if name is None else name
     dtype = column.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        raise ValueError(
+            f"column {name!r} holds complex numbers ({dtype}); the model takes real "
+            "numbers, and dropping the imaginary part would score other values than those "
+            "given: give the real part or the magnitude as the column instead."
+        )
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     text = column.astype(object)
@@ -99,7 +105,10 @@ def _word(value):
 
 def _category(value):
     """The text of one category value: numbers (and numeric text) in one canonical form,
-    so ``1``, ``1.0`` and ``"1.0"`` are one category whichever way a table was read."""
+    so ``1``, ``1.0`` and ``"1.0"`` are one category whichever way a table was read; bytes
+    (a Parquet binary column) as the UTF-8 text they hold, not as ``"b'...'"``."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         stripped = value.strip()
         if stripped in MISSING_TEXT:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import stat
+import sys
 
 from .dialects import Dialect
 from .formats import open_text, require_pyarrow, split_name
@@ -20,6 +21,10 @@ from .formats import open_text, require_pyarrow, split_name
 
 class OutputError(ValueError):
     """An output that must not or cannot be written; the message names the fix."""
+
+
+# The output name that means standard output (CSV), as Unix tools take it.
+STDOUT = "-"
 
 
 def _same_file(a, b):
@@ -115,6 +120,19 @@ def write_bytes(path, data):
         fh.write(data)
 
 
+class _Unclosed:
+    """Standard output as a table writer's handle: flushed, never closed."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self.stream.write(text)
+
+    def close(self):
+        self.stream.flush()
+
+
 class TableWriter:
     """Append DataFrame chunks to a table file.
 
@@ -124,7 +142,8 @@ class TableWriter:
         Where to write (usually a temporary path from :func:`atomic_path`).
     name : str
         The output's real name: its suffix sets the format and compression (``.csv.gz``
-        is gzip-compressed CSV, ``.tsv`` tab-separated, ``.parquet`` Parquet).
+        is gzip-compressed CSV, ``.tsv`` tab-separated, ``.parquet`` Parquet); ``"-"``
+        (with ``path`` ``"-"`` too) writes CSV to standard output.
     dialect : Dialect, default=None
         Separator and decimal mark of CSV output; None: "," (a tab for ``.tsv``) and ".".
 
@@ -134,7 +153,9 @@ class TableWriter:
 
     def __init__(self, path, name, *, dialect=None):
         self.path = path
-        self.fmt, base, self.compression = split_name(name)
+        self.fmt, base, self.compression = (
+            ("csv", ".csv", None) if name == STDOUT else split_name(name)
+        )
         if dialect is None or base == ".tsv":
             dialect = Dialect(
                 "\t" if base == ".tsv" else ",", "." if dialect is None else dialect.decimal
@@ -150,7 +171,9 @@ class TableWriter:
             self._write_parquet(df)
             return
         first = self._handle is None
-        if first:
+        if first and self.path == STDOUT:
+            self._handle = _Unclosed(sys.stdout)
+        elif first:
             self._handle = open_text(self.path, self.compression, "w", member=self.archive_name)
         df.to_csv(
             self._handle,

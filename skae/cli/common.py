@@ -38,6 +38,7 @@ def quiet(*parts):
 def load_model(path):
     """An exported model loaded with the torch-free runtime; CommandError when the file
     is missing, a folder, or not a model onnxruntime can load."""
+    from .._schema import ModelFileError
     from .._tables.formats import first_line
     from ..onnx._runtime import load_onnx
 
@@ -47,6 +48,8 @@ def load_model(path):
         raise CommandError(f"{path} is a folder; give an .onnx file.")
     try:
         return load_onnx(path)
+    except ModelFileError as exc:  # "not a model skae can load: its metadata ..."
+        raise CommandError(f"{path} is {first_line(exc)}") from None
     except (OSError, ValueError, RuntimeError, TypeError) as exc:
         raise CommandError(f"{path} is not a model skae can load ({first_line(exc)}).") from None
     except Exception as exc:  # onnxruntime's own exception types

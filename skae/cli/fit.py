@@ -110,10 +110,19 @@ def _say_ignored_options(options, streamed, say):
         )
 
 
+def _names(names, limit=8):
+    names = list(names)
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _summary(options, fitted, streamed, seconds, flagged):
     roles = fitted.roles
     filled = sum(roles.missing.values())
-    notes = [f"{len(roles.numeric)} numeric", f"{len(roles.categorical)} categorical"]
+    notes = [
+        f"{len(names)} {kind}" + (f": {_names(names)}" if names else "")
+        for kind, names in (("numeric", roles.numeric), ("categorical", roles.categorical))
+    ]
     if filled:
         notes.append(f"{filled} missing values filled in {len(roles.missing)} columns")
     mode = (
@@ -125,7 +134,7 @@ def _summary(options, fitted, streamed, seconds, flagged):
     share = f"a {len(fitted.sample)}-row sample" if streamed else "training rows"
     return (
         f"skae fit: {fitted.stats.rows} rows, {len(roles.inputs)} columns used "
-        f"({', '.join(notes)}), {options.model} {mode}, {seconds:.1f} s; {flagged:.1%} of "
+        f"({'; '.join(notes)}), {options.model} {mode}, {seconds:.1f} s; {flagged:.1%} of "
         f"{share} flagged; wrote {options.output}"
     )
 
@@ -150,6 +159,7 @@ def _roles(options, stats):
         columns=options.columns,
         categorical=options.categorical,
         ignore=options.ignore,
+        numeric=options.numeric,
         max_categories=options.max_categories,
         impute=options.impute != "none",
     )

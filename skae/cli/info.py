@@ -19,11 +19,12 @@ from .._schema import (
     META_FEATURE_NAMES,
     META_INPUT_COLUMNS,
     META_INPUTS,
+    META_N_FEATURES,
     META_PARAMS,
     SPACE_INPUT,
     SPACE_TRANSFORMED,
 )
-from ..scoring import feature_error_names, model_inputs
+from ..scoring import model_inputs, top_feature_names
 from .common import load_model, out
 
 
@@ -38,17 +39,25 @@ def run(options):
     else:
         out(f"  inputs:  {len(inputs)} columns, one input each")
     out(f"  outputs: {', '.join(model.output_names)}")
+    unread = _unread_columns(model, inputs)
     if model.feature_names_in_ is not None:
         shown = model.feature_names_in_[:20]
         more = len(model.feature_names_in_) - len(shown)
-        out(f"  feature names: {', '.join(shown)}" + (f" ... (+{more})" if more else ""))
+        heading = "feature names" if not unread else "fitted on"
+        out(f"  {heading}: {', '.join(shown)}" + (f" ... (+{more})" if more else ""))
         meta.pop(META_FEATURE_NAMES, None)
-    for key in (META_INPUTS, META_INPUT_COLUMNS):  # shown above
+    if unread:
+        out(
+            f"  unused: {', '.join(unread)} ({len(unread)} of the "
+            f"{len(model.feature_names_in_)} columns it was fitted on; the pipeline drops "
+            "them, so they need not be given)"
+        )
+    for key in (META_INPUTS, META_INPUT_COLUMNS, META_N_FEATURES):  # shown above
         meta.pop(key, None)
     for line in _column_lines(meta.pop(META_COLUMNS, None), inputs):
         out(line)
     if FEATURE_ERRORS_OUTPUT in model.output_names:
-        out("  " + _feature_errors_line(model, meta, feature_error_names(model)))
+        out("  " + _feature_errors_line(model, meta, top_feature_names(model)))
     meta.pop(META_FEATURE_ERRORS_NAMES, None)
     line = _calibration_line(meta)
     if line:
@@ -115,6 +124,15 @@ def _column_lines(columns, inputs):
             )
 
 
+def _unread_columns(model, inputs):
+    """The columns the model was fitted on but does not read (a Pipeline that drops
+    them): none for a model that reads every column."""
+    if model.feature_names_in_ is None or getattr(model, "input_columns_", None) is None:
+        return []
+    read = {name for name, _ in inputs}
+    return [n for n in model.feature_names_in_ if n not in read]
+
+
 def _feature_errors_line(model, meta, names):
     meta.pop(META_FEATURE_ERRORS_SPACE, None)
     space = getattr(model, "feature_errors_space_", None)
@@ -127,4 +145,6 @@ def _feature_errors_line(model, meta, names):
         if space == SPACE_INPUT
         else "per transformed feature (after the pipeline's preprocessing)"
     )
-    return f"feature errors: {where}: top_feature names one of {len(names)}"
+    return f"feature errors: {where}: top_feature names one of {len(names)}" + (
+        f" ({', '.join(names[:8])}" + (", ...)" if len(names) > 8 else ")")
+    )

@@ -59,6 +59,7 @@ class FitOptions(TableOptions):
     columns: tuple | None = None
     categorical: tuple = ()
     ignore: tuple = ()
+    numeric: tuple = ()
     max_categories: int = MAX_CATEGORIES
     impute: str = "median"
     missing_indicator: bool = False

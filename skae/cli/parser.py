@@ -177,7 +177,7 @@ def _fit_column_options(fit):
         nargs="+",
         metavar="COLUMN",
         help="use only these columns (default: every numeric, boolean and "
-        "low-cardinality text column)",
+        "low-cardinality text column, less ID-like ones)",
     )
     fit.add_argument(
         "--categorical",
@@ -188,6 +188,15 @@ def _fit_column_options(fit):
     )
     fit.add_argument(
         "--ignore", nargs="+", metavar="COLUMN", default=[], help="leave these columns out"
+    )
+    fit.add_argument(
+        "--numeric",
+        nargs="+",
+        metavar="COLUMN",
+        default=[],
+        help="use these number columns as numbers even where they look like IDs (whole "
+        "numbers, nearly one row each, named like customer_id or in row order), which "
+        "are otherwise left out",
     )
     fit.add_argument(
         "--max-categories",
@@ -248,8 +257,9 @@ def _score(sub):
     score = sub.add_parser(
         "score",
         help="score a table with an ONNX model (no torch)",
-        description="Score a table with an exported model (torch-free); write it with "
-        "score, label and top_feature.",
+        description="Score a table with an exported model (torch-free); write its rows "
+        "with score, label, p_value and top_feature. With -o -, CSV goes to standard "
+        "output and the progress bar and notes to standard error.",
     )
     score.add_argument("model", help="an ONNX file written by skae fit or skae export")
     score.add_argument("data", help="table to score (as for fit), or a folder of them")
@@ -258,15 +268,18 @@ def _score(sub):
         "--output",
         required=True,
         help="table to write (.csv, .tsv, .txt, optionally .gz/.bz2/.zip/.xz; "
-        ".parquet): the input's rows with score (negative = outlier), "
-        "label (-1 outlier, +1 inlier) and top_feature",
+        ".parquet), or - for CSV on standard output: the input's rows with score "
+        "(negative = outlier), label (-1 outlier, +1 inlier), p_value (the share of "
+        "calibration rows that scored as unusual or more; small = unusual) and "
+        "top_feature (the column reconstructed worst)",
     )
     score.add_argument(
         "--threshold",
         type=_finite_float,
         metavar="SCORE",
-        help="flag rows whose score is below this (default: the model's "
-        "contamination threshold, 0; write negative values as "
+        help="flag rows whose score is below this (default: 0, the model's own cut: the "
+        "contamination threshold, or for a model fitted with --false-alarm-rate the "
+        "threshold calibrated on held-out rows; write negative values as "
         "--threshold=-2)",
     )
     score.add_argument(

@@ -1,5 +1,6 @@
 """``skae score``: a table (or a folder of them) scored chunk by chunk with an exported
-model and written with ``score``, ``label`` and ``top_feature``; torch-free.
+model and written with ``score``, ``label``, ``p_value`` and ``top_feature``; torch-free.
+``-o -`` writes CSV to standard output (the progress bar and notes go to stderr).
 
 CSV to CSV copies every field as the exact text it holds; CSV to Parquet first reads the
 input once to give each column one type that holds every chunk; a Parquet file's named
@@ -7,6 +8,8 @@ index becomes a column. The output is written atomically (:mod:`skae._tables.wri
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -22,7 +25,7 @@ from .._tables.reading import (
     total_rows,
 )
 from .._tables.values import RowsError
-from .._tables.writing import TableWriter, atomic_path, check_output
+from .._tables.writing import STDOUT, TableWriter, atomic_path, check_output
 from ..drift import DriftCheck
 from ..scoring import check_detector, check_free_columns, model_columns, score_columns
 from .common import load_model, say
@@ -34,7 +37,8 @@ class ScoreError(ValueError):
 
 def run(options):
     """Run ``skae score``; return the exit code."""
-    check_output(options.output, inputs=[options.data, options.model])
+    if options.output != STDOUT:
+        check_output(options.output, inputs=[options.data, options.model])
     model = load_model(options.model)
     check_detector(model, options.model)
     return score_table(options, model)
@@ -43,7 +47,7 @@ def run(options):
 def score_table(options, model):
     """Score ``options.data`` with ``model`` into ``options.output``; return 0."""
     files = table_files(options.data)
-    out_format = table_format(options.output)
+    out_format = "csv" if options.output == STDOUT else table_format(options.output)
     csv_in = all(table_format(f) == "csv" for f in files)
     # The output takes the first file's CSV dialect; each input file is read with its own
     # unless --sep / --decimal say otherwise.
@@ -55,7 +59,7 @@ def score_table(options, model):
     rows = 0
     drift = DriftCheck(model)
     with (
-        atomic_path(options.output) as tmp,
+        nullcontext(STDOUT) if options.output == STDOUT else atomic_path(options.output) as tmp,
         tqdm(total=total, unit="rows", desc="skae score", disable=options.quiet or None) as bar,
     ):
         writer = TableWriter(tmp, options.output, dialect=dialect)
@@ -76,7 +80,10 @@ def score_table(options, model):
         finally:
             writer.close()
     report = drift.report()
-    say(f"skae score: {report.summary()}; wrote {options.output}")
+    wrote = (
+        "wrote CSV to standard output" if options.output == STDOUT else f"wrote {options.output}"
+    )
+    say(f"skae score: {report.summary()}; {wrote}")
     if report.drift:
         say(
             "skae score: warning: drift: this table's scores differ from the calibration "

@@ -13,27 +13,73 @@ def is_frame(X):
     return hasattr(X, "columns") and hasattr(X, "iloc") and hasattr(X, "to_numpy")
 
 
+def check_unique(names, wanted, subject):
+    """ValueError naming the ``wanted`` columns that ``names`` (a table's column names,
+    as str) hold more than once: a model reads its columns by name, and which copy is
+    meant cannot be known (scikit-learn refuses duplicated names too)."""
+    if len(set(names)) == len(names):
+        return
+    wanted = set(wanted)
+    seen, twice = set(), []
+    for name in names:
+        if name in seen and name in wanted and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        raise ValueError(
+            f"{subject} has more than one column named {twice[0]!r}"
+            + (f" (and {twice[1:]})" if len(twice) > 1 else "")
+            + ", a column the model reads by name: rename or drop the extra copies."
+        )
+
+
 def frame_numbers(df, names):
     """A DataFrame of number columns as one float32 array; ValueError naming a column
-    that is not numeric."""
-    try:
+    that is not numeric, or whose values would lose information as real numbers."""
+    values = df.to_numpy()  # one block of one dtype: no copy
+    if values.dtype.kind in "fiub":
         with np.errstate(over="ignore"):  # too large for float32: named after the run
-            return df.to_numpy(dtype=np.float32, na_value=np.nan)
-    except (TypeError, ValueError):
-        for j, name in enumerate(names):
-            numbers(name, df.iloc[:, j].array, np.float32)  # raises, naming the column
-        raise
+            return values.astype(np.float32)
+    # object (mixed or nullable columns), complex, timedelta...: column by column
+    columns = [numbers(name, df.iloc[:, j].array, np.float32) for j, name in enumerate(names)]
+    return np.column_stack(columns) if columns else np.empty((len(df), 0), np.float32)
+
+
+def check_real(name, dtype):
+    """ValueError when ``dtype`` holds values that become numbers only by losing part of
+    them: complex (the imaginary part), timedelta and datetime (the unit)."""
+    kind = getattr(dtype, "kind", "O")
+    if kind == "c":
+        raise ValueError(
+            f"{name} holds complex numbers ({dtype}); the model takes real numbers, and "
+            "dropping the imaginary part would score other values than those given: pass "
+            "the real part (X.real), the magnitude (abs(X)) or both as columns."
+        )
+    if kind in "mM":
+        raise ValueError(
+            f"{name} holds {dtype} values; the model takes numbers: convert them first "
+            "(e.g. .dt.total_seconds() for durations, or derive numbers from dates)."
+        )
+
+
+def _not_numeric(exc):
+    return ValueError(
+        "X must be numeric (convertible to float32); non-numeric columns must be "
+        f"encoded or dropped before scoring. ({exc})"
+    )
 
 
 def as_float32(X):
     try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise _not_numeric(exc) from None
+    check_real("X", X.dtype)
+    try:
         with np.errstate(over="ignore"):  # too large for float32: named after the run
             X = np.ascontiguousarray(X, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "X must be numeric (convertible to float32); non-numeric columns must be "
-            f"encoded or dropped before scoring. ({exc})"
-        ) from None
+        raise _not_numeric(exc) from None
     if X.ndim == 1:
         raise ValueError(
             f"Expected a 2-D array, got a 1-D array of {X.shape[0]} values. Reshape "
@@ -49,6 +95,7 @@ def numbers(name, values, dtype):
     """One column's values (a NumPy or pandas array) as ``dtype``; ValueError naming
     the column."""
     kind = values.dtype.kind
+    check_real(f"column {name!r}", values.dtype)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # too large: named after the run
             if isinstance(values, np.ndarray) and kind == "f" and values.itemsize <= 8:
@@ -81,6 +128,17 @@ def numbers(name, values, dtype):
         return numbers.astype(dtype, copy=False)
 
 
+def _check_no_bytes(name, values):
+    """ValueError for bytes in a text column: ``str(b"FR")`` is "b'FR'", a category the
+    model never saw, so the values would be scored as other than they are."""
+    example = next((v for v in values if isinstance(v, (bytes, bytearray))), None)
+    if example is not None:
+        raise ValueError(
+            f"column {name!r} holds bytes ({example!r}); the model takes text there: "
+            "decode them first (e.g. df[column].str.decode('utf-8'))."
+        )
+
+
 def text(name, values, missing_token=MISSING_CATEGORY):
     """One column's values as an object array of str; missing values as
     ``missing_token`` (the text the graph's encoder knows them by: "nan", or "None"
@@ -91,6 +149,7 @@ def text(name, values, missing_token=MISSING_CATEGORY):
     values = np.array(values, dtype=object)
     missing = pd.isna(values)
     if not all(isinstance(v, str) for v in values[~missing]):
+        _check_no_bytes(name, values[~missing])
         if original.kind in "iufcb":
             raise ValueError(
                 f"column {name!r} holds numbers ({original}) "

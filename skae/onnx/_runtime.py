@@ -22,7 +22,7 @@ from .. import _schema
 from .._schema import MISSING_CATEGORY
 from ._checks import check_finite_input, raise_not_finite
 from ._external_data import check_external_data
-from ._feeds import as_float32, frame_numbers, is_frame, numbers, text
+from ._feeds import as_float32, check_unique, frame_numbers, is_frame, numbers, text
 
 _DTYPES = {
     "tensor(float)": np.float32,
@@ -101,6 +101,11 @@ class OnnxModel:
         self.chunk_size = int(chunk_size)
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.output_names = [o.name for o in self._session.get_outputs()]
+        _schema.check_metadata(
+            self.metadata,
+            [(i.name, i.type, i.shape) for i in self._session.get_inputs()],
+            {o.name: o.shape for o in self._session.get_outputs()},
+        )
         # float outputs that every call checks (the others derive from them)
         self._checked = [
             n for n in (_schema.SCORES_OUTPUT, _schema.TRANSFORM_OUTPUT) if n in self.output_names
@@ -186,8 +191,9 @@ class OnnxModel:
         return self._checked_array(X)
 
     def _positions(self, X, wanted):
-        """Where each of the ``wanted`` columns is in X, by name (the first of duplicated
-        names); None when X's columns are ``wanted``, in that order."""
+        """Where each of the ``wanted`` columns is in X, by name; None when X's columns
+        are ``wanted``, in that order. ValueError naming a wanted column X holds twice
+        (which copy is meant cannot be known)."""
         # (iterating a pandas Index costs more than the model on one row: tolist first)
         names = tuple(map(str, X.columns.tolist()))
         cached = self._position_cache
@@ -198,6 +204,7 @@ class OnnxModel:
             by_name = {}
             for j, name in enumerate(names):
                 by_name.setdefault(name, j)
+            check_unique(names, wanted, "X")
             missing = [c for c in wanted if c not in by_name]
             if missing:
                 raise ValueError(f"X is missing the columns the model was fitted on: {missing}.")
@@ -296,10 +303,13 @@ class OnnxModel:
         outputs : list of str, default=None
             Outputs to compute; None for all.
 
-        Raises ValueError naming the columns at fault for missing columns, values of the
-        wrong kind, and missing or infinite values the model does not impute (an output
-        that is not finite). A row whose outputs are not finite is never returned: a NaN
-        score would label it an inlier without a word.
+        Raises ValueError naming the columns at fault for missing columns, a column the
+        model reads given twice, values of the wrong kind (complex numbers, durations and
+        dates where numbers are taken, bytes where text is), and missing or infinite values
+        the model does not impute (an output that is not finite). A row whose outputs are
+        not finite is never returned: a NaN score would label it an inlier without a word.
+        Numbers enter the graph as float32, as the network computes: integers are exact
+        up to 2**24.
         """
         names = self.output_names if outputs is None else list(outputs)
         unknown = [n for n in names if n not in self.output_names]
@@ -438,6 +448,13 @@ def load_onnx(model, *, intra_op_num_threads=1, chunk_size=4096):
     Returns
     -------
     model : OnnxModel
+
+    Raises
+    ------
+    skae._schema.ModelFileError
+        A ValueError, when a metadata value skae reads is malformed, not finite, or
+        contradicts the graph or another key: the message says "not a model skae can
+        load" and names the key (a model file is untrusted input).
     """
     path = folder = None
     if hasattr(model, "SerializeToString"):

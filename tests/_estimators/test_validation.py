@@ -1,6 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
+from skae import AutoencoderTransformer, ReconstructionAnomalyDetector, VAETransformer
 from skae._estimators.validation import check_codes, check_finite_output
 
 
@@ -25,3 +29,15 @@ def test_a_non_finite_output_is_reported():
     X = np.ones((2, 2))
     with pytest.raises(ValueError, match="not finite"):
         check_finite_output(np.array([1.0, np.nan]), X)
+
+
+def test_a_code_wider_than_the_input_warns_naming_both_widths():
+    X = np.random.RandomState(0).normal(size=(40, 5))
+    for est in (AutoencoderTransformer, VAETransformer):
+        with pytest.warns(UserWarning, match="n_components=10 is larger than n_features=5"):
+            est(n_components=10, max_iter=1, device="cpu").fit(X)
+    with warnings.catch_warnings():  # the defaults on few features: no such warning
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        AutoencoderTransformer(max_iter=1, device="cpu").fit(X[:, :2])
+        ReconstructionAnomalyDetector(max_iter=1, random_state=0).fit(X[:, :1])

@@ -160,3 +160,46 @@ def test_a_categorical_dtype_counts_the_values_that_occur():
         "c2",
         "c3",
     ]
+
+
+@pytest.mark.parametrize("chunks", [1, 7])
+def test_integer_columns_that_look_like_ids_are_left_out_and_others_kept(chunks):
+    rng = np.random.RandomState(0)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.permutation(n) + 5000,  # unique, named like an ID
+            "CustomerID": rng.permutation(n),
+            "orderId": rng.permutation(n),
+            "row": np.arange(n),  # unique, in row order
+            "countdown": np.arange(n)[::-1] * 3,
+            "price_cents": rng.permutation(n) * 7 + 11,  # unique, no ID name, no order
+            "quantity": rng.randint(0, 10, size=n),  # repeats
+            "paid": rng.permutation(n),  # ends in "id", not an ID's name
+            "x": rng.normal(size=n),
+        }
+    )
+    roles = choose_roles(stats_of(df, chunks=chunks))
+    ids = ["customer_id", "CustomerID", "orderId", "row", "countdown"]
+    assert set(roles.left_out) == set(ids)
+    assert all(roles.left_out[c].startswith("an ID (whole numbers") for c in ids)
+    assert "named like one" in roles.left_out["customer_id"]
+    assert "in row order" in roles.left_out["row"]
+    assert roles.numeric == ["price_cents", "quantity", "paid", "x"]
+    forced = choose_roles(stats_of(df, chunks=chunks), numeric=["customer_id"])
+    assert "customer_id" in forced.numeric and "customer_id" not in forced.left_out
+
+
+def test_a_nearly_unique_id_column_is_an_id_and_a_repeating_one_is_not():
+    ids = np.arange(1000)
+    nearly = pd.DataFrame({"user_id": np.r_[ids[:995], ids[:5]], "x": np.zeros(1000)})
+    assert "nearly one per row" in choose_roles(stats_of(nearly)).left_out["user_id"]
+    often = pd.DataFrame({"user_id": np.repeat(ids[:100], 10), "x": np.zeros(1000)})
+    assert "user_id" in choose_roles(stats_of(often)).numeric
+
+
+def test_numeric_refuses_text_and_conflicting_options(table):
+    with pytest.raises(ColumnsError, match="--numeric names 'country', which is text"):
+        choose_roles(stats_of(table), numeric=["country"])
+    with pytest.raises(ColumnsError, match="both in --numeric and --ignore"):
+        choose_roles(stats_of(table), numeric=["hour"], ignore=["hour"])

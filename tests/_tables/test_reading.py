@@ -166,3 +166,21 @@ def test_parquet_columns_without_nulls_keep_their_plain_types(tmp_path):
     chunk = next(iter(iter_table(str(tmp_path / "p.parquet"), 10)))
     assert str(chunk["flag"].dtype) == "bool" and str(chunk["k"].dtype) == "int64"
     assert str(chunk["gap"].dtype) == "Int64"
+
+
+def test_a_column_named_twice_is_refused_by_every_reader(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skae._tables.formats import TableError
+
+    (tmp_path / "d.csv").write_text("a,b,a\n1,2,3\n")
+    table = pa.table([pa.array([1.0]), pa.array([2.0]), pa.array([3.0])], names=["a", "b", "a"])
+    pq.write_table(table, tmp_path / "d.parquet")
+    for name, where in (("d.csv", "header"), ("d.parquet", "schema")):
+        path = str(tmp_path / name)
+        message = f"the {where} names the column 'a' more than once"
+        with pytest.raises(TableError, match=message):
+            read_table(path)
+        with pytest.raises(TableError, match=message):
+            list(iter_table(path, 10))

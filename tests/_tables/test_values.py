@@ -32,3 +32,13 @@ def test_as_text_gives_one_canonical_text_per_value():
 def test_is_missing_knows_the_markers():
     values = np.array(["", "null", "x", None, np.nan, " NA "], dtype=object)
     assert list(is_missing(values)) == [True, True, False, True, True, True]
+
+
+def test_bytes_categories_are_their_utf8_text():
+    column = pd.Series([b"FR", "FR", b"DE", None], dtype=object)
+    assert as_text(column).tolist() == ["FR", "FR", "DE", "nan"]
+
+
+def test_complex_numbers_are_refused_naming_the_column():
+    with pytest.raises(ValueError, match="column 'z' holds complex numbers"):
+        as_number(pd.Series([1 + 2j, 3.0]), "z")

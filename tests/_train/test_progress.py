@@ -33,4 +33,12 @@ def test_the_ensemble_bar_names_the_networks_whose_losses_it_shows(capsys, monke
     ReconstructionAnomalyDetector(max_iter=15, verbose=1, random_state=0).fit(X)
     err = capsys.readouterr().err
     assert shown and all(p["networks"].endswith(" of 5") for p in shown)
-    assert "networks stopped by themselves" in _last_line(err)
+    last = _last_line(err)
+    assert "networks stopped by themselves" in last and "at max_iter" in last
+
+
+def test_the_default_ensemble_bar_ends_saying_its_step_budget_is_by_design(capsys):
+    X = np.random.RandomState(0).normal(size=(300, 5))
+    ReconstructionAnomalyDetector(verbose=1, random_state=0).fit(X)
+    last = _last_line(capsys.readouterr().err)
+    assert "step budget, as designed" in last and "stopped by themselves" not in last

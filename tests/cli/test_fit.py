@@ -29,7 +29,8 @@ def test_fit_then_score_flags_the_planted_outliers(table, tmp_path, capsys, fmt)
         == 0
     )
     out = capsys.readouterr().out
-    assert "7 columns used (6 numeric, 1 categorical)" in out  # city one-hot encoded
+    # city one-hot encoded; the integer id column left out as an ID, and said so
+    assert "6 columns used (5 numeric: x0, x1, x2, x3, x4; 1 categorical: city)" in out
     out_path = tmp_path / f"scored.{fmt}"
     score(tmp_path / "m.onnx", test, out_path, "--chunk-size", "128")
     scored = pd.read_csv(out_path) if fmt == "csv" else pd.read_parquet(out_path)
@@ -93,11 +94,11 @@ def test_semicolon_csv_with_decimal_commas_is_read_as_its_columns(table, tmp_pat
     small = df.iloc[:300]
     small.to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
     assert main(["fit", str(tmp_path / "eu.csv"), "-o", str(tmp_path / "m.onnx"), *QUICK]) == 0
-    assert "7 columns used" in capsys.readouterr().out
+    assert "6 columns used" in capsys.readouterr().out
     from skae.scoring import model_inputs
 
     assert sorted(n for n, _ in model_inputs(load_onnx(tmp_path / "m.onnx"))) == sorted(
-        [*X_COLUMNS, "id", "city"]
+        [*X_COLUMNS, "city"]
     )
     score(tmp_path / "m.onnx", tmp_path / "eu.csv", tmp_path / "o.csv")
     text = (tmp_path / "o.csv").read_text()
@@ -162,8 +163,8 @@ def test_fit_uses_text_booleans_and_integers_and_imputes(mixed, capsys):
     )
     captured = capsys.readouterr()
     assert (
-        "7 columns used (6 numeric, 1 categorical, 25 missing values filled in 1 "
-        "columns)" in captured.out
+        "7 columns used (6 numeric: a, b, c, d, flag, count; 1 categorical: kind; 25 "
+        "missing values filled in 1 columns)" in captured.out
     )
     assert main(["info", str(folder / "m.onnx")]) == 0
     info = capsys.readouterr().out
@@ -370,3 +371,23 @@ def test_novelty_follows_the_false_alarm_rate_by_default(table, tmp_path):
     assert _detector(FitOptions(false_alarm_rate=0.05)).novelty == "auto"
     assert _detector(FitOptions(novelty="no")).novelty is False
     assert _detector(FitOptions(novelty="yes")).novelty is True
+
+
+def test_an_integer_id_column_is_left_out_and_said_so_unless_numeric_names_it(
+    table, tmp_path, capsys
+):
+    df, _ = table
+    # customer_id: unique whole numbers named like an ID, in no order; seq: in row order
+    df = df.assign(customer_id=np.random.RandomState(0).permutation(len(df)) + 1000)
+    df.assign(seq=np.arange(len(df))[::-1]).drop(columns="id").to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    args = ["fit", str(tmp_path / "t.csv"), "-o", str(tmp_path / "m.onnx"), "--max-iter", "3"]
+    assert main([*args, "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "leaving out columns: customer_id: an ID" in captured.err
+    assert "seq: an ID (whole numbers, one per row, in row order" in captured.err
+    assert "5 numeric: x0, x1, x2, x3, x4;" in captured.out
+    assert main([*args, "--device", "cpu", "-q", "--numeric", "customer_id"]) == 0
+    assert "6 numeric: x0, x1, x2, x3, x4, customer_id;" in capsys.readouterr().out
+    fails([*args, "--numeric", "city"], capsys, "--numeric names 'city', which is text")

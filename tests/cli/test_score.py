@@ -1,5 +1,6 @@
 """skae.cli.score: skae score, chunk by chunk, into every output format."""
 
+import io
 import os
 import stat
 
@@ -337,3 +338,25 @@ def test_fit_refuses_both_a_contamination_and_a_false_alarm_rate(table, tmp_path
     df.to_csv(tmp_path / "d.csv", index=False)
     argv = ["fit", str(tmp_path / "d.csv"), "-o", str(tmp_path / "m.onnx")]
     fails([*argv, "--contamination", "0.1", "--false-alarm-rate", "0.01"], capsys, "Give one")
+
+
+def test_dash_writes_csv_to_stdout_and_notes_to_stderr(fitted_onnx, table, tmp_path, capsys):
+    df, _ = table
+    df.iloc[:50].to_csv(tmp_path / "d.csv", index=False)
+    assert main(["score", str(fitted_onnx / "model.onnx"), str(tmp_path / "d.csv"), "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    scored = pd.read_csv(io.StringIO(captured.out))
+    assert list(scored.columns) == [*df.columns, "score", "label", "p_value", "top_feature"]
+    assert len(scored) == 50
+    assert "wrote CSV to standard output" in captured.err and "skae score:" not in captured.out
+    assert not (tmp_path / "-").exists()
+
+
+def test_score_help_names_every_column_and_both_thresholds(capsys):
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for column in ("score", "label", "p_value", "top_feature"):
+        assert column in text
+    assert "- for CSV on standard output" in text
+    assert "contamination threshold, or for a model fitted with --false-alarm-rate" in text

@@ -106,3 +106,10 @@ def test_column_lookup_does_not_depend_on_earlier_calls():
     np.testing.assert_array_equal(model.predict(df), pipe.predict(df))
     with pytest.raises(ValueError, match=r"missing the columns.*\['0', '1'\]"):
         model.predict(df.set_axis([0.0, 1.0], axis=1))
+
+
+def test_bytes_in_a_text_column_are_refused_not_scored_as_their_repr(mixed):
+    _, _, onx = mixed
+    model, new = load_onnx(onx), _table(5, seed=2)
+    with pytest.raises(ValueError, match="column 'shop' holds bytes.*decode"):
+        model.predict(new.assign(shop=new["shop"].str.encode("utf-8")))
