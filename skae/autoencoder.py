@@ -413,7 +413,10 @@ class AutoencoderTransformer(BaseAutoencoder):
         X32, continuing = self._prepare_training(X, partial)
         start = self._training_start(X32.shape[1], continuing)
         flops = mlp_flops(self._layer_widths(X32.shape[1]), len(X32))
-        with num_threads(resolve_threads(self.n_jobs, flops)):
+        with (
+            num_threads(resolve_threads(self.n_jobs, flops)),
+            _random.drawing_from(start.generator),
+        ):
             self._objective = umap_objective(self, start.module, X32, start)
         result = self._run_training(
             start,
