@@ -78,6 +78,39 @@ class AutoencoderTransformer(BaseAutoencoder):
         spread in the minibatch: the decoder must map nearby codes to nearby
         reconstructions, which keeps the code space smooth (ignored with
         ``activation="identity"``, where it would only add noise).
+    embedding : {None, "umap"}, default=None
+        None: the network trains on the reconstruction alone. "umap": codes for
+        clustering and maps. The encoder is trained on UMAP's objective (McInnes et al.,
+        2018), the cross-entropy between a fuzzy ``n_neighbors``-nearest-neighbour graph
+        of the training rows and the codes' similarities ``1 / (1 + a d^(2b))``, edges
+        sampled by weight with ``negative_sample_rate`` negatives each, jointly with the
+        decoder's reconstruction (weighted by ``reconstruction_weight``), so
+        ``inverse_transform`` and ``score_samples`` keep their meaning. The codes start
+        where UMAP's would end: the graph's spectral layout optimised by UMAP's own SGD,
+        the encoder fitted to that layout and the decoder to its codes; then
+        ``max_iter`` ("auto": 100) full-batch epochs train both on the joint objective
+        at a tenth of ``learning_rate_init``, falling linearly to 0 (every epoch runs;
+        no validation split: ``early_stopping``, ``validation_fraction``, ``batch_size``,
+        ``shuffle`` and ``code_metric`` do not apply). The graph is exact (scikit-learn's
+        ``NearestNeighbors``, O(n^2) distances): meant for tables of up to some tens of
+        thousands of rows (sample larger ones). ``transform`` of new rows is the encoder
+        alone, in Python and in ONNX. Not with ``latent_normalize``; ``partial_fit`` is
+        not available (a chunk has no graph of the table); a warm start continues the
+        network on the graph of the rows it is given.
+    n_neighbors : int, default=15
+        ``embedding="umap"``: neighbours of each row in the graph (umap-learn's
+        ``n_neighbors``): small values keep fine local structure, large ones the global
+        arrangement.
+    min_dist : float, default=0.1
+        ``embedding="umap"``: how tightly codes may pack (umap-learn's ``min_dist``, with
+        ``spread=1``).
+    negative_sample_rate : int, default=5
+        ``embedding="umap"``: negative samples (rows drawn uniformly, pushed apart) per
+        sampled edge (umap-learn's ``negative_sample_rate``).
+    reconstruction_weight : float, default=1.0
+        ``embedding="umap"``: weight of the mean reconstruction loss against UMAP's
+        cross-entropy (per sampled edge) in the joint objective; 0 trains the encoder on
+        UMAP's objective alone (the decoder is still fitted to the codes first).
     noise_std : float, default=0.0
         Standard deviation of Gaussian noise added to the inputs during training only
         (a denoising autoencoder); the target stays the clean input.
@@ -99,7 +132,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         stopping at the first flat stretch). "constant": stop at the first plateau.
         ``partial_fit`` always trains at ``learning_rate_init``.
     learning_rate_init : float, default=1e-3
-        The (initial) learning rate.
+        The (initial) learning rate (a tenth of it with ``embedding="umap"``).
     alpha : float or "auto", default="auto"
         L2 penalty on the weights (not the biases): the objective is the mean loss plus
         ``alpha / 2 * ||W||^2``, a Gaussian prior on the weights (decoupled weight decay
@@ -204,6 +237,12 @@ class AutoencoderTransformer(BaseAutoencoder):
     (200, 2)
     >>> ae.inverse_transform(ae.transform(X[:3])).shape
     (3, 6)
+
+    Codes for clustering, which keep neighbourhoods as UMAP's do:
+
+    >>> umap_ae = AutoencoderTransformer(2, embedding="umap", max_iter=5, random_state=0)
+    >>> umap_ae.fit_transform(X).shape
+    (200, 2)
     """
 
     _parameter_constraints: dict = {
