@@ -10,6 +10,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skae import AutoencoderTransformer
 
+from .conftest import requires_cuda
+
 FAST = dict(hidden_layer_sizes=(16,), max_iter=30, random_state=0, device="cpu")
 
 
@@ -408,3 +410,11 @@ def test_umap_transform_and_the_scaler_kmeans_pipeline_export_to_onnx(labelled_b
     ).fit(raw)
     served = load_onnx(to_onnx(pipe, raw[:1]))
     np.testing.assert_array_equal(served.predict(raw), pipe.predict(raw))
+
+
+@requires_cuda
+def test_umap_trains_on_a_gpu_and_clusters_as_on_the_cpu(labelled_blobs):
+    X, y = labelled_blobs
+    ae = AutoencoderTransformer(2, embedding="umap", device="cuda", random_state=0).fit(X)
+    assert ae.device_.startswith("cuda") and next(ae.module_.parameters()).device.type == "cpu"
+    assert _kmeans_ari(ae.transform(X), y) > 0.9
