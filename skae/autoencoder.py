@@ -151,6 +151,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         Maximum number of epochs. "auto": the epochs of about 30,000 optimiser steps,
         between 50 and 5,000; the stopping rule ends almost every fit long before. A
         ConvergenceWarning says when the cap was reached with the loss still falling.
+        With ``embedding="umap"`` the epochs to run ("auto": 100).
     shuffle : bool, default=True
         Reshuffle the rows every epoch.
     early_stopping : bool, default=True
