@@ -10,6 +10,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skae import AutoencoderTransformer
 
+from .conftest import requires_cuda
+
 FAST = dict(hidden_layer_sizes=(16,), max_iter=30, random_state=0, device="cpu")
 
 
@@ -277,3 +279,142 @@ def test_auto_alpha_is_a_prior_in_units_of_the_datas_variance():
     assert ae._alpha(X) == pytest.approx(1.6 * X.var(axis=0).mean() / 450, rel=1e-6)
     assert ae._alpha(10 * X) == pytest.approx(100 * ae._alpha(X), rel=1e-6)
     assert AutoencoderTransformer(alpha=0.5)._alpha(X) == 0.5
+
+
+# ------------------------------------------------------------------ embedding="umap"
+UMAP_FAST = dict(embedding="umap", hidden_layer_sizes=(16,), max_iter=10, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def labelled_blobs():
+    """300 standardised rows of 4 overlapping Gaussian classes in 10 features."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(300, n_features=10, centers=4, cluster_std=2.5, random_state=3)
+    return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+def _kmeans_ari(Z, y):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    labels = KMeans(len(np.unique(y)), n_init=10, random_state=0).fit_predict(Z)
+    return adjusted_rand_score(y, labels)
+
+
+def test_umap_codes_cluster_better_than_the_default_codes(labelled_blobs):
+    X, y = labelled_blobs
+    umap_codes = AutoencoderTransformer(2, random_state=0, embedding="umap").fit_transform(X)
+    default_codes = AutoencoderTransformer(2, random_state=0).fit_transform(X)
+    assert _kmeans_ari(umap_codes, y) > 0.9
+    assert _kmeans_ari(umap_codes, y) > _kmeans_ari(default_codes, y)
+
+
+def test_umap_training_runs_the_epoch_budget_on_a_falling_rate(labelled_blobs):
+    X, _ = labelled_blobs
+    ae = AutoencoderTransformer(random_state=0, **UMAP_FAST).fit(X)
+    assert ae.n_iter_ == 10 and len(ae.loss_curve_) == 10
+    assert ae.validation_loss_curve_ is None  # no validation split: its rows are in the graph
+    # the reconstruction is trained too: better than reconstructing every row by the mean
+    assert -ae.score(X) < np.mean(X.var(axis=0))
+
+
+def test_umap_fits_are_reproducible_and_ignore_y(labelled_blobs):
+    # one thread in both fits: sums split over another number of threads may differ in
+    # the last bit, which the layout's 500 epochs amplify
+    X, y = labelled_blobs
+    first = AutoencoderTransformer(random_state=5, n_jobs=1, **UMAP_FAST).fit_transform(X)
+    second = make_pipeline(AutoencoderTransformer(random_state=5, n_jobs=1, **UMAP_FAST))
+    second.fit(X, y)
+    np.testing.assert_array_equal(first, second.transform(X))
+    other = AutoencoderTransformer(random_state=6, **UMAP_FAST).fit_transform(X)
+    assert not np.allclose(first, other)
+
+
+def test_umap_fit_does_not_touch_torch_global_rng(labelled_blobs):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    AutoencoderTransformer(random_state=0, **UMAP_FAST).fit(labelled_blobs[0])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_umap_codes_are_not_rewhitened_by_the_decoder_metric(labelled_blobs, monkeypatch):
+    import skae.autoencoder as module
+
+    called = []
+    monkeypatch.setattr(module, "fold_decoder_metric", lambda *a: called.append(a))
+    AutoencoderTransformer(random_state=0, **UMAP_FAST).fit(labelled_blobs[0])
+    assert called == []
+
+
+def test_umap_refuses_partial_fit_and_names_the_alternative(labelled_blobs):
+    ae = AutoencoderTransformer(random_state=0, **UMAP_FAST)
+    assert not hasattr(ae, "partial_fit")
+    with pytest.raises(AttributeError) as info:
+        ae.partial_fit(labelled_blobs[0])
+    assert "warm_start=True" in str(info.value.__cause__)
+    assert hasattr(AutoencoderTransformer(), "partial_fit")
+
+
+def test_umap_warm_start_continues_on_the_new_rows_graph(labelled_blobs):
+    X, _ = labelled_blobs
+    ae = AutoencoderTransformer(random_state=0, warm_start=True, **UMAP_FAST).fit(X[:200])
+    before = ae.transform(X)
+    ae.fit(X[100:])
+    assert ae.n_iter_ == 20 and len(ae.loss_curve_) == 20
+    # continued from the fitted weights (no new layout): the codes moved, but little
+    assert np.abs(ae.transform(X) - before).mean() < 0.5 * np.abs(before).mean()
+
+
+def test_umap_refuses_codes_on_the_sphere(labelled_blobs):
+    with pytest.raises(ValueError, match="latent_normalize=False"):
+        AutoencoderTransformer(latent_normalize=True, **UMAP_FAST).fit(labelled_blobs[0])
+
+
+def test_umap_verbose_reports_the_graph_the_layout_and_training(labelled_blobs, capsys):
+    AutoencoderTransformer(random_state=0, verbose=1, **UMAP_FAST).fit(labelled_blobs[0])
+    err = capsys.readouterr().err
+    assert "nearest-neighbour graph of 300 rows" in err
+    assert "UMAP layout" in err and "loss=" in err
+
+
+def test_umap_pickles_clones_and_grid_searches(labelled_blobs):
+    import pickle
+
+    from sklearn.base import clone
+
+    X, _ = labelled_blobs
+    ae = AutoencoderTransformer(random_state=0, **UMAP_FAST).fit(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ae)).transform(X), ae.transform(X))
+    assert clone(ae).get_params() == ae.get_params()
+    grid = GridSearchCV(ae, {"n_neighbors": [5, 15]}, cv=2).fit(X)
+    assert grid.best_params_["n_neighbors"] in (5, 15)
+
+
+def test_umap_transform_and_the_scaler_kmeans_pipeline_export_to_onnx(labelled_blobs):
+    from sklearn.cluster import KMeans
+
+    from skae.onnx import load_onnx, to_onnx
+
+    X, _ = labelled_blobs
+    raw = X * 3.0 + 1.0  # the Pipeline's scaler has work to do
+    ae = AutoencoderTransformer(random_state=0, **UMAP_FAST).fit(X)
+    np.testing.assert_allclose(
+        load_onnx(to_onnx(ae, X[:1])).transform(X), ae.transform(X), rtol=1e-4, atol=1e-4
+    )
+    pipe = make_pipeline(
+        StandardScaler(),
+        AutoencoderTransformer(random_state=0, **UMAP_FAST),
+        KMeans(4, n_init=3, random_state=0),
+    ).fit(raw)
+    served = load_onnx(to_onnx(pipe, raw[:1]))
+    np.testing.assert_array_equal(served.predict(raw), pipe.predict(raw))
+
+
+@requires_cuda
+def test_umap_trains_on_a_gpu_and_clusters_as_on_the_cpu(labelled_blobs):
+    X, y = labelled_blobs
+    ae = AutoencoderTransformer(2, embedding="umap", device="cuda", random_state=0).fit(X)
+    assert ae.device_.startswith("cuda") and next(ae.module_.parameters()).device.type == "cpu"
+    assert _kmeans_ari(ae.transform(X), y) > 0.9

@@ -121,3 +121,26 @@ def elementwise_nll(likelihood, logits, x):
 def gaussian_kl(mean, log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per sample, shape ``(n,)``."""
     return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var).sum(dim=-1)
+
+
+def umap_cross_entropy(z, heads, tails, negative_heads, negatives, a, b, eps=1e-3):
+    """UMAP's cross-entropy between a fuzzy graph and the codes' similarities, per edge.
+
+    The similarity of two codes at squared distance ``s`` is ``q = 1 / (1 + a s^b)``;
+    a sampled edge ``(heads, tails)`` costs ``-log q`` (attraction) and each negative
+    pair ``(negative_heads, negatives)`` costs ``-log(1 - q)`` (repulsion), both written
+    as softplus of ``log(a) + b log(s)`` so that neither overflows. ``eps`` is added to
+    ``s``: ``s^b`` (b < 1) has an infinite gradient at 0, and a negative may be the row
+    itself. Returns the sum over pairs divided by the number of edges (a scalar; 0 when
+    no edge was sampled).
+    """
+    n_edges = heads.shape[0]
+    if n_edges == 0:
+        return z.sum() * 0.0
+    first = torch.cat([heads, negative_heads])
+    second = torch.cat([tails, negatives])
+    gap = z.index_select(0, first) - z.index_select(0, second)
+    logit = math.log(a) + b * torch.log(gap.square().sum(dim=-1) + eps)
+    attraction = F.softplus(logit[:n_edges]).sum()
+    repulsion = F.softplus(-logit[n_edges:]).sum()
+    return (attraction + repulsion) / n_edges

@@ -61,7 +61,9 @@ class TrainConfig:
     # "adaptive": when the monitored loss has not improved for n_iter_no_change epochs,
     # multiply the learning rate by lr_decay and go on, up to max_lr_decays times; training
     # stops at the next such plateau. "constant": it stops at the first. One network only
-    # (K = 1): the members of a stack share one learning rate.
+    # (K = 1): the members of a stack share one learning rate. "linear": the rate falls
+    # linearly from learning_rate towards 0 over max_epochs (UMAP's schedule) and every
+    # epoch runs: a sampled objective's loss is too noisy for a plateau rule.
     lr_schedule: str = "constant"
     lr_decay: float = 0.5
     max_lr_decays: int = 3
@@ -247,7 +249,7 @@ class TrainingRun:
         progress=None,
     ):
         """Placement, the validation split, the optimiser, the stoppers and the bar."""
-        if config.lr_schedule not in ("constant", "adaptive"):
+        if config.lr_schedule not in ("constant", "adaptive", "linear"):
             raise ValueError(f"Unknown lr_schedule {config.lr_schedule!r}.")
         if config.lr_schedule == "adaptive" and n_members > 1:
             raise ValueError("lr_schedule='adaptive' trains one network at a time, not a stack.")
@@ -289,7 +291,7 @@ class TrainingRun:
         self.active = list(range(K))
         adaptive = config.lr_schedule == "adaptive"
         self.decays_left = config.max_lr_decays if adaptive else 0
-        if adaptive:
+        if config.lr_schedule != "constant":
             self.results[0].learning_rates = []
         self.own_bar = progress is None and config.verbose
         self.bar = ProgressBar(config.max_epochs) if self.own_bar else progress
@@ -300,6 +302,9 @@ class TrainingRun:
         """One pass over the (shuffled) minibatches; returns the (K,) mean training
         losses as a tensor on the device. Stops after the step during which Ctrl-C came."""
         config, K, module = self.config, self.K, self.module
+        if config.lr_schedule == "linear":
+            done = (epoch - self.epoch_offset) / config.max_epochs
+            self.optimizer.lr = config.learning_rate * (1.0 - done)
         if self.modes:
             module.train()
         order = (
@@ -355,6 +360,7 @@ class TrainingRun:
             if result.learning_rates is not None:
                 result.learning_rates.append(self.optimizer.lr)
             is_best, stop = self.stoppers[k](state)
+            stop = stop and self.config.lr_schedule != "linear"
             if is_best and early_stopping:
                 self.snapshots.save(k)  # keep the best epoch's weights
             if stop and self.decays_left > 0:  # a plateau: a lower rate, and go on

@@ -4,8 +4,9 @@
    ``StandardScaler -> ReconstructionAnomalyDetector`` against IsolationForest on the same
    stratified split, ROC-AUC on the held-out part.
 2. Dimensionality reduction before clustering: KMeans (10 clusters) on 2-D codes of the
-   default autoencoder, on 2-D PCA codes and on the scaled pixels, scored by adjusted Rand
-   index (``--quick``: a sample of 600 digits, trained the same way).
+   autoencoder set for clustering (``embedding="umap"``), on 2-D PCA codes, on umap-learn's
+   where it is installed, and on the scaled pixels, scored by adjusted Rand index
+   (``--quick``: a sample of 600 digits, trained the same way).
 3. Production: the fitted Pipeline exported to ONNX, re-scored with ``load_onnx``
    (onnxruntime only) and compared with the Python scores.
 4. A PNG report: loss curves, the score histogram with the threshold, the 2-D codes, and
@@ -77,19 +78,31 @@ def _detection(X_train, X_test, y_test, seed):
 QUICK_ROWS = 600
 
 
+def _umap_codes(X, seed):
+    """umap-learn's 2-D codes where it is installed (a reference; not a dependency)."""
+    try:
+        import umap
+    except ImportError:
+        return None
+    return umap.UMAP(n_components=2, random_state=seed).fit_transform(X)
+
+
 def _clustering(quick, seed):
-    """KMeans on 2-D codes of the defaults a user gets (``StandardScaler ->
-    AutoencoderTransformer(n_components=2)``), on 2-D PCA codes and on the scaled pixels."""
+    """KMeans on 2-D codes of the setting for clustering (``StandardScaler ->
+    AutoencoderTransformer(n_components=2, embedding="umap")``), on 2-D PCA codes, on
+    umap-learn's where installed, and on the scaled pixels."""
     X, digit = load_digits(return_X_y=True)
     if quick:
         keep = np.sort(np.random.RandomState(seed).choice(len(X), QUICK_ROWS, replace=False))
         X, digit = X[keep], digit[keep]
     X = StandardScaler().fit_transform(X)
-    ae = AutoencoderTransformer(n_components=2, random_state=seed)
+    ae = AutoencoderTransformer(n_components=2, embedding="umap", random_state=seed)
     codes = {"autoencoder": ae.fit_transform(X), "PCA": PCA(2, random_state=seed).fit_transform(X)}
+    umap_codes = _umap_codes(X, seed)
+    if umap_codes is not None:
+        codes["UMAP"] = umap_codes
     for name, Z in [
-        ("autoencoder codes (2-D)", codes["autoencoder"]),
-        ("PCA codes (2-D)", codes["PCA"]),
+        *((f"{k} codes (2-D)", Z) for k, Z in codes.items()),
         ("scaled pixels (64-D)", X),
     ]:
         labels = KMeans(10, n_init=10, random_state=seed).fit_predict(Z)
@@ -121,7 +134,7 @@ def _report(pipeline, codes, digit, X_test, y_test, rare, folder):
         return None
     from ..plotting import LossCurveDisplay, ReconstructionErrorDisplay
 
-    fig = Figure(figsize=(13, 12), layout="constrained")
+    fig = Figure(figsize=(15, 12), layout="constrained")
     grid = fig.add_gridspec(3, 2, height_ratios=[1, 1.15, 0.62])
     shown = LossCurveDisplay.from_estimator(pipeline[-1], ax=fig.add_subplot(grid[0, 0]))
     shown.ax_.set_title(f"Training the detector's {len(shown.loss_curves)} autoencoders")
@@ -146,9 +159,11 @@ def _code_panels(fig, grid, codes, digit):
     from ..plotting import LatentSpaceDisplay
 
     outline = [patheffects.withStroke(linewidth=3, foreground="white")]
+    panels = grid[1, :].subgridspec(1, len(codes))
+    titles = {"autoencoder": 'autoencoder (embedding="umap")'}
     for col, (name, Z) in enumerate(codes.items()):
-        shown = LatentSpaceDisplay(Z, digit).plot(ax=fig.add_subplot(grid[1, col]))
-        shown.ax_.set_title(f"2-D {name} codes of all 1797 digits")
+        shown = LatentSpaceDisplay(Z, digit).plot(ax=fig.add_subplot(panels[0, col]))
+        shown.ax_.set_title(f"2-D {titles.get(name, name)} codes of {len(Z)} digits")
         for d in range(10):
             x, y = np.median(Z[digit == d], axis=0)
             shown.ax_.text(
@@ -161,7 +176,7 @@ def _code_panels(fig, grid, codes, digit):
                 va="center",
                 path_effects=outline,
             )
-        if col == 0:  # the digits are named in the plot and in the right panel's legend
+        if col < len(codes) - 1:  # digits named in the plots and the last panel's legend
             shown.ax_.get_legend().remove()
 
 
@@ -211,7 +226,10 @@ def run_demo(output="skae-demo", *, quick=False, rare=7, seed=0):
         )
         pipeline = _detection(X_train, X_test, y_test, seed)
         rows = f"a sample of {QUICK_ROWS} digits" if quick else "all 1797 digits"
-        print(f"Dimensionality reduction before clustering ({rows}, 10 clusters):")
+        print(
+            f"Dimensionality reduction before clustering ({rows}, 10 clusters; the "
+            'autoencoder set for clustering, embedding="umap"):'
+        )
         codes, digit = _clustering(quick, seed)
         print("Production path:")
         _onnx(pipeline, X_test, output)

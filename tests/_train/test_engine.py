@@ -235,6 +235,22 @@ def test_the_adaptive_schedule_halves_the_rate_at_each_plateau_then_stops():
     assert constant.learning_rates is None and constant.n_epochs < member.n_epochs
 
 
+def test_the_linear_schedule_falls_to_zero_and_runs_every_epoch():
+    net = Autoencoder(6, (16,), 2, generator=generator(0))
+    member = fit(
+        net,
+        data(),
+        max_epochs=40,
+        learning_rate=5e-2,
+        n_iter_no_change=2,
+        tol=0.5,  # a plateau at once: the linear schedule does not stop on it
+        early_stopping=False,
+        lr_schedule="linear",
+    ).members[0]
+    assert member.n_epochs == 40 and not member.stopped_early
+    np.testing.assert_allclose(member.learning_rates, 5e-2 * (1 - np.arange(40) / 40))
+
+
 def test_the_adaptive_schedule_refuses_a_stack():
     with pytest.raises(ValueError, match="one network at a time"):
         fit(

@@ -1,5 +1,7 @@
 """skae.cli.demo: skae demo."""
 
+import sys
+
 import pytest
 
 from skae.cli import main
@@ -7,8 +9,9 @@ from skae.cli import main
 from .conftest import fails
 
 
-def test_demo_prints_its_findings_and_writes_its_outputs(tmp_path, capsys):
+def test_demo_prints_its_findings_and_writes_its_outputs(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
+    monkeypatch.setitem(sys.modules, "umap", None)  # the UMAP reference: not here (slow)
     assert main(["demo", "--quick", "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "ReconstructionAnomalyDetector" in out and "IsolationForest" in out
@@ -18,9 +21,9 @@ def test_demo_prints_its_findings_and_writes_its_outputs(tmp_path, capsys):
         for line in out.splitlines()
         if "codes (2-D)" in line
     }
-    # --quick trains the default autoencoder as the full run does, on 600 digits: its
-    # codes cluster better than PCA's (0.43 against 0.28 here)
-    assert ari["autoencoder"] > ari["PCA"] + 0.05, ari
+    # --quick trains the autoencoder set for clustering (embedding="umap") as the full run
+    # does, on 600 digits: its codes cluster far better than PCA's
+    assert ari["autoencoder"] > ari["PCA"] + 0.2, ari
     assert "labels 100.0% identical" in out
     assert (tmp_path / "out" / "detector.onnx").stat().st_size > 0
     assert (tmp_path / "out" / "report.png").read_bytes()[:4] == b"\x89PNG"
