@@ -142,8 +142,10 @@ default=None
         The most training rows the neighbour term measures distances to: a uniform
         sample of the calibration rows (of the ``partial_fit`` reservoir). It bounds the
         cost of scoring a row (one matrix product with the reference set) and the size of
-        the fitted detector and of its ONNX graph (``reference_size * n_features * 4``
-        bytes).
+        the fitted detector and of its ONNX graph: each holds the reference rows once, in
+        float64 (``reference_size * n_features * 8`` bytes). These are raw training rows
+        (after the Pipeline's preprocessing), recoverable from the model file: see
+        ``references``.
     max_iter : int, default=None
         Maximum epochs of every member. None: for the default members, enough epochs for
         about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
@@ -682,7 +684,7 @@ default=None
         return self._run(self._scorer64(), "score_samples", X)
 
     def score_samples(self, X):
-        """Normality score: minus the reconstruction error (and code-space distance).
+        """Normality score: minus the weighted reconstruction, code-space and neighbour terms.
 
         Parameters
         ----------
@@ -766,10 +768,13 @@ default=None
             The elementwise loss (squared error for ``loss="mse"``, the negative
             log-likelihood for a VAE), divided by the feature's *median* training error
             when ``normalize_errors=True``, averaged over the members. A DataFrame (with
-            X's index and the fitted column names) when X is a DataFrame. With one member
-            and ``latent_weight=0``, ``score_samples`` is minus their mean; otherwise the
-            score also weighs the members robustly and adds the code-space term (class
-            Notes), so the errors explain the score without summing to it.
+            X's index and the fitted column names) when X is a DataFrame. With one member,
+            ``latent_weight=0`` and ``neighbor_weight=0``, ``score_samples`` is minus
+            their mean; otherwise (the default included: the neighbour term is on) the
+            score also weighs the members robustly and adds the code-space and neighbour
+            terms (class Notes), so the errors explain the reconstruction part of the
+            score without summing to it: a row far from every training row that the
+            autoencoders reconstruct well can be flagged with small errors everywhere.
         """
         X_checked = validate_fitted(self, X)
         errors = self._run(self._scorer64(), "feature_errors", X_checked)

@@ -390,3 +390,19 @@ def test_p_values_without_a_rate_are_ranks_among_the_training_rows(blobs_with_ou
     assert len(det.calibration_scores_) == len(X)  # all of them, up to 2,000
     np.testing.assert_allclose(np.sort(p)[-1], 1.0)
     assert np.mean(p <= 0.1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_score_is_minus_mean_feature_errors_only_without_latent_and_neighbour_terms(
+    blobs_with_outliers,
+):
+    X, _ = blobs_with_outliers
+    plain = ReconstructionAnomalyDetector(
+        AE, neighbor_weight=0.0, latent_weight=0.0, random_state=0
+    ).fit(X)
+    np.testing.assert_allclose(
+        plain.score_samples(X[:20]), -plain.feature_errors(X[:20]).mean(axis=1), rtol=1e-5
+    )
+    # the default adds the neighbour term: the errors explain the score, not sum to it
+    default = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    far = X[:20] * 3.0
+    assert not np.allclose(default.score_samples(far), -default.feature_errors(far).mean(axis=1))

@@ -4,8 +4,8 @@ of a bounded reference set (a uniform sample of the training rows), in input spa
 It captures what a k-nearest-neighbour detector captures (a row far from every training
 row is anomalous, also where the autoencoders reconstruct it well), and it is exportable:
 for one row it is a matrix product with the reference set, ``||a||^2 - 2 a.b + ||b||^2``,
-a ``TopK`` over the reference rows, a ``Gather`` of the k + 1 nearest, whose distances
-are computed again from their differences (exact where the product form cancels), and a
+in float64 (exact enough that the float32 graph and the estimator pick the same
+neighbours, also for tight clusters far apart), a ``TopK`` of the k + 1 smallest and a
 few elementwise nodes. (The sums are products
 with a column of ones: onnxruntime's ``ReduceSum`` rounds differently for other batch
 sizes, its ``MatMul`` does not, so a row's score never depends on the rows scored with
@@ -73,7 +73,15 @@ def plan_neighbors(X, size, n_neighbors, novelty, rng):
 
 
 class NeighborBlock(nn.Module):
-    """The neighbour term as a module: ``anomaly_column(x)`` is (n, 1)."""
+    """The neighbour term as a module: ``anomaly_column(x)`` is (n, 1).
+
+    It computes in float64 whatever the dtype of ``x`` (the exported float32 graph casts
+    the row to float64 and the term back): in float32, ``||a||^2 - 2ab + ||b||^2`` loses
+    the small distances to cancellation (about 1e-7 of the squared norms), which picks
+    the wrong neighbours where rows form tight clusters far from the centre of the
+    reference set. In float64 that error is about 1e-16 of the squared norms, so the
+    product form gives the distances themselves: no rows are gathered, and the graph
+    holds the reference set once (``R x n_features`` float64 numbers)."""
 
     def __init__(self, plan):
         super().__init__()
@@ -95,42 +103,44 @@ class NeighborBlock(nn.Module):
         self.register_buffer("center", torch.as_tensor(center)[None])
         self.register_buffer("neg2_refs", torch.as_tensor(-2.0 * s2 * centred.T).contiguous())
         self.register_buffer("ref_sq", torch.as_tensor(s2 * sq)[None])
-        self.register_buffer("refs", torch.as_tensor(scale * centred))
         # sums as products with ones: onnxruntime's ReduceSum rounds differently for
         # other batch sizes, its MatMul does not (a row's score then never depends on the
         # rows scored with it)
         self.register_buffer("sq_features", torch.full((n_features, 1), s2, dtype=torch.float64))
-        self.register_buffer("ones_features", torch.ones(n_features, 1, dtype=torch.float64))
         self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
         self.tolerance = float(scale * SELF_TOLERANCE * np.sqrt(max(sq.mean(), 1e-24)))
 
+    def _apply(self, fn, recurse=True):
+        # the term's buffers stay float64 when the scorer is cast to float32 (its
+        # rounding would pick the wrong neighbours); moves between devices still apply
+        kept = dict(self._buffers)
+        super()._apply(fn, recurse)
+        for name, buffer in kept.items():
+            moved = self._buffers[name]
+            self._buffers[name] = buffer.to(device=moved.device, dtype=torch.float64)
+        return self
+
     def anomaly_column(self, x):
         """``weight`` times the mean distance to the k nearest references (a self-match
-        left out), (n, 1).
-
-        The k + 1 nearest are found with ``||a||^2 - 2ab + ||b||^2`` (one matrix product
-        with the centred references), then their distances are computed again from the
-        differences: the product form loses the small distances to cancellation (about
-        1e-3 of the rows' norm in float32), the differences do not, so the float32
-        graph and the float64 estimator agree on every distance and on which row is a
-        self-match."""
-        xc = x - self.center
+        left out), (n, 1), in x's dtype, computed in float64: one matrix product with the
+        centred references, a ``TopK`` of the k + 1 smallest squared distances, their
+        square roots."""
+        xc = x.to(torch.float64) - self.center
         sq = torch.addmm(self.ref_sq, xc, self.neg2_refs) + (xc * xc) @ self.sq_features
-        nearest = torch.topk(sq, self.n_take, dim=1, largest=False).indices  # (n, k + 1)
-        diff = self.refs[nearest] - (self.scale * xc)[:, None, :]  # (n, k + 1, F)
-        dist = ((diff * diff) @ self.ones_features).squeeze(-1).sqrt()  # (n, k + 1)
+        nearest = torch.topk(sq, self.n_take, dim=1, largest=False).values  # ascending
+        # abs: a squared distance of zero may come out as -1e-16
+        dist = nearest.abs().sqrt()  # (n, k + 1)
         total = dist @ self.ones_taken
         if self.exclude_self:
-            closest = dist.min(dim=1, keepdim=True).values
-            farthest = dist.max(dim=1, keepdim=True).values
+            closest, farthest = dist[:, :1], dist[:, -1:]
             total = total - torch.where(closest <= self.tolerance, closest, farthest)
-        return total
+        return total.to(x.dtype)
 
     def distance(self, x):
         """The mean distance to the k nearest references (a self-match left out), (n, 1)."""
         return self.anomaly_column(x) / self.weight
 
     def widths(self, n_features):
-        """For the inference chunking and thread choice: a layer of R units, and the
-        k + 1 differences of every feature (held per row while it is scored)."""
-        return [n_features, int(self.neg2_refs.shape[1]), self.n_take * n_features]
+        """For the inference chunking and thread choice: a layer of R units (held per
+        row while it is scored)."""
+        return [n_features, int(self.neg2_refs.shape[1])]

@@ -84,3 +84,57 @@ def test_novelty_trains_the_default_members_on_every_row(blobs_with_outliers):
     assert {m.loss_trim for m in det.estimators_} == {0.0}
     det = ReconstructionAnomalyDetector(max_iter=2, random_state=0).fit(X)
     assert {m.loss_trim for m in det.estimators_} == {0.1}
+
+
+def _far_clusters(n, seed):
+    """Five sensors at +-100 with noise 0.1: tight clusters far from the origin."""
+    rng = np.random.RandomState(seed)
+    centres = np.random.RandomState(0).choice([-100.0, 100.0], size=(8, 5))
+    return centres[rng.randint(0, 8, n)] + 0.1 * rng.normal(size=(n, 5))
+
+
+def test_float32_neighbour_term_picks_the_same_neighbours_in_tight_far_clusters():
+    import torch
+
+    refs = StandardScaler().fit(_far_clusters(2000, 0)).transform(_far_clusters(300, 1))
+    rows = StandardScaler().fit(_far_clusters(2000, 0)).transform(_far_clusters(200, 2))
+    block64 = NeighborBlock(NeighborPlan(refs, 3))
+    block32 = NeighborBlock(NeighborPlan(refs, 3)).to(torch.float32)
+    x32 = torch.as_tensor(rows, dtype=torch.float32)
+    got = block32.distance(x32).numpy()[:, 0]
+    # the float32 module computes in float64 from the float32 rows: exactly the float64
+    # term of those rows (the rounding of the product form once picked wrong neighbours)
+    want = block64.distance(x32.to(torch.float64)).numpy()[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got, _mean_knn(refs, x32.numpy().astype(np.float64), 3), rtol=1e-6)
+
+
+def test_exported_neighbour_term_agrees_with_the_pipeline_on_tight_far_clusters():
+    pytest.importorskip("onnxruntime")
+    from sklearn.pipeline import make_pipeline
+
+    from skae.onnx import load_onnx, to_onnx
+
+    X, new = _far_clusters(2000, 0), _far_clusters(1000, 1)
+    pipe = make_pipeline(StandardScaler(), ReconstructionAnomalyDetector(AE, random_state=0)).fit(X)
+    model = load_onnx(to_onnx(pipe, X[:5]))
+    np.testing.assert_array_equal(model.predict(new), pipe.predict(new))
+    # the rest is the float32 rounding of the scaled rows (1e-7 of values near 1, whose
+    # neighbours are 1e-3 apart): the scores once differed by 0.04 and 20 labels
+    scores = pipe.decision_function(new)
+    assert np.max(np.abs(model.decision_function(new) - scores) / (np.abs(scores) + 1)) < 2e-3
+
+
+def test_reference_set_is_held_once_in_float64_in_the_graph():
+    pytest.importorskip("onnxruntime")
+    from skae.onnx import to_onnx
+
+    X = np.random.RandomState(0).normal(size=(400, 6))
+    det = ReconstructionAnomalyDetector(AE, reference_size=300, random_state=0).fit(X)
+    assert det.reference_.shape == (300, 6) and det.reference_.dtype == np.float64
+    from onnx import TensorProto
+
+    graph = to_onnx(det, X[:5]).graph
+    sized = [t for t in graph.initializer if np.prod(t.dims) == 300 * 6]
+    # once (it was held twice in float32: a product form and rows to gather)
+    assert [t.data_type for t in sized] == [TensorProto.DOUBLE]
