@@ -57,6 +57,9 @@ META_NOVELTY = "novelty"
 # {column: text} for text columns whose encoder knows a missing value by another text
 # than MISSING_CATEGORY (an encoder fitted on pandas 2's None writes "None").
 META_MISSING_TEXT = "missing_text"
+# How many training rows the graph holds as they are (the neighbour term's reference
+# rows; "0" with references="centroids" or without the term), as a decimal integer.
+META_TRAINING_ROWS = "training_rows"
 
 # ------------------------------------------------------------ metadata values
 INPUTS_TENSOR = "tensor"

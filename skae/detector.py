@@ -146,6 +146,17 @@ default=None
         float64 (``reference_size * n_features * 8`` bytes). These are raw training rows
         (after the Pipeline's preprocessing), recoverable from the model file: see
         ``references``.
+    references : {"rows", "centroids"}, default="rows"
+        What the neighbour term measures distances to. "rows": ``reference_size``
+        training rows drawn at random, kept as they are in the fitted detector and in its
+        ONNX graph (anyone with the model file can read them, through the Pipeline's
+        scaler back to the original units). "centroids": k-means centroids of the
+        calibration rows (at most ``min(reference_size, 256)``), each the mean of at
+        least 5 rows (smaller clusters are dropped), so the model file holds no training
+        row; the term is then the distance to the nearest centroids that stand for 8% of
+        the rows (with ``novelty``, the nearest centroid). It costs a little detection
+        quality (benchmarks/README.md) and scores faster. The pickle keeps the
+        calibration sample either way (``reservoir_size``).
     max_iter : int, default=None
         Maximum epochs of every member. None: for the default members, enough epochs for
         about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
@@ -194,7 +205,13 @@ default=None
         Each member's mean training code and the inverse of its covariance (with a
         small ridge), for the code-space term (``latent_weight > 0``).
     reference_ : ndarray of shape (n_references, n_features) or None
-        The reference rows of the neighbour term (``neighbor_weight > 0``).
+        The reference rows of the neighbour term (``neighbor_weight > 0``), or its
+        centroids with ``references="centroids"``.
+    model_training_rows_ : int
+        How many training rows the exported model (and this detector) holds as they
+        are, for the neighbour term: ``len(reference_)`` with ``references="rows"``, else
+        0. The detector (and its pickle, not its ONNX graph) also keeps the calibration
+        sample: up to ``reservoir_size`` training rows.
     n_neighbors_ : int or None
         The neighbourhood the neighbour term uses.
     novelty_ : bool
@@ -259,6 +276,7 @@ default=None
         "neighbor_weight": [Interval(Real, 0, None, closed="left")],
         "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "reference_size": [Interval(Integral, 2, None, closed="left")],
+        "references": [StrOptions({"rows", "centroids"})],
         "max_iter": [None, Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -285,6 +303,7 @@ default=None
         neighbor_weight=4.0,
         n_neighbors="auto",
         reference_size=1024,
+        references="rows",
         max_iter=None,
         learning_rate_init=None,
         batch_size=None,
@@ -303,6 +322,7 @@ default=None
         self.neighbor_weight = neighbor_weight
         self.n_neighbors = n_neighbors
         self.reference_size = reference_size
+        self.references = references
         self.max_iter = max_iter
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -569,6 +589,7 @@ default=None
             self.n_neighbors,
             self._novelty(),
             check_random_state(self.random_state),
+            references=self.references,
         )
         block = NeighborBlock(plan)
         widths = [block.widths(self.n_features_in_)]
@@ -660,6 +681,15 @@ default=None
     def reference_(self):
         neighbors = self._calibrated().neighbors
         return None if neighbors is None else neighbors.references
+
+    @property
+    def model_training_rows_(self):
+        """How many training rows the exported model holds as they are: the neighbour
+        term's reference rows with ``references="rows"``, else 0 (centroids, or no
+        neighbour term). The pickle also keeps the calibration sample (at most
+        ``reservoir_size`` rows)."""
+        neighbors = self._calibrated().neighbors
+        return 0 if neighbors is None or not neighbors.holds_rows else len(neighbors.references)
 
     @property
     def n_neighbors_(self):

@@ -46,14 +46,30 @@ def auto_neighbors(n_references, novelty):
     return max(1, int(round(OUTLIER_SHARE * n_references)))
 
 
+# references="centroids": at most this many k-means centroids of the calibration rows,
+# each the mean of at least MIN_CLUSTER_ROWS of them (smaller clusters are dropped, so
+# no centroid is one row or close to it), fitted on at most CENTROID_FIT_ROWS rows.
+MAX_CENTROIDS, MIN_CLUSTER_ROWS, CENTROID_FIT_ROWS = 256, 5, 16_384
+
+
 @dataclass
 class NeighborPlan:
     """The reference set and how its term enters the score: ``weight`` times the mean
-    Euclidean distance to the ``n_neighbors`` nearest references."""
+    Euclidean distance to the ``n_neighbors`` nearest references; or, with ``masses``
+    (the share of the rows each reference, a centroid, stands for), the mean distance to
+    the nearest centroids that together stand for ``share`` of the rows (each weighted by
+    the part of its share used; the nearest centroid when ``share`` is 0)."""
 
     references: np.ndarray  # (R, n_features), float64
     n_neighbors: int
     weight: float = 1.0
+    masses: np.ndarray | None = None  # (R,), sums to 1: centroids, not rows
+    share: float = 0.0
+
+    @property
+    def holds_rows(self):
+        """Whether the references are training rows (not summaries of many)."""
+        return self.masses is None
 
 
 def choose_references(X, size, rng):
@@ -63,10 +79,36 @@ def choose_references(X, size, rng):
     return np.array(X, dtype=np.float64)
 
 
-def plan_neighbors(X, size, n_neighbors, novelty, rng):
+def plan_centroids(X, size, n_neighbors, novelty, rng):
+    """The centroid plan at unit weight: k-means centroids of (a sample of) X, at most
+    ``min(size, MAX_CENTROIDS)``, each the mean of at least ``MIN_CLUSTER_ROWS`` rows,
+    with the share of the rows each stands for. ``n_neighbors="auto"``: the nearest
+    centroids standing for 8% of the rows, or with ``novelty`` the nearest one; an int:
+    the mean distance to that many nearest centroids."""
+    from sklearn.cluster import KMeans
+
+    sample = choose_references(X, CENTROID_FIT_ROWS, rng)
+    n_clusters = max(1, min(size, MAX_CENTROIDS, len(sample) // MIN_CLUSTER_ROWS))
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    km = KMeans(n_clusters=n_clusters, n_init=1, max_iter=50, random_state=seed).fit(sample)
+    sizes = np.bincount(km.labels_, minlength=n_clusters)
+    keep = sizes >= min(MIN_CLUSTER_ROWS, sizes.max())
+    centroids = np.asarray(km.cluster_centers_[keep], dtype=np.float64)
+    masses = sizes[keep] / sizes[keep].sum()
+    if n_neighbors != "auto":
+        k = int(min(n_neighbors, len(centroids)))
+        return NeighborPlan(centroids, k, masses=np.full(len(centroids), 1.0 / k), share=1.0)
+    share = 0.0 if novelty else OUTLIER_SHARE
+    return NeighborPlan(centroids, 1, masses=masses, share=share)
+
+
+def plan_neighbors(X, size, n_neighbors, novelty, rng, references="rows"):
     """The neighbour term's plan at unit weight: at most ``size`` rows of X as the
     references and the neighbourhood (``n_neighbors``, or for "auto"
-    :func:`auto_neighbors`), at most one fewer than the references."""
+    :func:`auto_neighbors`), at most one fewer than the references; with
+    ``references="centroids"``, :func:`plan_centroids`."""
+    if references == "centroids":
+        return plan_centroids(X, size, n_neighbors, novelty, rng)
     references = choose_references(X, size, rng)
     k = auto_neighbors(len(references), novelty) if n_neighbors == "auto" else n_neighbors
     return NeighborPlan(references, int(min(k, max(len(references) - 1, 1))))
@@ -85,6 +127,10 @@ class NeighborBlock(nn.Module):
 
     def __init__(self, plan):
         super().__init__()
+        self.massed = plan.masses is not None
+        if self.massed:
+            self._init_centroids(plan)
+            return
         refs = np.asarray(plan.references, dtype=np.float64)
         center = refs.mean(axis=0)
         centred = refs - center
@@ -110,6 +156,41 @@ class NeighborBlock(nn.Module):
         self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
         self.tolerance = float(scale * SELF_TOLERANCE * np.sqrt(max(sq.mean(), 1e-24)))
 
+    def _init_centroids(self, plan):
+        """Centroids: the nearest ``n_take`` (enough to stand for ``share`` of the rows
+        whichever they are), each weighted by the part of its share used."""
+        refs = np.asarray(plan.references, dtype=np.float64)
+        center = refs.mean(axis=0)
+        centred = refs - center
+        n_refs, n_features = refs.shape
+        masses = np.asarray(plan.masses, dtype=np.float64)
+        if plan.share > 0:
+            masses = masses / plan.share  # the weights then sum to 1
+            cum = np.cumsum(np.sort(masses))
+            self.n_take = int(min(n_refs, np.searchsorted(cum, 1.0 - 1e-12) + 1))
+        else:  # the nearest centroid
+            masses, self.n_take = np.full(n_refs, 1.0), 1
+        self.k, self.exclude_self, self.weight = self.n_take, False, float(plan.weight)
+        s2 = self.weight * self.weight
+        self.scale, self.tolerance = self.weight, 0.0
+        self.register_buffer("center", torch.as_tensor(center)[None])
+        self.register_buffer("neg2_refs", torch.as_tensor(-2.0 * s2 * centred.T).contiguous())
+        self.register_buffer("ref_sq", torch.as_tensor(s2 * (centred * centred).sum(axis=1))[None])
+        self.register_buffer("sq_features", torch.full((n_features, 1), s2, dtype=torch.float64))
+        self.register_buffer("masses", torch.as_tensor(masses))
+        self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
+
+    def _massed_column(self, xc):
+        partial = torch.addmm(self.ref_sq, xc, self.neg2_refs)
+        nearest = torch.topk(partial, self.n_take, dim=1, largest=False)  # ascending
+        dist = (nearest.values + (xc * xc) @ self.sq_features).abs().sqrt()
+        if self.n_take == 1:
+            return dist
+        mass = self.masses[nearest.indices]  # (n, n_take)
+        before = torch.cumsum(mass, dim=1) - mass
+        used = torch.minimum(torch.relu(1.0 - before), mass)
+        return (dist * used) @ self.ones_taken
+
     def _apply(self, fn, recurse=True):
         # the term's buffers stay float64 when the scorer is cast to float32 (its
         # rounding would pick the wrong neighbours); moves between devices still apply
@@ -126,13 +207,18 @@ class NeighborBlock(nn.Module):
         centred references, a ``TopK`` of the k + 1 smallest squared distances, their
         square roots."""
         xc = x.to(torch.float64) - self.center
-        sq = torch.addmm(self.ref_sq, xc, self.neg2_refs) + (xc * xc) @ self.sq_features
-        nearest = torch.topk(sq, self.n_take, dim=1, largest=False).values  # ascending
+        if self.massed:
+            return self._massed_column(xc).to(x.dtype)
+        # ||b||^2 - 2ab ranks the references as the squared distance does; ||a||^2, the
+        # same for every reference, is added to the k + 1 kept only
+        partial = torch.addmm(self.ref_sq, xc, self.neg2_refs)
+        nearest = torch.topk(partial, self.n_take, dim=1, largest=False, sorted=False).values
         # abs: a squared distance of zero may come out as -1e-16
-        dist = nearest.abs().sqrt()  # (n, k + 1)
+        dist = (nearest + (xc * xc) @ self.sq_features).abs().sqrt()  # (n, k + 1)
         total = dist @ self.ones_taken
         if self.exclude_self:
-            closest, farthest = dist[:, :1], dist[:, -1:]
+            closest = dist.min(dim=1, keepdim=True).values
+            farthest = dist.max(dim=1, keepdim=True).values
             total = total - torch.where(closest <= self.tolerance, closest, farthest)
         return total.to(x.dtype)
 

@@ -138,3 +138,42 @@ def test_reference_set_is_held_once_in_float64_in_the_graph():
     sized = [t for t in graph.initializer if np.prod(t.dims) == 300 * 6]
     # once (it was held twice in float32: a product form and rows to gather)
     assert [t.data_type for t in sized] == [TensorProto.DOUBLE]
+
+
+def test_centroid_references_hold_no_training_row(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    rows = ReconstructionAnomalyDetector(AE, reference_size=200, random_state=0).fit(X)
+    assert rows.model_training_rows_ == 200
+    assert all(np.any(np.all(X == r, axis=1)) for r in rows.reference_)
+    private = ReconstructionAnomalyDetector(
+        AE, references="centroids", reference_size=200, random_state=0
+    ).fit(X)
+    assert private.model_training_rows_ == 0
+    # each centroid is the mean of at least 5 rows: none is (close to) a training row
+    nearest = np.sqrt(((private.reference_[:, None] - X[None]) ** 2).sum(-1)).min(axis=1)
+    assert nearest.min() > 1e-6
+    assert len(private.reference_) <= 200
+
+
+@pytest.mark.parametrize("novelty", [False, True])
+def test_centroid_term_is_the_share_weighted_distance_to_the_nearest_centroids(
+    blobs_with_outliers, novelty
+):
+    import torch
+
+    X, _ = blobs_with_outliers
+    det = ReconstructionAnomalyDetector(
+        AE, references="centroids", novelty=novelty, random_state=0
+    ).fit(X)
+    plan = det._calibrated().neighbors
+    rows = np.vstack([X[:10], X[:10] + 2.0])
+    d = np.sqrt(((rows[:, None] - plan.references[None]) ** 2).sum(-1))
+    order = np.argsort(d, axis=1)
+    if novelty:
+        want = d.min(axis=1)
+    else:  # the nearest centroids until they stand for 8% of the rows
+        mass = plan.masses[order] / 0.08
+        used = np.minimum(np.clip(1.0 - (np.cumsum(mass, 1) - mass), 0, None), mass)
+        want = (np.take_along_axis(d, order, 1) * used).sum(1)
+    got = NeighborBlock(plan).distance(torch.as_tensor(rows)).numpy()[:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-9)

@@ -370,3 +370,24 @@ def test_novelty_follows_the_false_alarm_rate_by_default(table, tmp_path):
     assert _detector(FitOptions(false_alarm_rate=0.05)).novelty == "auto"
     assert _detector(FitOptions(novelty="no")).novelty is False
     assert _detector(FitOptions(novelty="yes")).novelty is True
+
+
+def test_no_training_rows_flag_keeps_no_training_row_and_info_says_so(table, tmp_path, capsys):
+    df, _ = table
+    df[X_COLUMNS].to_csv(tmp_path / "d.csv", index=False)
+    found = {}
+    for name, extra in (("rows", []), ("private", ["--no-training-rows"])):
+        model = tmp_path / f"{name}.onnx"
+        assert main(["fit", str(tmp_path / "d.csv"), "-o", str(model), *QUICK, *extra]) == 0
+        assert main(["info", str(model), "--params"]) == 0
+        found[name] = capsys.readouterr().out
+    assert "training rows: 600 kept as they are" in found["rows"]
+    assert "training rows: none kept" in found["private"]
+    assert "references='centroids'" in found["private"]
+
+
+def test_fit_help_says_the_model_file_holds_training_rows(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--no-training-rows" in help_text and "holds as they are" in help_text
