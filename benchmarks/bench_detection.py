@@ -180,6 +180,8 @@ METHODS = {
     "skae": (_skae(), "sklearn"),
     "skae novelty": (_skae(novelty=True), "sklearn"),
     "skae before": (_skae(**PREVIOUS_DEFAULT), "sklearn"),
+    "skae centroids": (_skae(references="centroids"), "sklearn"),
+    "skae novelty centroids": (_skae(novelty=True, references="centroids"), "sklearn"),
     "skae streamed": (_streamed(), "sklearn"),
     "skae novelty streamed": (_streamed(novelty=True), "sklearn"),
     "skae before streamed": (_streamed(**PREVIOUS_DEFAULT), "sklearn"),

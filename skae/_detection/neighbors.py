@@ -39,6 +39,18 @@ SELF_TOLERANCE = 1e-4
 OUTLIER_SHARE, NOVELTY_NEIGHBORS = 0.08, 2
 
 
+# reference_size="auto": the reference rows with and without novelty (measured on both
+# fixed halves of the development datasets, benchmarks/README.md)
+NOVELTY_REFERENCES, OUTLIER_REFERENCES = 1024, 512
+
+
+def auto_reference_size(reference_size, novelty):
+    """``reference_size="auto"``: 1,024 with ``novelty``, else 512."""
+    if reference_size != "auto":
+        return reference_size
+    return NOVELTY_REFERENCES if novelty else OUTLIER_REFERENCES
+
+
 def auto_neighbors(n_references, novelty):
     """``n_neighbors="auto"``: 2 with ``novelty``, else 8% of the reference rows (>= 1)."""
     if novelty:

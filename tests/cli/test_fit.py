@@ -381,7 +381,7 @@ def test_no_training_rows_flag_keeps_no_training_row_and_info_says_so(table, tmp
         assert main(["fit", str(tmp_path / "d.csv"), "-o", str(model), *QUICK, *extra]) == 0
         assert main(["info", str(model), "--params"]) == 0
         found[name] = capsys.readouterr().out
-    assert "training rows: 600 kept as they are" in found["rows"]
+    assert "training rows: 512 kept as they are" in found["rows"]
     assert "training rows: none kept" in found["private"]
     assert "references='centroids'" in found["private"]
 
