@@ -35,6 +35,9 @@ TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_
 # the robust standardisation divides by the spread of one or two rows.
 MIN_CALIBRATION_ROWS = 10
 
+# neighbor_weight="auto": without and with novelty (benchmarks/README.md, both halves)
+NEIGHBOR_WEIGHT, NOVELTY_NEIGHBOR_WEIGHT = 4.0, 16.0
+
 
 def _check_enough_calibration_rows(n, rate):
     need = conformal.needed_rows(rate)
@@ -130,11 +133,13 @@ default=None
         the training codes, which flags rows that reconstruct well but sit far out along
         the directions the model did learn (Denouden et al., 2018). 0 leaves it out (the
         neighbour term covers such rows better on ADBench's datasets).
-    neighbor_weight : float, default=4.0
+    neighbor_weight : "auto" or float, default="auto"
         Weight of the neighbour term, relative to the reconstruction term's 1: the mean
         Euclidean distance from a row to its ``n_neighbors`` nearest rows of the
         reference set, in input space. 0 leaves it out (scores by reconstruction alone,
-        plus the code-space term).
+        plus the code-space term). "auto": 4, or 16 with ``novelty`` (on normal training
+        rows the autoencoders add nothing measurable to the nearest neighbours on the
+        benchmark's datasets: the score is then mostly the neighbour term).
     n_neighbors : "auto" or int, default="auto"
         The neighbourhood of the neighbour term. "auto": 2 with ``novelty``, else 8% of
         the reference rows (at least 1).
@@ -276,7 +281,7 @@ default=None
         "novelty": [StrOptions({"auto"}), "boolean"],
         "normalize_errors": ["boolean"],
         "latent_weight": [Interval(Real, 0, None, closed="left")],
-        "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "neighbor_weight": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "reference_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
         "references": [StrOptions({"rows", "centroids"})],
@@ -303,7 +308,7 @@ default=None
         novelty="auto",
         normalize_errors=True,
         latent_weight=0.0,
-        neighbor_weight=4.0,
+        neighbor_weight="auto",
         n_neighbors="auto",
         reference_size="auto",
         references="rows",
@@ -498,6 +503,12 @@ default=None
             return self.false_alarm_rate is not None
         return bool(self.novelty)
 
+    def _neighbor_weight(self):
+        """``neighbor_weight`` resolved: "auto" is 4, or 16 with ``novelty``."""
+        if self.neighbor_weight == "auto":
+            return NOVELTY_NEIGHBOR_WEIGHT if self._novelty() else NEIGHBOR_WEIGHT
+        return float(self.neighbor_weight)
+
     @property
     def novelty_(self):
         return self._novelty()
@@ -584,7 +595,7 @@ default=None
         """The neighbour term's reference set (at unit weight), drawn from the training
         rows X, and that term on them (a row left out of its own neighbours); (None,
         None) when ``neighbor_weight=0``."""
-        if self.neighbor_weight == 0:
+        if self._neighbor_weight() == 0:
             return None, None
         plan = plan_neighbors(
             X,
@@ -617,7 +628,7 @@ default=None
             informative=informative_features(X),
             neighbors=neighbors,
             neighbor_terms=neighbor_terms,
-            neighbor_weight=self.neighbor_weight,
+            neighbor_weight=self._neighbor_weight(),
         )
         # the float64 scorer, built now and kept for score_samples (scoring then never
         # changes the fitted state); the training scores exactly as score_samples

@@ -41,11 +41,11 @@ OUTLIER_SHARE, NOVELTY_NEIGHBORS = 0.08, 2
 
 # reference_size="auto": the reference rows with and without novelty (measured on both
 # fixed halves of the development datasets, benchmarks/README.md)
-NOVELTY_REFERENCES, OUTLIER_REFERENCES = 1024, 512
+NOVELTY_REFERENCES, OUTLIER_REFERENCES = 2048, 512
 
 
 def auto_reference_size(reference_size, novelty):
-    """``reference_size="auto"``: 1,024 with ``novelty``, else 512."""
+    """``reference_size="auto"``: 2,048 with ``novelty``, else 512."""
     if reference_size != "auto":
         return reference_size
     return NOVELTY_REFERENCES if novelty else OUTLIER_REFERENCES

@@ -36,7 +36,7 @@ def test_neighbor_term_is_the_documented_robust_combination(blobs_with_outliers,
     rows = np.vstack([new, X[:10]])
     expected = -(
         _robust_z(error, (det.estimator_._feature_errors(rows) / scale).mean(1))
-        + 4.0 * _robust_z(_mean_knn(refs, X, k), _mean_knn(refs, rows, k))
+        + (16.0 if novelty else 4.0) * _robust_z(_mean_knn(refs, X, k), _mean_knn(refs, rows, k))
     )
     np.testing.assert_allclose(det.score_samples(rows), expected, rtol=1e-3, atol=1e-4)
     # the training rows score as the calibration saw them: offset_ flags 10% of them
@@ -51,6 +51,15 @@ def test_partial_fit_keeps_the_reference_set_bounded(blobs_with_outliers):
     assert len(det._reservoir.rows) == 120 and det.reference_.shape == (50, 8)
     # drawn from the reservoir, a uniform sample of every row seen
     assert all(np.any(np.all(det._reservoir.rows == r, axis=1)) for r in det.reference_)
+
+
+def test_auto_reference_size_and_weight_follow_novelty(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    X = np.vstack([X] * 12)  # enough rows for both sizes
+    outlier = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    novelty = ReconstructionAnomalyDetector(AE, novelty=True, random_state=0).fit(X)
+    assert len(outlier.reference_) == 512 and outlier._neighbor_weight() == 4.0
+    assert len(novelty.reference_) == 2048 and novelty._neighbor_weight() == 16.0
 
 
 def test_auto_neighbors_novelty_two_else_eight_percent():
