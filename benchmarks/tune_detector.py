@@ -294,6 +294,45 @@ def report(protocol, res):
         print(f"{name:32s} {text}")
 
 
+# the ablation table in benchmarks/README.md: each part alone and the combinations used
+ABLATION = {
+    "autoencoders' reconstruction (ae)": "ae",
+    "code-space term (code)": "code",
+    "2 nearest of 1,024 rows (knn2)": "knn2",
+    "5 nearest of 1,024 rows (knn5)": "knn5",
+    "8% nearest of 1,024 rows (knn8pct)": "knn8pct",
+    "nearest of 256 centroids, clusters >= 5 rows": "km256_m5",
+    "centroids for 8% of the rows, clusters >= 5 rows": "km256_mass8",
+    "ae + 4 knn8pct": "ae+4*knn8pct",
+    "ae + code + 4 knn8pct": "ae+code+4*knn8pct",
+    "ae + 4 knn2": "ae+4*knn2",
+    "ae + 4 centroids (8%)": "ae+4*km256_mass8",
+    "ae + 4 nearest centroid": "ae+4*km256_m5",
+    "max(ae, knn8pct)": "max(ae,knn8pct)",
+    "IsolationForest (peer)": "iforest",
+    "PyOD KNN, 5th nearest of all rows (peer)": "pyodknn",
+}
+
+
+def ablation_table(results):
+    """Markdown rows: part, then per protocol half A / half B ROC-AUC and PR-AUC."""
+    lines = [
+        "| part or combination | ADBench A ROC / PR | ADBench B ROC / PR "
+        "| normal rows A ROC / PR | normal rows B ROC / PR |",
+        "|---|---|---|---|---|",
+    ]
+    for label, name in ABLATION.items():
+        cells = []
+        for protocol in ("adbench", "clean"):
+            per_ds = results[protocol][name]
+            for half in ("A", "B"):
+                vals = [per_ds[d] for d in HALVES[half] if d in per_ds]
+                r, p = np.mean(vals, axis=0) if len(vals) == len(HALVES[half]) else (np.nan,) * 2
+                cells.append(f"{r:.3f} / {p:.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", nargs="+", default=["adbench", "clean"])
@@ -320,8 +359,12 @@ def main(argv=None):
                         f"{time.perf_counter() - start:.1f} s",
                         flush=True,
                     )
+    results = {}
     for protocol in args.protocol:
-        report(protocol, evaluate(protocol, datasets, args.seeds))
+        results[protocol] = evaluate(protocol, datasets, args.seeds)
+        report(protocol, results[protocol])
+    if set(results) == {"adbench", "clean"}:
+        print("\n" + ablation_table(results))
     return 0
 
 

@@ -3,32 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.default_members import default_epochs, default_estimators
-from ._detection.ensemble import stack_groups, train_members
-from ._detection.neighbors import NeighborBlock, auto_reference_size, plan_neighbors
+from ._detection.ensemble import train_ensemble
+from ._detection.members import TRAINING_PARAMS, make_members
+from ._detection.neighbors import auto_reference_size, reference_terms
 from ._detection.reservoir import Reservoir
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
 from ._estimators.batches import map_batches
 from ._estimators.validation import check_finite_output, validate, validate_fitted
-from ._train.progress import ProgressBar
 
 # default_epochs and default_estimators are documented here, where the detector uses them
 __all__ = ["ReconstructionAnomalyDetector", "default_epochs", "default_estimators"]
-
-# The detector's training parameters, passed on to the members.
-TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
 
 
 # The fewest rows whose scores give quartiles and a threshold worth the name: with fewer,
@@ -61,16 +57,6 @@ def _check_enough_rows(n, method):
                 "partial_fit before scoring."
             )
         )
-
-
-def _why_stopped(members, unconverged, partial):
-    """The ensemble's progress bar's last words."""
-    if unconverged is None:
-        return "stopped by an error or Ctrl-C"
-    if partial:
-        return f"one epoch on this chunk for {len(members)} networks"
-    done = len(members) - len(unconverged)
-    return f"{done} of {len(members)} networks stopped by themselves"
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -256,6 +242,14 @@ default=None
     plus ``latent_weight`` times their mean standardised code term plus
     ``neighbor_weight`` times the standardised neighbour term).
 
+    What a fitted detector holds of the training rows: its ONNX graph holds
+    ``model_training_rows_`` of them as they are (the neighbour term's reference rows,
+    at most ``reference_size``; none with ``references="centroids"`` or
+    ``neighbor_weight=0``), readable by anyone with the file; the detector itself, and
+    so its pickle, also keeps the calibration sample (up to ``reservoir_size`` rows, so
+    that ``partial_fit`` can recalibrate) and, with ``false_alarm_rate``, up to 10,000
+    held-out rows.
+
     References
     ----------
     T. Denouden et al., "Improving Reconstruction Autoencoder Out-of-distribution
@@ -354,57 +348,12 @@ default=None
     # ------------------------------------------------------------------ members
     def _members(self, n_features, n_samples=None):
         """Unfitted clones of the members, with the detector's training parameters."""
-        if self.estimator is None:
-            members = default_estimators(n_features, n_samples)
-            if self._novelty():  # no anomalies in the training rows: none to trim away
-                for member in members:
-                    member.set_params(loss_trim=0.0)
-        else:
-            given = (
-                list(self.estimator)
-                if isinstance(self.estimator, (list, tuple))
-                else [self.estimator]
-            )
-            if not given or not all(isinstance(m, BaseAutoencoder) for m in given):
-                raise ValueError(
-                    "estimator must be an AutoencoderTransformer or VAETransformer, a "
-                    f"non-empty list of them, or None; got {self.estimator!r}."
-                )
-            members = [clone(m) for m in given]
-        for member in members:
-            defaults = inspect.signature(type(member)).parameters
-            own = member.get_params(deep=False)
-            for name in TRAINING_PARAMS:
-                value = getattr(self, name)
-                if value is None:
-                    continue
-                if self.estimator is not None and own[name] != defaults[name].default:
-                    continue  # set on the member by the user: that wins
-                member.set_params(**{name: value})
-            if self.verbose:
-                member.set_params(verbose=0)  # the detector shows one bar for all
-            member._validate_params()  # parameters set here are checked like the user's
-        if self.random_state is not None:
-            rng = check_random_state(self.random_state)
-            for member in members:
-                member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        return members
+        return make_members(self, n_features, n_samples, novelty=self._novelty())
 
     def _train(self, X, partial):
         """Train the members on X; returns those that ran out of epochs."""
-        members = self.estimators_
-        groups = stack_groups(members, X.shape[1], X.shape[0])
-        bar = None
-        if self.verbose:
-            epochs = 1 if partial else max(m._max_epochs(len(X)) for m in members)
-            bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
-        unconverged = None
-        try:
-            unconverged = train_members(members, groups, X, partial=partial, progress=bar)
-        finally:
-            if bar is not None:
-                bar.finish(_why_stopped(members, unconverged, partial))
-        self.n_iter_ = max(m.n_iter_ for m in members)
+        unconverged = train_ensemble(self.estimators_, X, partial, self.verbose)
+        self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
         return unconverged
 
     # ---------------------------------------------------------------- fitting
@@ -592,23 +541,19 @@ default=None
         return check_finite_output(out, X)
 
     def _references(self, X):
-        """The neighbour term's reference set (at unit weight), drawn from the training
-        rows X, and that term on them (a row left out of its own neighbours); (None,
-        None) when ``neighbor_weight=0``."""
+        """The neighbour term's plan (at unit weight) from the training rows X and that
+        term on them; (None, None) when ``neighbor_weight=0``."""
         if self._neighbor_weight() == 0:
             return None, None
-        plan = plan_neighbors(
+        return reference_terms(
             X,
             auto_reference_size(self.reference_size, self._novelty()),
             self.n_neighbors,
             self._novelty(),
             check_random_state(self.random_state),
             references=self.references,
+            n_jobs=self.n_jobs,
         )
-        block = NeighborBlock(plan)
-        widths = [block.widths(self.n_features_in_)]
-        terms = map_batches(block.distance, X, widths, self.n_jobs).reshape(-1)
-        return plan, terms
 
     def _member_widths(self):
         return [m._layer_widths(self.n_features_in_) for m in self.estimators_]

@@ -14,6 +14,7 @@ import dataclasses
 
 from .._nn.stacked import StackedAutoencoder
 from .._train.devices import resolve_device
+from .._train.progress import ProgressBar
 from .._train.threads import mlp_flops
 
 # A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
@@ -170,3 +171,30 @@ def _unstack_optimizer_state(stack, state):
             {"state": member, "param_groups": [{"params": list(range(n))}], "order": "module"}
         )
     return out
+
+
+def _why_stopped(members, unconverged, partial):
+    """The ensemble's progress bar's last words."""
+    if unconverged is None:
+        return "stopped by an error or Ctrl-C"
+    if partial:
+        return f"one epoch on this chunk for {len(members)} networks"
+    done = len(members) - len(unconverged)
+    return f"{done} of {len(members)} networks stopped by themselves"
+
+
+def train_ensemble(members, X, partial, verbose):
+    """Train the members on X (one epoch with ``partial``), with one progress bar for
+    all when ``verbose``; returns those that ran out of epochs."""
+    groups = stack_groups(members, X.shape[1], X.shape[0])
+    bar = None
+    if verbose:
+        epochs = 1 if partial else max(m._max_epochs(len(X)) for m in members)
+        bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
+    unconverged = None
+    try:
+        unconverged = train_members(members, groups, X, partial=partial, progress=bar)
+    finally:
+        if bar is not None:
+            bar.finish(_why_stopped(members, unconverged, partial))
+    return unconverged

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._estimators.batches import map_batches
+
 # A query within SELF_TOLERANCE times the references' RMS norm (after centring) of a
 # reference row is that row: the float32 rounding of the differences (about 1e-7 of the
 # norms, the scaler's rounding included) stays far below it.
@@ -124,6 +126,15 @@ def plan_neighbors(X, size, n_neighbors, novelty, rng, references="rows"):
     references = choose_references(X, size, rng)
     k = auto_neighbors(len(references), novelty) if n_neighbors == "auto" else n_neighbors
     return NeighborPlan(references, int(min(k, max(len(references) - 1, 1))))
+
+
+def reference_terms(X, size, n_neighbors, novelty, rng, *, references="rows", n_jobs=None):
+    """The plan (:func:`plan_neighbors`, at unit weight) drawn from the training rows X,
+    and the term on X (a reference row left out of its own neighbours), (n,)."""
+    plan = plan_neighbors(X, size, n_neighbors, novelty, rng, references=references)
+    block = NeighborBlock(plan)
+    widths = [block.widths(X.shape[1])]
+    return plan, map_batches(block.distance, X, widths, n_jobs).reshape(-1)
 
 
 class NeighborBlock(nn.Module):
