@@ -186,3 +186,18 @@ def test_centroid_term_is_the_share_weighted_distance_to_the_nearest_centroids(
         want = (np.take_along_axis(d, order, 1) * used).sum(1)
     got = NeighborBlock(plan).distance(torch.as_tensor(rows)).numpy()[:, 0]
     np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_partial_fit_with_centroids_holds_no_training_row(blobs_with_outliers):
+    X, _ = blobs_with_outliers
+    streamed = ReconstructionAnomalyDetector(AE, references="centroids", random_state=0)
+    for chunk in np.array_split(X, 4):
+        streamed.partial_fit(chunk)
+    assert streamed.model_training_rows_ == 0
+    nearest = np.sqrt(((streamed.reference_[:, None] - X[None]) ** 2).sum(-1)).min(axis=1)
+    assert nearest.min() > 1e-6
+    # the streamed detector ranks like the in-memory one
+    memory = ReconstructionAnomalyDetector(AE, references="centroids", random_state=0).fit(X)
+    rows = np.vstack([X[:50], X[:10] + 3.0])
+    a, b = streamed.score_samples(rows), memory.score_samples(rows)
+    assert np.corrcoef(a, b)[0, 1] > 0.9
