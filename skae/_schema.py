@@ -61,6 +61,9 @@ META_NOVELTY = "novelty"
 # {column: text} for text columns whose encoder knows a missing value by another text
 # than MISSING_CATEGORY (an encoder fitted on pandas 2's None writes "None").
 META_MISSING_TEXT = "missing_text"
+# How many training rows the graph holds as they are (the neighbour term's reference
+# rows; "0" with references="centroids" or without the term), as a decimal integer.
+META_TRAINING_ROWS = "training_rows"
 
 # ------------------------------------------------------------ metadata values
 INPUTS_TENSOR = "tensor"
@@ -140,14 +143,19 @@ def _names(text):
     return names
 
 
-def _count(text):
+def _count(text, least=1):
     try:
         value = int(text)
     except (TypeError, ValueError):
         raise _Bad("is not a whole number") from None
-    if value < 1:
-        raise _Bad("is not a positive whole number")
+    if value < least:
+        raise _Bad("is not a positive whole number" if least == 1 else f"is below {least}")
     return value
+
+
+def _row_count(text):
+    """How many training rows the file holds: 0 or more."""
+    return _count(text, least=0)
 
 
 def _one_of(*choices):
@@ -237,6 +245,7 @@ METADATA_CHECKS = {
     META_CALIBRATION_TOP_FEATURES: _shares,
     META_NOVELTY: _one_of("true", "false"),
     META_MISSING_TEXT: _texts,
+    META_TRAINING_ROWS: _row_count,
 }
 
 

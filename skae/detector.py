@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -16,24 +15,24 @@ from ._detection import conformal
 from ._detection.calibration import MemberWeights, calibrate, informative_features, threshold
 from ._detection.calibration_sample import CalibrationSample
 from ._detection.default_members import default_epochs, default_estimators
-from ._detection.ensemble import stack_groups, train_members
-from ._detection.neighbors import NeighborBlock, plan_neighbors
+from ._detection.ensemble import train_ensemble
+from ._detection.members import TRAINING_PARAMS, make_members
+from ._detection.neighbors import auto_reference_size, reference_terms
 from ._detection.scorer import EnsembleScorer
 from ._estimators.base import BaseAutoencoder, keep_state_on_error, warn_not_converged
 from ._estimators.batches import map_batches
 from ._estimators.validation import check_finite_output, validate, validate_fitted
-from ._train.progress import ProgressBar
 
 # default_epochs and default_estimators are documented here, where the detector uses them
 __all__ = ["ReconstructionAnomalyDetector", "default_epochs", "default_estimators"]
-
-# The detector's training parameters, passed on to the members.
-TRAINING_PARAMS = ("max_iter", "learning_rate_init", "batch_size", "device", "n_jobs")
 
 
 # The fewest rows whose scores give quartiles and a threshold worth the name: with fewer,
 # the robust standardisation divides by the spread of one or two rows.
 MIN_CALIBRATION_ROWS = 10
+
+# neighbor_weight="auto": without and with novelty (benchmarks/README.md, both halves)
+NEIGHBOR_WEIGHT, NOVELTY_NEIGHBOR_WEIGHT = 4.0, 16.0
 
 
 def _check_enough_calibration_rows(n, rate):
@@ -58,24 +57,6 @@ def _check_enough_rows(n, method):
                 "partial_fit before scoring."
             )
         )
-
-
-def _why_stopped(members, unconverged, partial, budgeted=False):
-    """The ensemble's progress bar's last words (``budgeted``: the members train for a
-    step budget by design, so running it out is the plan, not a failure)."""
-    if unconverged is None:
-        return "stopped by an error or Ctrl-C"
-    if partial:
-        return f"one epoch on this chunk for {len(members)} networks"
-    n, done = len(members), len(members) - len(unconverged)
-    if budgeted:
-        return (
-            f"done: {n} networks trained for their step budget, as designed"
-            if done == 0
-            else f"done: {done} of {n} networks converged early, the others trained for "
-            "their step budget, as designed"
-        )
-    return f"{done} of {n} networks stopped by themselves, {n - done} at max_iter"
 
 
 class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
@@ -140,20 +121,38 @@ default=None
         the training codes, which flags rows that reconstruct well but sit far out along
         the directions the model did learn (Denouden et al., 2018). 0 leaves it out (the
         neighbour term covers such rows better on ADBench's datasets).
-    neighbor_weight : float, default=4.0
+    neighbor_weight : "auto" or float, default="auto"
         Weight of the neighbour term, relative to the reconstruction term's 1: the mean
         Euclidean distance from a row to its ``n_neighbors`` nearest rows of the
         reference set, in input space. 0 leaves it out (scores by reconstruction alone,
-        plus the code-space term).
+        plus the code-space term). "auto": 4, or 16 with ``novelty`` (on normal training
+        rows the autoencoders add nothing measurable to the nearest neighbours on the
+        benchmark's datasets: the score is then mostly the neighbour term).
     n_neighbors : "auto" or int, default="auto"
         The neighbourhood of the neighbour term. "auto": 2 with ``novelty``, else 8% of
         the reference rows (at least 1).
-    reference_size : int, default=1024
+    reference_size : "auto" or int, default="auto"
         The most training rows the neighbour term measures distances to: a uniform
-        sample of the calibration rows (of the ``partial_fit`` reservoir). It bounds the
+        sample of the calibration rows (of the ``partial_fit`` reservoir). "auto": 1,024
+        with ``novelty`` (the nearest 2 of more rows resolve more), else 512 (a
+        neighbourhood of 8% is as well estimated from 512 rows as from 1,024 on the
+        benchmark's both halves, at half the cost). It bounds the
         cost of scoring a row (one matrix product with the reference set) and the size of
-        the fitted detector and of its ONNX graph (``reference_size * n_features * 4``
-        bytes).
+        the fitted detector and of its ONNX graph: each holds the reference rows once, in
+        float64 (``reference_size * n_features * 8`` bytes). These are raw training rows
+        (after the Pipeline's preprocessing), recoverable from the model file: see
+        ``references``.
+    references : {"rows", "centroids"}, default="rows"
+        What the neighbour term measures distances to. "rows": ``reference_size``
+        training rows drawn at random, kept as they are in the fitted detector and in its
+        ONNX graph (anyone with the model file can read them, through the Pipeline's
+        scaler back to the original units). "centroids": k-means centroids of the
+        calibration rows (at most ``min(reference_size, 256)``), each the mean of at
+        least 5 rows (smaller clusters are dropped), so the model file holds no training
+        row; the term is then the distance to the nearest centroids that stand for 8% of
+        the rows (with ``novelty``, the nearest centroid). It costs a little detection
+        quality (benchmarks/README.md) and scores faster. The pickle keeps the
+        calibration sample either way (``reservoir_size``).
     max_iter : int, default=None
         Maximum epochs of every member. None: for the default members, enough epochs for
         about 300 optimiser steps (:func:`default_epochs`: 10 to 200 epochs, fewer for
@@ -202,7 +201,13 @@ default=None
         Each member's mean training code and the inverse of its covariance (with a
         small ridge), for the code-space term (``latent_weight > 0``).
     reference_ : ndarray of shape (n_references, n_features) or None
-        The reference rows of the neighbour term (``neighbor_weight > 0``).
+        The reference rows of the neighbour term (``neighbor_weight > 0``), or its
+        centroids with ``references="centroids"``.
+    model_training_rows_ : int
+        How many training rows the exported model (and this detector) holds as they
+        are, for the neighbour term: ``len(reference_)`` with ``references="rows"``, else
+        0. The detector (and its pickle, not its ONNX graph) also keeps the calibration
+        sample: up to ``reservoir_size`` training rows.
     n_neighbors_ : int or None
         The neighbourhood the neighbour term uses.
     novelty_ : bool
@@ -248,6 +253,14 @@ default=None
     plus ``latent_weight`` times their mean standardised code term plus
     ``neighbor_weight`` times the standardised neighbour term).
 
+    What a fitted detector holds of the training rows: its ONNX graph holds
+    ``model_training_rows_`` of them as they are (the neighbour term's reference rows,
+    at most ``reference_size``; none with ``references="centroids"`` or
+    ``neighbor_weight=0``), readable by anyone with the file; the detector itself, and
+    so its pickle, also keeps the calibration sample (up to ``reservoir_size`` rows, so
+    that ``partial_fit`` can recalibrate) and, with ``false_alarm_rate``, up to 10,000
+    held-out rows.
+
     References
     ----------
     T. Denouden et al., "Improving Reconstruction Autoencoder Out-of-distribution
@@ -273,9 +286,10 @@ default=None
         "novelty": [StrOptions({"auto"}), "boolean"],
         "normalize_errors": ["boolean"],
         "latent_weight": [Interval(Real, 0, None, closed="left")],
-        "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "neighbor_weight": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "n_neighbors": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "reference_size": [Interval(Integral, 2, None, closed="left")],
+        "reference_size": [StrOptions({"auto"}), Interval(Integral, 2, None, closed="left")],
+        "references": [StrOptions({"rows", "centroids"})],
         "max_iter": [None, Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -299,9 +313,10 @@ default=None
         novelty="auto",
         normalize_errors=True,
         latent_weight=0.0,
-        neighbor_weight=4.0,
+        neighbor_weight="auto",
         n_neighbors="auto",
-        reference_size=1024,
+        reference_size="auto",
+        references="rows",
         max_iter=None,
         learning_rate_init=None,
         batch_size=None,
@@ -320,6 +335,7 @@ default=None
         self.neighbor_weight = neighbor_weight
         self.n_neighbors = n_neighbors
         self.reference_size = reference_size
+        self.references = references
         self.max_iter = max_iter
         self.learning_rate_init = learning_rate_init
         self.batch_size = batch_size
@@ -343,57 +359,14 @@ default=None
     # ------------------------------------------------------------------ members
     def _members(self, n_features, n_samples=None):
         """Unfitted clones of the members, with the detector's training parameters."""
-        if self.estimator is None:
-            members = default_estimators(n_features, n_samples)
-            if self._novelty():  # no anomalies in the training rows: none to trim away
-                for member in members:
-                    member.set_params(loss_trim=0.0)
-        else:
-            given = (
-                list(self.estimator)
-                if isinstance(self.estimator, (list, tuple))
-                else [self.estimator]
-            )
-            if not given or not all(isinstance(m, BaseAutoencoder) for m in given):
-                raise ValueError(
-                    "estimator must be an AutoencoderTransformer or VAETransformer, a "
-                    f"non-empty list of them, or None; got {self.estimator!r}."
-                )
-            members = [clone(m) for m in given]
-        for member in members:
-            defaults = inspect.signature(type(member)).parameters
-            own = member.get_params(deep=False)
-            for name in TRAINING_PARAMS:
-                value = getattr(self, name)
-                if value is None:
-                    continue
-                if self.estimator is not None and own[name] != defaults[name].default:
-                    continue  # set on the member by the user: that wins
-                member.set_params(**{name: value})
-            if self.verbose:
-                member.set_params(verbose=0)  # the detector shows one bar for all
-            member._validate_params()  # parameters set here are checked like the user's
-        if self.random_state is not None:
-            rng = check_random_state(self.random_state)
-            for member in members:
-                member.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        return members
+        return make_members(self, n_features, n_samples, novelty=self._novelty())
 
     def _train(self, X, partial):
         """Train the members on X; returns those that ran out of epochs."""
-        members = self.estimators_
-        groups = stack_groups(members, X.shape[1], X.shape[0])
-        bar = None
-        if self.verbose:
-            epochs = 1 if partial else max(m._max_epochs(len(X)) for m in members)
-            bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
-        unconverged = None
-        try:
-            unconverged = train_members(members, groups, X, partial=partial, progress=bar)
-        finally:
-            if bar is not None:
-                bar.finish(_why_stopped(members, unconverged, partial, self._budgeted()))
-        self.n_iter_ = max(m.n_iter_ for m in members)
+        unconverged = train_ensemble(
+            self.estimators_, X, partial, self.verbose, budgeted=self._budgeted()
+        )
+        self.n_iter_ = max(m.n_iter_ for m in self.estimators_)
         return unconverged
 
     # ---------------------------------------------------------------- fitting
@@ -516,6 +489,12 @@ default=None
                     "call fit to start a new one."
                 )
 
+    def _neighbor_weight(self):
+        """``neighbor_weight`` resolved: "auto" is 4, or 16 with ``novelty``."""
+        if self.neighbor_weight == "auto":
+            return NOVELTY_NEIGHBOR_WEIGHT if self._novelty() else NEIGHBOR_WEIGHT
+        return float(self.neighbor_weight)
+
     def _check_rates(self):
         """``contamination`` does not apply with ``false_alarm_rate``: only its default
         may stand beside it."""
@@ -574,22 +553,19 @@ default=None
         return check_finite_output(out, X)
 
     def _references(self, X):
-        """The neighbour term's reference set (at unit weight), drawn from the training
-        rows X, and that term on them (a row left out of its own neighbours); (None,
-        None) when ``neighbor_weight=0``."""
-        if self.neighbor_weight == 0:
+        """The neighbour term's plan (at unit weight) from the training rows X and that
+        term on them; (None, None) when ``neighbor_weight=0``."""
+        if self._neighbor_weight() == 0:
             return None, None
-        plan = plan_neighbors(
+        return reference_terms(
             X,
-            self.reference_size,
+            auto_reference_size(self.reference_size, self._novelty()),
             self.n_neighbors,
             self._novelty(),
             check_random_state(self.random_state),
+            references=self.references,
+            n_jobs=self.n_jobs,
         )
-        block = NeighborBlock(plan)
-        widths = [block.widths(self.n_features_in_)]
-        terms = map_batches(block.distance, X, widths, self.n_jobs).reshape(-1)
-        return plan, terms
 
     def _member_widths(self):
         return [m._layer_widths(self.n_features_in_) for m in self.estimators_]
@@ -609,7 +585,7 @@ default=None
             informative=informative_features(X),
             neighbors=neighbors,
             neighbor_terms=neighbor_terms,
-            neighbor_weight=self.neighbor_weight,
+            neighbor_weight=self._neighbor_weight(),
         )
         # the float64 scorer, built now and kept for score_samples (scoring then never
         # changes the fitted state); the training scores exactly as score_samples
@@ -680,6 +656,15 @@ default=None
         return None if neighbors is None else neighbors.references
 
     @property
+    def model_training_rows_(self):
+        """How many training rows the exported model holds as they are: the neighbour
+        term's reference rows with ``references="rows"``, else 0 (centroids, or no
+        neighbour term). The pickle also keeps the calibration sample (at most
+        ``reservoir_size`` rows)."""
+        neighbors = self._calibrated().neighbors
+        return 0 if neighbors is None or not neighbors.holds_rows else len(neighbors.references)
+
+    @property
     def n_neighbors_(self):
         neighbors = self._calibrated().neighbors
         return None if neighbors is None else neighbors.n_neighbors
@@ -702,7 +687,7 @@ default=None
         return self._run(self._scorer64(), "score_samples", X)
 
     def score_samples(self, X):
-        """Normality score: minus the reconstruction error (and code-space distance).
+        """Normality score: minus the weighted reconstruction, code-space and neighbour terms.
 
         Parameters
         ----------
@@ -788,10 +773,13 @@ default=None
             The elementwise loss (squared error for ``loss="mse"``, the negative
             log-likelihood for a VAE), divided by the feature's *median* training error
             when ``normalize_errors=True``, averaged over the members. A DataFrame (with
-            X's index and the fitted column names) when X is a DataFrame. With one member
-            and ``latent_weight=0``, ``score_samples`` is minus their mean; otherwise the
-            score also weighs the members robustly and adds the code-space term (class
-            Notes), so the errors explain the score without summing to it.
+            X's index and the fitted column names) when X is a DataFrame. With one member,
+            ``latent_weight=0`` and ``neighbor_weight=0``, ``score_samples`` is minus
+            their mean; otherwise (the default included: the neighbour term is on) the
+            score also weighs the members robustly and adds the code-space and neighbour
+            terms (class Notes), so the errors explain the reconstruction part of the
+            score without summing to it: a row far from every training row that the
+            autoencoders reconstruct well can be flagged with small errors everywhere.
         """
         X_checked = validate_fitted(self, X)
         errors = self._run(self._scorer64(), "feature_errors", X_checked)

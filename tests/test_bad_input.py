@@ -758,6 +758,7 @@ CRAFTED_METADATA = {
     "calibration_top_features": ['{"a": 2}', '{"a": 0.7, "b": 0.7}', '{"a": "x"}', "[]"],
     "novelty": ["yes"],
     "missing_text": ['{"zz": "None"}', '{"a": 1}', "[]"],
+    "training_rows": ["-1", "many", "1.5"],
 }
 
 

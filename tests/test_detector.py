@@ -450,3 +450,19 @@ def test_a_streamed_fit_never_trains_on_its_held_out_rows_over_many_passes():
     assert len(held) == len(det.calibration_scores_) and 0.15 < len(held) / len(X) < 0.25
     assert not held & seen
     assert sum(map(len, trained)) == 10 * (len(X) - len(held))
+
+
+def test_score_is_minus_mean_feature_errors_only_without_latent_and_neighbour_terms(
+    blobs_with_outliers,
+):
+    X, _ = blobs_with_outliers
+    plain = ReconstructionAnomalyDetector(
+        AE, neighbor_weight=0.0, latent_weight=0.0, random_state=0
+    ).fit(X)
+    np.testing.assert_allclose(
+        plain.score_samples(X[:20]), -plain.feature_errors(X[:20]).mean(axis=1), rtol=1e-5
+    )
+    # the default adds the neighbour term: the errors explain the score, not sum to it
+    default = ReconstructionAnomalyDetector(AE, random_state=0).fit(X)
+    far = X[:20] * 3.0
+    assert not np.allclose(default.score_samples(far), -default.feature_errors(far).mean(axis=1))

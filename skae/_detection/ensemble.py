@@ -14,6 +14,7 @@ import dataclasses
 
 from .._nn.stacked import StackedAutoencoder
 from .._train.devices import resolve_device
+from .._train.progress import ProgressBar
 from .._train.threads import mlp_flops
 
 # A rough CPU cost model of one training step, to decide whether stacking pays: the fixed
@@ -170,3 +171,39 @@ def _unstack_optimizer_state(stack, state):
             {"state": member, "param_groups": [{"params": list(range(n))}], "order": "module"}
         )
     return out
+
+
+def _why_stopped(members, unconverged, partial, budgeted=False):
+    """The ensemble's progress bar's last words (``budgeted``: the members train for a
+    step budget by design, so running it out is the plan, not a failure)."""
+    if unconverged is None:
+        return "stopped by an error or Ctrl-C"
+    if partial:
+        return f"one epoch on this chunk for {len(members)} networks"
+    n, done = len(members), len(members) - len(unconverged)
+    if budgeted:
+        return (
+            f"done: {n} networks trained for their step budget, as designed"
+            if done == 0
+            else f"done: {done} of {n} networks converged early, the others trained for "
+            "their step budget, as designed"
+        )
+    return f"{done} of {n} networks stopped by themselves, {n - done} at max_iter"
+
+
+def train_ensemble(members, X, partial, verbose, budgeted=False):
+    """Train the members on X (one epoch with ``partial``), with one progress bar for
+    all when ``verbose`` (``budgeted``: the members train for a step budget by design);
+    returns those that ran out of epochs."""
+    groups = stack_groups(members, X.shape[1], X.shape[0])
+    bar = None
+    if verbose:
+        epochs = 1 if partial else max(m._max_epochs(len(X)) for m in members)
+        bar = ProgressBar(epochs * len(groups), desc="skae ensemble")
+    unconverged = None
+    try:
+        unconverged = train_members(members, groups, X, partial=partial, progress=bar)
+    finally:
+        if bar is not None:
+            bar.finish(_why_stopped(members, unconverged, partial, budgeted))
+    return unconverged

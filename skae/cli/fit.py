@@ -145,6 +145,7 @@ def _detector(options):
         contamination=0.1 if options.contamination is None else options.contamination,
         false_alarm_rate=options.false_alarm_rate,
         novelty={"auto": "auto", "yes": True, "no": False}[options.novelty],
+        references="centroids" if options.no_training_rows else "rows",
         max_iter=options.max_iter,
         device=options.device,
         n_jobs=options.n_jobs,

@@ -21,6 +21,7 @@ from .._schema import (
     META_INPUTS,
     META_N_FEATURES,
     META_PARAMS,
+    META_TRAINING_ROWS,
     SPACE_INPUT,
     SPACE_TRANSFORMED,
 )
@@ -62,6 +63,9 @@ def run(options):
     line = _calibration_line(meta)
     if line:
         out("  " + line)
+    line = _training_rows_line(meta.pop(META_TRAINING_ROWS, None))
+    if line:
+        out("  " + line)
     params = meta.pop(META_PARAMS, None)
     for key, value in sorted(meta.items()):
         out(f"  {key}: {value}")
@@ -76,6 +80,18 @@ def run(options):
             # reprs of nested estimators carry (escaped) line breaks: one line each
             out(f"    {key}: {breaks.sub(' ', str(value))}")
     return 0
+
+
+def _training_rows_line(value):
+    """Whether the file holds training rows as they are, and how many."""
+    if value is None:
+        return None
+    if value == "0":
+        return "training rows: none kept (the neighbour term keeps centroids, or is off)"
+    return (
+        f"training rows: {value} kept as they are (the neighbour term's reference rows, "
+        "readable by anyone with this file; refit with --no-training-rows to keep none)"
+    )
 
 
 def _calibration_line(meta):

@@ -55,6 +55,7 @@ class FitOptions(TableOptions):
     contamination: float | str | None = None  # None: 0.1, unless false_alarm_rate
     false_alarm_rate: float | None = None
     novelty: str = "auto"  # "auto", "yes" or "no"
+    no_training_rows: bool = False  # references="centroids"
     model: str = "ae"
     columns: tuple | None = None
     categorical: tuple = ()

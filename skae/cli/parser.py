@@ -164,6 +164,15 @@ def _fit_model_options(fit):
         "neighbourhood, a trimmed loss); auto: yes with --false-alarm-rate, else no",
     )
     fit.add_argument(
+        "--no-training-rows",
+        action="store_true",
+        help="keep no training row in the model file: the neighbour term measures "
+        "distances to k-means centroids (each the mean of at least 5 rows) instead of "
+        "to up to 512 training rows (2,048 with --novelty yes), which the file otherwise "
+        "holds as they are "
+        "(readable by anyone with the file; skae info says how many)",
+    )
+    fit.add_argument(
         "--model",
         choices=["ae", "vae"],
         default="ae",

@@ -325,6 +325,7 @@ def _metadata(estimator, last, n_features, frame):
             )
         meta[_schema.META_OFFSET] = repr(float(last.offset_))
         meta[_schema.META_NOVELTY] = "true" if last.novelty_ else "false"
+        meta[_schema.META_TRAINING_ROWS] = str(int(last.model_training_rows_))
         meta.update(_calibration_metadata(last))
     return meta
 

@@ -391,3 +391,24 @@ def test_an_integer_id_column_is_left_out_and_said_so_unless_numeric_names_it(
     assert main([*args, "--device", "cpu", "-q", "--numeric", "customer_id"]) == 0
     assert "6 numeric: x0, x1, x2, x3, x4, customer_id;" in capsys.readouterr().out
     fails([*args, "--numeric", "city"], capsys, "--numeric names 'city', which is text")
+
+
+def test_no_training_rows_flag_keeps_no_training_row_and_info_says_so(table, tmp_path, capsys):
+    df, _ = table
+    df[X_COLUMNS].to_csv(tmp_path / "d.csv", index=False)
+    found = {}
+    for name, extra in (("rows", []), ("private", ["--no-training-rows"])):
+        model = tmp_path / f"{name}.onnx"
+        assert main(["fit", str(tmp_path / "d.csv"), "-o", str(model), *QUICK, *extra]) == 0
+        assert main(["info", str(model), "--params"]) == 0
+        found[name] = capsys.readouterr().out
+    assert "training rows: 512 kept as they are" in found["rows"]
+    assert "training rows: none kept" in found["private"]
+    assert "references='centroids'" in found["private"]
+
+
+def test_fit_help_says_the_model_file_holds_training_rows(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--no-training-rows" in help_text and "holds as they are" in help_text

@@ -58,6 +58,9 @@ DETECTOR_OPTIONS = {
     "false_alarm_rate": dict(false_alarm_rate=0.05),
     "latent_weight=0.5 small reference set": dict(latent_weight=0.5, reference_size=8),
     "n_neighbors above the reference set": dict(n_neighbors=50, reference_size=10),
+    "centroid references": dict(references="centroids"),
+    "centroid references novelty": dict(references="centroids", novelty=True),
+    "centroid references n_neighbors=3": dict(references="centroids", n_neighbors=3),
     "ensemble": dict(
         estimator=[
             AutoencoderTransformer(**CHEAP),
