@@ -111,6 +111,10 @@ class AutoencoderTransformer(BaseAutoencoder):
         ``embedding="umap"``: weight of the mean reconstruction loss against UMAP's
         cross-entropy (per sampled edge) in the joint objective; 0 trains the encoder on
         UMAP's objective alone (the decoder is still fitted to the codes first).
+    n_epochs : int, default=None
+        ``embedding="umap"``: epochs of UMAP's layout optimisation, the start the encoder
+        is fitted to (umap-learn's ``n_epochs``); None: 500 below 10,000 rows, 200 from
+        there, as umap-learn. ``max_iter`` counts the joint epochs that follow.
     noise_std : float, default=0.0
         Standard deviation of Gaussian noise added to the inputs during training only
         (a denoising autoencoder); the target stays the clean input.
@@ -258,6 +262,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "min_dist": [Interval(Real, 0, None, closed="left")],
         "negative_sample_rate": [Interval(Integral, 0, None, closed="left")],
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+        "n_epochs": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -276,6 +281,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         min_dist=0.1,
         negative_sample_rate=5,
         reconstruction_weight=1.0,
+        n_epochs=None,
         noise_std=0.0,
         loss_trim=0.0,
         dropout=0.0,
@@ -334,6 +340,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.min_dist = min_dist
         self.negative_sample_rate = negative_sample_rate
         self.reconstruction_weight = reconstruction_weight
+        self.n_epochs = n_epochs
 
     _ARCHITECTURE = (*BaseAutoencoder._ARCHITECTURE, "latent_normalize")
 

@@ -379,6 +379,14 @@ def test_umap_verbose_reports_the_graph_the_layout_and_training(labelled_blobs, 
     assert "UMAP layout" in err and "loss=" in err
 
 
+def test_umap_layout_runs_n_epochs_or_umaps_count(labelled_blobs, capsys):
+    X = labelled_blobs[0]
+    AutoencoderTransformer(random_state=0, verbose=1, n_epochs=7, **UMAP_FAST).fit(X)
+    assert "UMAP layout (7 epochs)" in capsys.readouterr().err
+    AutoencoderTransformer(random_state=0, verbose=1, **UMAP_FAST).fit(X)
+    assert "UMAP layout (500 epochs)" in capsys.readouterr().err  # umap-learn's, < 10k rows
+
+
 def test_umap_pickles_clones_and_grid_searches(labelled_blobs):
     import pickle
 

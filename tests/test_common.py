@@ -11,7 +11,7 @@ CHEAP = dict(hidden_layer_sizes=(8,), max_iter=5, batch_size=64, device="cpu")
 def cheap_estimators():
     return [
         AutoencoderTransformer(**CHEAP),
-        AutoencoderTransformer(embedding="umap", **CHEAP),
+        AutoencoderTransformer(embedding="umap", n_epochs=20, **CHEAP),
         VAETransformer(**CHEAP),
         ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
         ReconstructionAnomalyDetector(VAETransformer(**CHEAP)),

@@ -46,8 +46,10 @@ class UmapObjective:
         return self.sampler.loss(z, self.a, self.b)
 
 
-def layout_epochs(n_rows):
-    """UMAP's epoch count for a table of ``n_rows`` rows."""
+def layout_epochs(n_rows, n_epochs=None):
+    """The layout's epochs: ``n_epochs`` as set, else UMAP's count for ``n_rows`` rows."""
+    if n_epochs is not None:
+        return int(n_epochs)
     return LAYOUT_EPOCHS_SMALL if n_rows < LARGE_TABLE else LAYOUT_EPOCHS_LARGE
 
 
@@ -67,7 +69,7 @@ def umap_objective(estimator, module, X32, start):
         f"{len(graph.weights)} edges in {time.perf_counter() - began:.2f} s",
     )
     a, b = find_ab_params(1.0, estimator.min_dist)
-    n_epochs = layout_epochs(len(X32))
+    n_epochs = layout_epochs(len(X32), estimator.n_epochs)
     sampler = EdgeSampler(
         torch.from_numpy(graph.heads),
         torch.from_numpy(graph.tails),
