@@ -332,7 +332,7 @@ def test_calibration_count_equals_the_full_comparison(case):
     module = CalibrationCount(thresholds).eval()
     with torch.no_grad():
         got = module(torch.as_tensor(scores))
-    np.testing.assert_array_equal(got[:, 0].numpy(), expected.numpy())
+    np.testing.assert_array_equal(got[:, 0].numpy(), expected.numpy().astype(np.float32))
     # a row is compared with each block's end, then with one block's thresholds
     assert module.block_ends.shape[1] + module.block <= 2 * np.sqrt(len(thresholds)) + 2
     buffer = io.BytesIO()
@@ -348,4 +348,4 @@ def test_calibration_count_equals_the_full_comparison(case):
     )
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     (graph,) = session.run(None, {"score": scores})
-    np.testing.assert_array_equal(graph[:, 0], expected.numpy())
+    np.testing.assert_array_equal(graph[:, 0], expected.numpy().astype(np.float32))
