@@ -276,3 +276,76 @@ def test_p_values_in_the_graph_equal_pythons(X_train, rate):
         n = len(calibration)
         assert np.allclose(np.abs(ours - python)[apart], 1 / (n + 1), rtol=1e-3)
     np.testing.assert_array_equal(model.predict(new), det.predict(new))
+
+
+# ------------------------------------------- the graph's p-value count, in sqrt(n) blocks
+def _threshold_cases():
+    rng = np.random.RandomState(0)
+    ties = np.sort(rng.choice(rng.normal(size=30), 500)).astype(np.float32)
+    return {
+        "one": np.array([0.5], dtype=np.float32),
+        "two": np.array([-1.0, 1.0], dtype=np.float32),
+        "a whole block": np.sort(rng.normal(size=49)).astype(np.float32),
+        "2000 random": np.sort(rng.gamma(2.0, size=2000)).astype(np.float32),
+        "2001 random": np.sort(rng.normal(size=2001)).astype(np.float32),
+        "500 in 30 tie groups": ties,
+        "all equal": np.full(97, 0.25, dtype=np.float32),
+        "unsorted, infinite and NaN": np.array(
+            [3.0, np.nan, -np.inf, 1.0, np.inf, 1.0, -2.0, np.nan], dtype=np.float32
+        ),
+    }
+
+
+def _scores_against(thresholds):
+    """Random scores, each threshold itself and its float32 neighbours, beyond both
+    ends, the infinities and NaN."""
+    rng = np.random.RandomState(1)
+    finite = thresholds[np.isfinite(thresholds)]
+    low, high = (finite.min(), finite.max()) if len(finite) else (-1.0, 1.0)
+    scores = np.concatenate(
+        [
+            rng.uniform(low - 1, high + 1, 300),
+            thresholds,
+            np.nextafter(thresholds, np.float32(np.inf)),
+            np.nextafter(thresholds, np.float32(-np.inf)),
+            [low - 10, high + 10, np.inf, -np.inf, np.nan, 0.0, -0.0],
+        ]
+    ).astype(np.float32)
+    return scores[:, None]
+
+
+@pytest.mark.parametrize("case", list(_threshold_cases()))
+def test_calibration_count_equals_the_full_comparison(case):
+    """Bit for bit the count ``(thresholds <= score).sum(1)`` gave, in torch and in the
+    exported graph: ties, thresholds hit exactly, scores below and above all, the
+    infinities, and NaN (counts 0)."""
+    import io
+
+    import onnxruntime as ort
+    import torch
+
+    from skae.onnx._converters import CalibrationCount
+
+    thresholds = _threshold_cases()[case]
+    scores = _scores_against(thresholds)
+    expected = (torch.as_tensor(thresholds)[None] <= torch.as_tensor(scores)).sum(dim=1)
+    module = CalibrationCount(thresholds).eval()
+    with torch.no_grad():
+        got = module(torch.as_tensor(scores))
+    np.testing.assert_array_equal(got[:, 0].numpy(), expected.numpy().astype(np.float32))
+    # a row is compared with each block's end, then with one block's thresholds
+    assert module.block_ends.shape[1] + module.block <= 2 * np.sqrt(len(thresholds)) + 2
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        module,
+        (torch.as_tensor(scores[:2]),),
+        buffer,
+        input_names=["score"],
+        output_names=["count"],
+        dynamic_axes={"score": {0: "N"}, "count": {0: "N"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    (graph,) = session.run(None, {"score": scores})
+    np.testing.assert_array_equal(graph[:, 0], expected.numpy().astype(np.float32))
