@@ -320,6 +320,7 @@ def test_calibration_count_equals_the_full_comparison(case):
     exported graph: ties, thresholds hit exactly, scores below and above all, the
     infinities, and NaN (counts 0)."""
     import io
+    import warnings
 
     import onnxruntime as ort
     import torch
@@ -336,16 +337,19 @@ def test_calibration_count_equals_the_full_comparison(case):
     # a row is compared with each block's end, then with one block's thresholds
     assert module.block_ends.shape[1] + module.block <= 2 * np.sqrt(len(thresholds)) + 2
     buffer = io.BytesIO()
-    torch.onnx.export(
-        module,
-        (torch.as_tensor(scores[:2]),),
-        buffer,
-        input_names=["score"],
-        output_names=["count"],
-        dynamic_axes={"score": {0: "N"}, "count": {0: "N"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the exporter's own two notices, as export_head
+        warnings.filterwarnings("ignore", "You are using the legacy", DeprecationWarning)
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (torch.as_tensor(scores[:2]),),
+            buffer,
+            input_names=["score"],
+            output_names=["count"],
+            dynamic_axes={"score": {0: "N"}, "count": {0: "N"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     (graph,) = session.run(None, {"score": scores})
     np.testing.assert_array_equal(graph[:, 0], expected.numpy().astype(np.float32))

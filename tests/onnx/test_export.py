@@ -160,7 +160,7 @@ def test_an_all_number_table_keeps_the_single_tensor_input(X_train):
     np.testing.assert_array_equal(model.predict(df.iloc[:, ::-1]), pipe.predict(df))
     by_name = make_pipeline(
         ColumnTransformer([("num", StandardScaler(), ["f2", "f3"])]),
-        ReconstructionAnomalyDetector(AutoencoderTransformer(**CHEAP)),
+        ReconstructionAnomalyDetector(AutoencoderTransformer(**{**CHEAP, "n_components": 2})),
     )
     model = load_onnx(to_onnx(by_name.fit(df), df.iloc[:1]))
     assert model.input_columns_ == ["f2", "f3"]  # the columns it reads
