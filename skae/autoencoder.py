@@ -483,28 +483,9 @@ class AutoencoderTransformer(BaseAutoencoder):
         )
         return True  # the epoch budget is the stopping rule
 
-    @available_if(_partial_fit_available)
-    def partial_fit(self, X, y=None):
-        """Run one epoch over X, continuing from the current weights if fitted.
-
-        Use it for data that arrives in chunks. No validation split is held out and no
-        early stopping happens; the optimiser state and the random streams carry over
-        between calls, so each chunk gets fresh shuffling and noise. Not available with
-        ``embedding="umap"`` (see the class's description).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A chunk of training data.
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        return super().partial_fit(X, y)
+    # the base's partial_fit, hidden with embedding="umap" (a chunk has no graph of the
+    # table): hasattr(estimator, "partial_fit") is then False, as Pipelines and Dask ask
+    partial_fit = available_if(_partial_fit_available)(BaseAutoencoder.partial_fit)
 
     # ---------------------------------------------------------------- losses
     def _train_loss(self, module, x, epoch):

@@ -98,33 +98,46 @@ def umap_objective(estimator, module, X32, start):
     return UmapObjective(sampler, a, b)
 
 
-def regress_encoder(module, x, target, n_steps=REGRESSION_STEPS, learning_rate=REGRESSION_RATE):
-    """Fit ``module``'s encoder so its codes of ``x`` approach ``target`` (full-batch
-    Adam on the mean squared error, ``module`` moved to the target's device and back)."""
-    device = next(module.parameters()).device
-    module.to(target.device).train()
-    optimizer = Optimizer(module.encoder.named_parameters(), "adam", learning_rate)
+def _fit_part(module, part, loss_of, device, n_steps, learning_rate):
+    """Full-batch Adam on ``loss_of()`` over ``part``'s parameters (the encoder or the
+    decoder of ``module``), ``module`` moved to ``device`` and back."""
+    home = next(module.parameters()).device
+    module.to(device).train()
+    optimizer = Optimizer(part.named_parameters(), "adam", learning_rate)
     for _ in range(n_steps):
-        loss = F.mse_loss(module.encode(x), target)
+        loss = loss_of()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    module.to(device)
+    module.to(home)
     return module
+
+
+def regress_encoder(module, x, target, n_steps=REGRESSION_STEPS, learning_rate=REGRESSION_RATE):
+    """Fit ``module``'s encoder so its codes of ``x`` approach ``target`` (full-batch
+    Adam on the mean squared error)."""
+    return _fit_part(
+        module,
+        module.encoder,
+        lambda: F.mse_loss(module.encode(x), target),
+        target.device,
+        n_steps,
+        learning_rate,
+    )
 
 
 def fit_decoder(module, x, reconstruction_loss, n_steps=REGRESSION_STEPS, rate=REGRESSION_RATE):
     """Fit ``module``'s decoder to reconstruct ``x`` from its codes, the encoder held
     fixed (full-batch Adam on ``reconstruction_loss(module, z, x, epoch)``)."""
-    device = next(module.parameters()).device
-    module.to(x.device).train()
+    home = next(module.parameters()).device
     with torch.no_grad():
-        z = module.encode(x)
-    optimizer = Optimizer(module.decoder.named_parameters(), "adam", rate)
-    for _ in range(n_steps):
-        loss = reconstruction_loss(module, z, x, 0)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    module.to(device)
-    return module
+        z = module.to(x.device).train().encode(x)
+    _fit_part(
+        module,
+        module.decoder,
+        lambda: reconstruction_loss(module, z, x, 0),
+        x.device,
+        n_steps,
+        rate,
+    )
+    return module.to(home)
