@@ -155,10 +155,7 @@ class NeighborBlock(nn.Module):
             self._init_centroids(plan)
             return
         refs = np.asarray(plan.references, dtype=np.float64)
-        center = refs.mean(axis=0)
-        centred = refs - center
-        sq = (centred * centred).sum(axis=1)
-        n_refs, n_features = refs.shape
+        n_refs = len(refs)
         self.k = int(min(plan.n_neighbors, max(n_refs - 1, 1)))
         # drop a self-match only when there is a row left to replace it
         self.exclude_self = n_refs > self.k
@@ -167,25 +164,32 @@ class NeighborBlock(nn.Module):
         # the distances are scaled by weight / k in the products, so they sum to the
         # weighted term with no node for the weight
         scale = self.weight / self.k
-        s2 = scale * scale
         self.scale = scale
+        sq = self._register_products(refs, scale)
+        self.tolerance = float(scale * SELF_TOLERANCE * np.sqrt(max(sq.mean(), 1e-24)))
+
+    def _register_products(self, refs, scale):
+        """The buffers of ``||scale (x - r)||^2 = ||s xc||^2 - 2 s^2 xc.rc + ||s rc||^2``
+        (rows and references centred on the references' mean); returns ``||rc||^2``.
+        Sums are products with ones: onnxruntime's ReduceSum rounds differently for other
+        batch sizes, its MatMul does not (a row's score then never depends on the rows
+        scored with it)."""
+        center = refs.mean(axis=0)
+        centred = refs - center
+        sq = (centred * centred).sum(axis=1)
+        s2 = scale * scale
         self.register_buffer("center", torch.as_tensor(center)[None])
         self.register_buffer("neg2_refs", torch.as_tensor(-2.0 * s2 * centred.T).contiguous())
         self.register_buffer("ref_sq", torch.as_tensor(s2 * sq)[None])
-        # sums as products with ones: onnxruntime's ReduceSum rounds differently for
-        # other batch sizes, its MatMul does not (a row's score then never depends on the
-        # rows scored with it)
-        self.register_buffer("sq_features", torch.full((n_features, 1), s2, dtype=torch.float64))
+        self.register_buffer("sq_features", torch.full((refs.shape[1], 1), s2, dtype=torch.float64))
         self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
-        self.tolerance = float(scale * SELF_TOLERANCE * np.sqrt(max(sq.mean(), 1e-24)))
+        return sq
 
     def _init_centroids(self, plan):
         """Centroids: the nearest ``n_take`` (enough to stand for ``share`` of the rows
         whichever they are), each weighted by the part of its share used."""
         refs = np.asarray(plan.references, dtype=np.float64)
-        center = refs.mean(axis=0)
-        centred = refs - center
-        n_refs, n_features = refs.shape
+        n_refs = len(refs)
         masses = np.asarray(plan.masses, dtype=np.float64)
         if plan.share > 0:
             masses = masses / plan.share  # the weights then sum to 1
@@ -194,14 +198,9 @@ class NeighborBlock(nn.Module):
         else:  # the nearest centroid
             masses, self.n_take = np.full(n_refs, 1.0), 1
         self.k, self.exclude_self, self.weight = self.n_take, False, float(plan.weight)
-        s2 = self.weight * self.weight
         self.scale, self.tolerance = self.weight, 0.0
-        self.register_buffer("center", torch.as_tensor(center)[None])
-        self.register_buffer("neg2_refs", torch.as_tensor(-2.0 * s2 * centred.T).contiguous())
-        self.register_buffer("ref_sq", torch.as_tensor(s2 * (centred * centred).sum(axis=1))[None])
-        self.register_buffer("sq_features", torch.full((n_features, 1), s2, dtype=torch.float64))
+        self._register_products(refs, self.weight)
         self.register_buffer("masses", torch.as_tensor(masses))
-        self.register_buffer("ones_taken", torch.ones(self.n_take, 1, dtype=torch.float64))
 
     def _massed_column(self, xc):
         partial = torch.addmm(self.ref_sq, xc, self.neg2_refs)
