@@ -130,6 +130,17 @@ def _json_value(text, kind, what):
     return value
 
 
+def repeated_names(names):
+    """The names that occur more than once in ``names``, each once, in the order their
+    second copy comes: one definition for every place that refuses duplicated columns."""
+    seen, twice = set(), {}
+    for name in names:
+        if name in seen:
+            twice.setdefault(name, None)
+        seen.add(name)
+    return list(twice)
+
+
 def _names(text):
     """A JSON list of distinct strings, at least one."""
     names = _json_value(text, list, "list of column names")
@@ -138,7 +149,7 @@ def _names(text):
     if not all(isinstance(n, str) for n in names):
         raise _Bad("holds a name that is not a string")
     if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(repeated_names(names))
         raise _Bad(f"names the columns {twice[:5]} twice")
     return names
 

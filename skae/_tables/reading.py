@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .._schema import repeated_names
 from .dialects import csv_options, detect_dialect
 from .formats import TableError, reading_errors, require_pyarrow, table_format
 
@@ -169,7 +170,7 @@ def _check_header(path, options):
 
 
 def _check_unique_names(path, names, where="header"):
-    twice = sorted({str(n) for n in names if names.count(n) > 1})
+    twice = sorted(str(n) for n in repeated_names(names))
     if twice:
         raise TableError(
             f"{path}: the {where} names the column {twice[0]!r} more than once"

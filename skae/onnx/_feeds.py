@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._schema import MISSING_CATEGORY
+from .._schema import MISSING_CATEGORY, repeated_names
 
 
 def is_frame(X):
@@ -17,14 +17,8 @@ def check_unique(names, wanted, subject):
     """ValueError naming the ``wanted`` columns that ``names`` (a table's column names,
     as str) hold more than once: a model reads its columns by name, and which copy is
     meant cannot be known (scikit-learn refuses duplicated names too)."""
-    if len(set(names)) == len(names):
-        return
     wanted = set(wanted)
-    seen, twice = set(), []
-    for name in names:
-        if name in seen and name in wanted and name not in twice:
-            twice.append(name)
-        seen.add(name)
+    twice = [name for name in repeated_names(names) if name in wanted]
     if twice:
         raise ValueError(
             f"{subject} has more than one column named {twice[0]!r}"
